@@ -1,0 +1,62 @@
+"""Device-resident mini-batching: index slices of a seeded permutation, normalised per batch.
+
+The whole split already lives on the training device as uint8, so a batch costs one
+gather and one fused multiply-add; no DataLoader workers or per-sample transforms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+
+def normaliser(mean: torch.Tensor, std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scale and shift so that ``x_uint8 * scale + shift == (x / 255 - mean) / std`` per channel."""
+    scale = (1.0 / (255.0 * std)).view(1, -1, 1, 1)
+    shift = (-mean / std).view(1, -1, 1, 1)
+    return scale, shift
+
+
+def normalise(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """Normalise uint8 images [B, C, H, W] to float32 with the given channel statistics."""
+    scale, shift = normaliser(mean, std)
+    return torch.addcmul(shift, x.float(), scale)
+
+
+class Batches:
+    """A reusable source of training passes: each call yields one shuffled pass over the split.
+
+    Calling it again draws a new permutation from its own seeded generator, so NoProp-DT's
+    T passes per epoch and backprop's single pass see the same sequence of orders per seed.
+    """
+
+    def __init__(
+        self, x: torch.Tensor, y: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
+        batch_size: int, seed: int, shuffle: bool = True,
+    ) -> None:
+        self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
+        self.scale, self.shift = normaliser(mean, std)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return -(-self.y.numel() // self.batch_size)
+
+    def __call__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = self.y.numel()
+        if self.shuffle:
+            order = torch.randperm(n, generator=self.generator).to(self.x.device)
+        else:
+            order = torch.arange(n, device=self.x.device)
+        for start in range(0, n, self.batch_size):
+            idx = order[start : start + self.batch_size]
+            yield torch.addcmul(self.shift, self.x[idx].float(), self.scale), self.y[idx]
+
+
+def eval_batches(
+    x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, batch_size: int = 1000
+) -> Iterator[torch.Tensor]:
+    """Normalised images in order, for evaluation (labels are never passed to the model)."""
+    scale, shift = normaliser(mean, std)
+    for start in range(0, x.shape[0], batch_size):
+        yield torch.addcmul(shift, x[start : start + batch_size].float(), scale)

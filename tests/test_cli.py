@@ -1,0 +1,47 @@
+"""The command line as a user meets it: tables, clear one-line errors, non-zero exits."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from bench.cli import app
+from bench.data import DEBIAN_FASHION_MNIST
+from tests.formats import write_cifar
+
+runner = CliRunner()
+
+
+def test_help_lists_the_commands():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("datasets", "configs", "run", "report"):
+        assert command in result.output
+
+
+def test_datasets_shows_where_files_are_found(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("COLUMNS", "200")
+    write_cifar(tmp_path / "data", "cifar10", 3, as_tar=True)
+    result = runner.invoke(app, ["datasets", "--data-dir", str(tmp_path / "data")])
+    assert result.exit_code == 0
+    lines = {line.split()[1]: line for line in result.output.splitlines() if line.startswith("│")}
+    assert "cifar-10-python.tar.gz" in lines["cifar10"]
+    assert "not found here" in lines["cifar100"] and "cifar-100-python.tar.gz in DATA_DIR" in result.output
+    if DEBIAN_FASHION_MNIST.is_dir():
+        assert str(DEBIAN_FASHION_MNIST) in lines["fashion-mnist"]
+
+
+def test_configs_lists_bundled_configs(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    result = runner.invoke(app, ["configs"])
+    assert result.exit_code == 0
+    for name in ("mnist", "fashion-mnist", "cifar10", "cifar100", "smoke"):
+        assert f"│ {name} " in result.output
+
+
+def test_bad_input_is_one_line_without_traceback():
+    proc = subprocess.run([sys.executable, "-m", "bench.cli", "frobnicate"], capture_output=True, text=True)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr

@@ -1,0 +1,67 @@
+"""RunConfig resolution (defaults <- YAML <- flags) and its one-line validation errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import config as cfg
+
+
+def test_dataset_yaml_holds_the_paper_hyperparameters():
+    for name, epochs in [("mnist", 100), ("fashion-mnist", 100), ("cifar10", 150), ("cifar100", 150)]:
+        c = cfg.resolve(dataset=name)
+        assert (c.dataset, c.epochs, c.batch_size, c.lr, c.weight_decay, c.T, c.eta) == (
+            name, epochs, 128, 1e-3, 1e-3, 10, 0.1)
+
+
+def test_every_bundled_config_opens_with_its_command_and_validates():
+    for path in cfg.CONFIG_DIR.glob("*.yaml"):
+        assert path.read_text().startswith("# noprop-bench run"), path
+        cfg.resolve(config=str(path))
+
+
+def test_flags_override_yaml_and_aliases_resolve():
+    c = cfg.resolve(config="smoke", overrides={
+        "epochs": cfg.parse_override("epochs", "3"),
+        "lr": cfg.parse_override("lr", "3e-4"),
+        "seeds": cfg.parse_override("seeds", "0, 1,1"),
+        "methods": cfg.parse_override("methods", "noprop,bp"),
+        "grad_clip": cfg.parse_override("grad_clip", "null"),
+    })
+    assert c.epochs == 3 and c.lr == 3e-4 and c.seeds == [0, 1] and c.methods == ["noprop-dt", "backprop"]
+    assert c.train_subset == 2000  # kept from smoke.yaml
+    assert cfg.resolve(dataset="mnist", config="smoke").dataset == "mnist"
+
+
+@pytest.mark.parametrize("overrides,expected", [
+    ({"lr": "abc"}, "'lr': 'abc'"),
+    ({"epochs": 0}, "'epochs': 0"),
+    ({"embedding": "sparse"}, "'one-hot', 'learned' or 'prototype'"),
+    ({"methods": ["noprop", "sgd"]}, "unknown method sgd"),
+    ({"device": "tpu"}, "cuda:N"),
+    ({"colour": "red"}, "unknown config key 'colour'; allowed keys: dataset"),
+])
+def test_bad_values_name_key_value_and_allowed(overrides, expected):
+    with pytest.raises(cfg.ConfigError, match=expected.replace("(", r"\(")):
+        cfg.resolve(overrides=overrides)
+
+
+def test_malformed_yaml_files(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("epochs: [1,\n")
+    with pytest.raises(cfg.ConfigError, match="not readable YAML"):
+        cfg.resolve(config=str(bad))
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(cfg.ConfigError, match="expected a mapping"):
+        cfg.resolve(config=str(bad))
+    bad.write_text("epochz: 3\n")
+    with pytest.raises(cfg.ConfigError, match="unknown config key 'epochz'"):
+        cfg.resolve(config=str(bad))
+    with pytest.raises(cfg.ConfigError, match="not found.*smoke"):
+        cfg.resolve(config="no-such-config")
+
+
+def test_hash_ignores_where_results_go_but_not_what_is_trained():
+    a = cfg.resolve(config="smoke")
+    assert a.model_hash() == cfg.resolve(config="smoke", overrides={"out": "elsewhere", "seeds": [4]}).model_hash()
+    assert a.model_hash() != cfg.resolve(config="smoke", overrides={"lr": 0.01}).model_hash()
