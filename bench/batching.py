@@ -40,7 +40,15 @@ class Batches:
         self.generator = torch.Generator().manual_seed(seed)
 
     def __len__(self) -> int:
-        return -(-self.y.numel() // self.batch_size)
+        return len(self._starts()) - 1
+
+    def _starts(self) -> list[int]:
+        """Batch start offsets; a final batch of a single example joins the one before (BatchNorm needs 2)."""
+        n = self.y.numel()
+        starts = list(range(0, n, self.batch_size))
+        if len(starts) > 1 and n - starts[-1] == 1:
+            starts.pop()
+        return starts + [n]
 
     def __call__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = self.y.numel()
@@ -48,8 +56,9 @@ class Batches:
             order = torch.randperm(n, generator=self.generator).to(self.x.device)
         else:
             order = torch.arange(n, device=self.x.device)
-        for start in range(0, n, self.batch_size):
-            idx = order[start : start + self.batch_size]
+        bounds = self._starts()
+        for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+            idx = order[start:stop]
             yield torch.addcmul(self.shift, self.x[idx].float(), self.scale), self.y[idx]
 
 

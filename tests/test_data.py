@@ -177,6 +177,9 @@ def test_batches_cover_the_split_once_and_normalise(tmp_path):
     again = torch.cat([b[1] for b in Batches(x, y, mean, std, 128, seed=0)()])
     assert torch.equal(seen, again)  # seeded
     assert torch.cat(list(eval_batches(x, mean, std, 100))).shape == (300, 3, 4, 4)
+    # a last batch of one example would break BatchNorm: it joins the batch before
+    odd = Batches(x[:257], y[:257], mean, std, batch_size=128, seed=0)
+    assert [len(b[1]) for b in odd()] == [128, 129] and len(odd) == 2
 
 
 needs_fashion = pytest.mark.skipif(

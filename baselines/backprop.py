@@ -1,0 +1,94 @@
+"""The matched backprop baseline (paper Eqs. 17-19): NoProp-DT's blocks, embedding and classifier chained
+end to end and trained by ordinary back-propagation."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from noprop.blocks import make_blocks
+from noprop.embeddings import check_prototype_data, make_embedding
+from noprop.settings import Batches, MethodSettings, set_lr
+
+MIX_INIT = 1.0  # w_t at init: a_t = tanh(1) ≈ 0.76, a moderate step towards û (our choice; the paper is silent)
+
+
+class BackpropBaseline(nn.Module):
+    """z_0 ~ N(0, I); z_t = (1 - a_t) z_{t-1} + a_t û_t(x, z_{t-1}), a_t = tanh(w_t) with learned w_t (Eqs.
+    17-19); logits = classifier(z_T); cross-entropy (our choice of loss); one AdamW over all parameters
+    (the T mixing scalars included, weight decay too), clipping over all parameters."""
+
+    def __init__(
+        self,
+        s: MethodSettings,
+        prototype_data: tuple[Tensor, Tensor] | None = None,
+        generator_seed: int = 0,
+    ) -> None:
+        super().__init__()
+        check_prototype_data(s, prototype_data)
+        self.s = s
+        self.embedding = make_embedding(s.embedding, s.num_classes, s.embed_dim, prototype_data, generator_seed)
+        self.blocks = make_blocks(s)
+        self.dim = self.embedding.W.shape[1]
+        self.classifier = nn.Linear(self.dim, s.num_classes)
+        self.mix = nn.Parameter(torch.full((s.T,), MIX_INIT))
+        self._opt = torch.optim.AdamW(self.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+        self._updates = 0
+
+    def block_parameter_counts(self) -> list[int]:
+        return [sum(p.numel() for p in b.parameters()) for b in self.blocks]
+
+    def training_state(self) -> dict:
+        """Weights, optimiser state and update counter: everything needed to continue training exactly."""
+        return {"model": self.state_dict(), "opt": self._opt.state_dict(), "updates": self._updates}
+
+    def load_training_state(self, state: dict) -> None:
+        """Restore what `training_state` saved (optimiser state follows each parameter's device)."""
+        self.load_state_dict(state["model"])
+        self._opt.load_state_dict(state["opt"])
+        self._updates = int(state["updates"])
+
+    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        W = self.embedding.W
+        z = torch.randn((x.shape[0], self.dim), device=x.device, dtype=W.dtype, generator=generator)
+        a = torch.tanh(self.mix)
+        for t, block in enumerate(self.blocks):
+            _, u_hat = block(x, z, W)
+            z = (1 - a[t]) * z + a[t] * u_hat  # Eq. 17-19
+        return self.classifier(z)
+
+    def fit_epoch(self, batches: Batches) -> dict[str, float]:
+        """One pass of `batches()`, one AdamW step per mini-batch. Returns "loss" (= "ce", mean over examples)
+        and "steps"; NaN is returned, never raised; one device sync at the end."""
+        self.train()
+        total: Tensor | None = None
+        count = 0
+        steps = 0
+        for x, y in batches():
+            loss = F.cross_entropy(self(x), y)
+            self._opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.s.grad_clip is not None:
+                nn.utils.clip_grad_norm_(self.parameters(), self.s.grad_clip)
+            set_lr(self._opt, self.s, self._updates)
+            self._opt.step()
+            self._updates += 1
+            steps += 1
+            weighted = loss.detach().double() * y.shape[0]
+            total = weighted if total is None else total + weighted
+            count += y.shape[0]
+        mean = total.item() / count if total is not None and count > 0 else math.nan
+        return {"loss": mean, "ce": mean, "steps": float(steps)}
+
+    @torch.no_grad()
+    def predict(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Logits from images alone; z_0 is drawn from `generator` or torch's default generator."""
+        was_training = self.training
+        self.eval()
+        try:
+            return self(x, generator)
+        finally:
+            self.train(was_training)

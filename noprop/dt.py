@@ -1,0 +1,224 @@
+"""NoProp-DT: T denoising blocks trained independently (Algorithm 1, Eq. 8), chained only at inference
+(Eq. 3)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from noprop.blocks import make_blocks
+from noprop.embeddings import check_prototype_data, make_embedding
+from noprop.schedule import make_schedule
+from noprop.settings import Batches, MethodSettings, set_lr
+
+
+class NoPropDT(nn.Module):
+    """T independent DenoiseBlocks, a label embedding and a linear classifier on z_T.
+
+    Optimisers: one AdamW per block plus one for the shared classifier/embedding. AdamW is elementwise, so
+    this is the same as one AdamW over all parameters stepped with `zero_grad(set_to_none=True)`: parameters
+    whose grad is None are skipped entirely. Consequently a block that is not training (paper order, block s
+    != t) gets no update at all, weight decay included; weight decay acts on a block only while it trains.
+    Separate optimisers just avoid iterating over idle blocks and keep each block's state self-contained (a
+    block could be trained on another device).
+
+    Gradient clipping (`grad_clip`, our choice): each block's gradient is clipped by its own norm and the
+    shared classifier/embedding gradient by its own norm, so no block's update depends on another block (the
+    parallelism the method promises). In interleaved order the shared gradient is the sum over blocks and is
+    clipped once.
+
+    Interleaved order (our choice): each mini-batch minimises the sum of the T per-block Eq. 8 losses, so CE and
+    KL are counted once per block (T times per batch, each with its own z_T sample): the shared parameters get
+    exactly the gradients the T paper-order steps would give them, summed, in one optimiser step.
+
+    Learning rate: each block's lr follows `lr_factor` of its own update count; the shared optimiser, stepped
+    with every block update, uses the mean block update count.
+    """
+
+    def __init__(
+        self,
+        s: MethodSettings,
+        prototype_data: tuple[Tensor, Tensor] | None = None,
+        generator_seed: int = 0,
+    ) -> None:
+        super().__init__()
+        check_prototype_data(s, prototype_data)
+        self.s = s
+        self.embedding = make_embedding(s.embedding, s.num_classes, s.embed_dim, prototype_data, generator_seed)
+        self.blocks = make_blocks(s)
+        self.dim = self.embedding.W.shape[1]
+        self.classifier = nn.Linear(self.dim, s.num_classes)
+        for name, value in make_schedule(s.schedule, s.T, s.eta).as_dict().items():
+            self.register_buffer(f"sched_{name}", value, persistent=False)
+        # The schedule is fixed: Python floats (from the float64 schedule, so 1 - ᾱ_T keeps its digits) fold into
+        # kernels without extra tensor ops in the hot loop.
+        sched = make_schedule(s.schedule, s.T, s.eta, dtype=torch.float64)
+        ab = sched.alpha_bar
+        self._sqrt_ab = ab.sqrt().tolist()
+        self._sqrt_1m_ab = (1 - ab).sqrt().tolist()
+        self._w = sched.loss_weight.tolist()
+        self._a, self._b = sched.a.tolist(), sched.b.tolist()
+        self._sqrt_c = sched.c.sqrt().tolist()
+        self._ab0 = float(ab[0])
+        self._sigma2_T = float(1 - ab[-1])  # variance of q(z_T | y), used by the posterior readout
+        self._block_opts = [
+            torch.optim.AdamW(b.parameters(), lr=s.lr, weight_decay=s.weight_decay) for b in self.blocks
+        ]
+        self._shared_params = list(self.classifier.parameters()) + list(self.embedding.parameters())
+        self._shared_opt = torch.optim.AdamW(self._shared_params, lr=s.lr, weight_decay=s.weight_decay)
+        self._block_updates = [0] * s.T
+
+    def block_parameter_counts(self) -> list[int]:
+        return [sum(p.numel() for p in b.parameters()) for b in self.blocks]
+
+    def training_state(self) -> dict:
+        """Weights, optimiser states and update counters: everything needed to continue training exactly."""
+        return {
+            "model": self.state_dict(), "block_opts": [o.state_dict() for o in self._block_opts],
+            "shared_opt": self._shared_opt.state_dict(), "block_updates": list(self._block_updates),
+        }
+
+    def load_training_state(self, state: dict) -> None:
+        """Restore what `training_state` saved (optimiser state follows each parameter's device)."""
+        self.load_state_dict(state["model"])
+        for opt, opt_state in zip(self._block_opts, state["block_opts"], strict=True):
+            opt.load_state_dict(opt_state)
+        self._shared_opt.load_state_dict(state["shared_opt"])
+        self._block_updates = list(state["block_updates"])
+
+    # ---- training ------------------------------------------------------------------------------------------
+
+    def block_terms(self, t: int, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Eq. 8 for block t (1-based): (loss, L2, CE, KL).
+
+        Samples are reparameterised from u_y, so with a trainable embedding W_embed gets the exact gradient of
+        the objective (through û, the target u_y and the noisy inputs). Only block t is run: nothing flows
+        between blocks.
+        """
+        T = self.s.T
+        W = self.embedding.W
+        u = W[y]
+        # z_{t-1} ~ q(z_{t-1} | y) = N(√ᾱ_{t-1} u_y, (1 - ᾱ_{t-1}) I)
+        z_prev = self._sqrt_ab[t - 1] * u + self._sqrt_1m_ab[t - 1] * torch.randn_like(u)
+        _, u_hat = self.blocks[t - 1](x, z_prev, W)
+        l2 = (u_hat - u).pow(2).sum(dim=-1).mean()
+        # CE term: z_T sampled from q(z_T | y), not produced by the blocks.
+        z_T = self._sqrt_ab[T] * u + self._sqrt_1m_ab[T] * torch.randn_like(u)
+        ce = F.cross_entropy(self.classifier(z_T), y)
+        # KL(N(√ᾱ_0 u_y, (1-ᾱ_0) I) || N(0, I)) in closed form, mean over the batch.
+        ab0 = self._ab0
+        kl = 0.5 * (ab0 * u.pow(2).sum(dim=-1).mean() + self.dim * (-ab0 - math.log1p(-ab0)))
+        loss = ce + kl + self._w[t] * l2  # Eq. 8
+        return loss, l2, ce, kl
+
+    def block_loss(self, t: int, x: Tensor, y: Tensor) -> Tensor:
+        """Eq. 8 loss of block t (1-based); its gradient reaches block t, the classifier and W_embed only."""
+        return self.block_terms(t, x, y)[0]
+
+    def _clip(self, params: Iterable[Tensor]) -> None:
+        if self.s.grad_clip is not None:
+            nn.utils.clip_grad_norm_(params, self.s.grad_clip)
+
+    def _step_blocks(self, ts: list[int]) -> None:
+        """Clip and step the given blocks (1-based) and the shared parameters, advancing the lr schedules."""
+        for t in ts:
+            self._clip(self.blocks[t - 1].parameters())
+            set_lr(self._block_opts[t - 1], self.s, self._block_updates[t - 1])
+        self._clip(self._shared_params)
+        set_lr(self._shared_opt, self.s, sum(self._block_updates) / self.s.T)
+        for t in ts:
+            self._block_opts[t - 1].step()
+            self._block_updates[t - 1] += 1
+        self._shared_opt.step()
+
+    def _zero_grad(self, ts: list[int]) -> None:
+        for t in ts:
+            self._block_opts[t - 1].zero_grad(set_to_none=True)
+        self._shared_opt.zero_grad(set_to_none=True)
+
+    def fit_epoch(self, batches: Batches) -> dict[str, float]:
+        """One epoch: every example trains every block once. Paper order calls `batches()` T times (block t
+        on a full pass, t = 1..T); interleaved calls it once and each mini-batch trains all blocks.
+
+        Returns means weighted by examples: "loss" (per-block Eq. 8 loss), "ce", "kl", "block_t_mse"
+        (unweighted L2 term), plus "steps" (updates per block this epoch, the unit of `total_steps`) and
+        "block_updates" (T * steps). NaN losses are returned, never raised. One device sync, at the end.
+        """
+        self.train()
+        T = self.s.T
+        # Weighted by batch size: sums[0..2] = loss, ce, kl over all block-steps; sums[2 + t] = L2 of block t.
+        sums: Tensor | None = None
+        counts = [0] * T
+        updates = 0
+        passes = [[t] for t in range(1, T + 1)] if self.s.order == "paper" else [list(range(1, T + 1))]
+        for ts in passes:
+            for x, y in batches():
+                n = y.shape[0]
+                terms = [self.block_terms(t, x, y) for t in ts]
+                self._zero_grad(ts)
+                torch.stack([term[0] for term in terms]).sum().backward()  # block grads are disjoint
+                self._step_blocks(ts)
+                stats = torch.stack([torch.stack((term[0], term[2], term[3])) for term in terms]).detach() * n
+                if sums is None:
+                    sums = torch.zeros(3 + T, dtype=torch.float64, device=y.device)
+                sums[:3] += stats.sum(dim=0)
+                # ts is a contiguous range of blocks: a slice, not a list index (that would copy host->device).
+                sums[2 + ts[0] : 3 + ts[-1]] += torch.stack([term[1] for term in terms]).detach() * n
+                for t in ts:
+                    counts[t - 1] += n
+                updates += len(ts)
+        return self._epoch_stats(sums, counts, updates)
+
+    def _epoch_stats(self, sums: Tensor | None, counts: list[int], updates: int) -> dict[str, float]:
+        T = self.s.T
+        values = sums.tolist() if sums is not None else [math.nan] * (3 + T)  # the one sync of the epoch
+        total = sum(counts)
+
+        def mean(v: float, n: int) -> float:
+            return v / n if n > 0 else math.nan
+
+        out = {"loss": mean(values[0], total), "ce": mean(values[1], total), "kl": mean(values[2], total)}
+        for t in range(1, T + 1):
+            out[f"block_{t}_mse"] = mean(values[2 + t], counts[t - 1])
+        out["steps"] = float(updates / T)
+        out["block_updates"] = float(updates)
+        return out
+
+    # ---- inference -----------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def predict(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Logits [B, num_classes] from images alone by Eq. 3.
+
+        Stochastic: z_0 ~ N(0, I), z_t = a_t û_t + b_t z_{t-1} + √c_t ε, noise from `generator` or torch's
+        default generator (seed it for reproducibility). Deterministic (our choice): z_0 = 0 (the prior's
+        mean) and ε = 0, so the output is a fixed function of x. Readout "classifier": classifier(z_T) (the
+        paper); "posterior" (our choice of σ² = 1 - ᾱ_T, the variance of q(z_T | y)): logit_c = -‖û_T -
+        u_c‖² / 2σ².
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            W = self.embedding.W
+            stochastic = self.s.inference == "stochastic"
+            shape = (x.shape[0], self.dim)
+            if stochastic:
+                z = torch.randn(shape, device=x.device, dtype=W.dtype, generator=generator)
+            else:
+                z = torch.zeros(shape, device=x.device, dtype=W.dtype)
+            u_hat = z
+            for t in range(1, self.s.T + 1):
+                _, u_hat = self.blocks[t - 1](x, z, W)
+                z = self._a[t] * u_hat + self._b[t] * z  # Eq. 3
+                if stochastic:
+                    noise = torch.randn(shape, device=x.device, dtype=W.dtype, generator=generator)
+                    z = z + self._sqrt_c[t] * noise
+            if self.s.readout == "posterior":
+                return -torch.cdist(u_hat, W).pow(2) / (2 * self._sigma2_T)
+            return self.classifier(z)
+        finally:
+            self.train(was_training)

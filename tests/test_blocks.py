@@ -1,0 +1,44 @@
+"""DenoiseBlock: shapes, û a convex combination of embedding rows, width scaling."""
+
+import pytest
+import torch
+
+from noprop.blocks import DenoiseBlock
+from noprop.embeddings import LearnedEmbedding
+
+
+def test_vector_label_block_outputs_convex_combination_of_rows() -> None:
+    torch.manual_seed(0)
+    W = LearnedEmbedding(5, 8, seed=0).W.detach()  # orthonormal rows: û @ W.T recovers the mixing weights
+    block = DenoiseBlock(1, 8, 5, 8, image_label=False, width=0.25, dropout=0.0)
+    logits, u_hat = block(torch.randn(6, 1, 8, 8), torch.randn(6, 8), W)
+    assert logits.shape == (6, 5) and u_hat.shape == (6, 8)
+    weights = u_hat @ W.T
+    torch.testing.assert_close(weights, logits.softmax(-1), atol=1e-5, rtol=0)
+    assert torch.all(weights >= -1e-6)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(6), atol=1e-5, rtol=0)
+
+
+def test_one_hot_output_is_a_probability_vector() -> None:
+    block = DenoiseBlock(3, 8, 4, 4, image_label=False, width=0.25, dropout=0.2)
+    _, u_hat = block(torch.randn(3, 3, 8, 8), torch.randn(3, 4), torch.eye(4))
+    assert torch.all(u_hat >= 0)
+    torch.testing.assert_close(u_hat.sum(-1), torch.ones(3))
+
+
+def test_image_label_block_takes_flat_image_sized_z() -> None:
+    W = torch.randn(4, 3 * 8 * 8)
+    block = DenoiseBlock(3, 8, 4, 3 * 8 * 8, image_label=True, width=0.25, dropout=0.0)
+    logits, u_hat = block(torch.randn(2, 3, 8, 8), torch.randn(2, 3 * 8 * 8), W)
+    assert logits.shape == (2, 4) and u_hat.shape == (2, 192)
+    torch.testing.assert_close(u_hat, logits.softmax(-1) @ W)
+    with pytest.raises(ValueError, match="embed_dim"):
+        DenoiseBlock(3, 8, 4, 10, image_label=True)
+
+
+def test_width_scales_parameter_count() -> None:
+    def count(width: float) -> int:
+        return sum(p.numel() for p in DenoiseBlock(1, 28, 10, 10, False, width).parameters())
+
+    assert count(0.25) < count(0.5) < count(1.0)
+    assert count(1e-3) > 0  # every width at least 1

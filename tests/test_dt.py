@@ -1,0 +1,160 @@
+"""NoProp-DT: block locality, epoch structure, Eq. 3 inference, learning on a toy problem, NaN tolerance."""
+
+import math
+from collections.abc import Iterator
+
+import pytest
+import torch
+from torch import Tensor
+
+from noprop.dt import NoPropDT
+from noprop.settings import MethodSettings, lr_factor
+
+
+def quadrant_data(n: int, seed: int) -> tuple[Tensor, Tensor]:
+    """4 classes of 1x8x8 images, class k brightens quadrant k: separable, learnable in a few steps."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 4, (n,), generator=g)
+    x = 0.5 * torch.randn(n, 1, 8, 8, generator=g)
+    for c in range(4):
+        r, col = divmod(c, 2)
+        x[y == c, :, r * 4 : (r + 1) * 4, col * 4 : (col + 1) * 4] += 2.0
+    return x, y
+
+
+X, Y = quadrant_data(256, 0)
+X_TEST, Y_TEST = quadrant_data(256, 1)
+
+
+def settings(**kw: object) -> MethodSettings:
+    base: dict[str, object] = dict(in_channels=1, image_size=8, num_classes=4, T=3, width=0.25, embed_dim=8)
+    base.update(kw)
+    return MethodSettings(**base)  # type: ignore[arg-type]
+
+
+def make(**kw: object) -> NoPropDT:
+    torch.manual_seed(0)
+    return NoPropDT(settings(**kw), prototype_data=(X, Y))
+
+
+class CountingBatches:
+    """The harness's `batches` callable, counting how many passes were requested."""
+
+    def __init__(self, x: Tensor = X, y: Tensor = Y, size: int = 16) -> None:
+        self.x, self.y, self.size, self.calls = x, y, size, 0
+
+    def __call__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        self.calls += 1
+        return ((self.x[i : i + self.size], self.y[i : i + self.size]) for i in range(0, len(self.y), self.size))
+
+
+def accuracy(model: NoPropDT) -> float:
+    torch.manual_seed(1)
+    return float((model.predict(X_TEST).argmax(1) == Y_TEST).float().mean())
+
+
+@pytest.mark.parametrize("embedding", ["learned", "prototype"])
+@pytest.mark.parametrize("t", [1, 2, 3])
+def test_block_loss_gradient_reaches_only_its_block(embedding: str, t: int) -> None:
+    model = make(embedding=embedding)
+    model.block_loss(t, X[:16], Y[:16]).backward()
+    for s, block in enumerate(model.blocks, start=1):
+        grads = [p.grad for p in block.parameters()]
+        if s == t:
+            assert all(g is not None for g in grads) and any(g.abs().sum() > 0 for g in grads)
+        else:
+            assert all(g is None or torch.all(g == 0) for g in grads), f"block {s} got gradient from block {t}"
+    assert model.classifier.weight.grad is not None and model.classifier.weight.grad.abs().sum() > 0
+    assert model.embedding.W.grad is not None and model.embedding.W.grad.abs().sum() > 0
+
+
+def test_paper_order_makes_t_passes_interleaved_one() -> None:
+    for order, passes in [("paper", 3), ("interleaved", 1)]:
+        batches = CountingBatches()
+        stats = make(order=order).fit_epoch(batches)
+        assert batches.calls == passes
+        assert stats["steps"] == 16 and stats["block_updates"] == 3 * 16
+        assert {"loss", "ce", "kl", "block_1_mse", "block_2_mse", "block_3_mse"} <= stats.keys()
+        assert all(isinstance(v, float) and math.isfinite(v) for v in stats.values())
+
+
+def test_paper_order_leaves_idle_blocks_untouched() -> None:
+    """Only the block being trained is stepped; idle blocks get no update and no weight decay."""
+    model = make(weight_decay=0.1)
+    before = [[p.detach().clone() for p in b.parameters()] for b in model.blocks]
+    first_pass_only = CountingBatches()
+    model.fit_epoch(lambda: first_pass_only() if first_pass_only.calls == 0 else iter(()))
+    changed = [
+        any(not torch.equal(p, q) for p, q in zip(b.parameters(), old, strict=True))
+        for b, old in zip(model.blocks, before, strict=True)
+    ]
+    assert changed == [True, False, False]
+
+
+def test_predict_takes_images_only_and_is_reproducible_under_seed() -> None:
+    model = make()
+    model.train()
+    torch.manual_seed(5)
+    first = model.predict(X_TEST[:8])
+    torch.manual_seed(5)
+    again = model.predict(X_TEST[:8])
+    torch.manual_seed(6)
+    other = model.predict(X_TEST[:8])
+    assert first.shape == (8, 4)
+    assert torch.equal(first, again)
+    assert not torch.equal(first, other), "stochastic inference must depend on the noise"
+    assert model.training, "predict must restore training mode"
+
+
+def test_deterministic_inference_ignores_rng() -> None:
+    model = make(inference="deterministic")
+    torch.manual_seed(1)
+    first = model.predict(X_TEST[:8])
+    torch.manual_seed(2)
+    assert torch.equal(first, model.predict(X_TEST[:8]))
+
+
+def test_posterior_readout_scores_classes() -> None:
+    logits = make(readout="posterior", embedding="learned").predict(X_TEST[:8])
+    assert logits.shape == (8, 4) and torch.all(torch.isfinite(logits)) and torch.all(logits <= 0)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(order="paper"),
+        dict(order="interleaved", inference="deterministic"),
+        dict(embedding="learned", grad_clip=1.0, warmup_steps=5, lr_decay="cosine", total_steps=64),
+    ],
+)
+def test_learns_separable_toy_problem(kw: dict[str, object]) -> None:
+    model = make(lr=3e-2, dropout=0.0, **kw)
+    for _ in range(3):
+        model.fit_epoch(CountingBatches())
+    assert accuracy(model) > 0.6  # chance is 0.25
+
+
+def test_nan_input_returns_nan_loss() -> None:
+    x = X.clone()
+    x[:] = float("nan")
+    stats = make().fit_epoch(CountingBatches(x=x))
+    assert math.isnan(stats["loss"])
+
+
+def test_settings_reject_bad_values_naming_field_and_choices() -> None:
+    with pytest.raises(ValueError, match=r"order='random'.*paper, interleaved"):
+        settings(order="random")
+    with pytest.raises(ValueError, match="embedding"):
+        settings(embedding="glove")
+    with pytest.raises(ValueError, match="total_steps"):
+        settings(lr_decay="cosine")
+    with pytest.raises(ValueError, match="dropout"):
+        settings(dropout=1.0)
+
+
+def test_lr_factor_warmup_then_cosine_to_zero() -> None:
+    s = settings(warmup_steps=4, lr_decay="cosine", total_steps=104)
+    assert [lr_factor(k, s) for k in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert lr_factor(54, s) == pytest.approx(0.5)
+    assert lr_factor(104, s) == pytest.approx(0.0, abs=1e-12)
+    assert lr_factor(1000, settings()) == 1.0
