@@ -41,6 +41,10 @@ class BackpropBaseline(nn.Module):
     def block_parameter_counts(self) -> list[int]:
         return [sum(p.numel() for p in b.parameters()) for b in self.blocks]
 
+    def label_embedding(self) -> Tensor:
+        """The current class embeddings W [num_classes, d] (for the report's embedding figures)."""
+        return self.embedding.W.detach()
+
     def training_state(self) -> dict:
         """Weights, optimiser state and update counter: everything needed to continue training exactly."""
         return {"model": self.state_dict(), "opt": self._opt.state_dict(), "updates": self._updates}

@@ -98,10 +98,83 @@ def configs() -> None:
     console.print("Use one with --config NAME (or a path to any YAML); flags override its values.")
 
 
+def parse_extra_flags(args: list[str]) -> dict[str, object]:
+    """``--some-key value`` / ``--some-key=value`` pairs for any config key not given its own option."""
+    found: dict[str, object] = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--"):
+            raise cfg.ConfigError(f"unexpected argument '{arg}'; config keys are given as --key value")
+        name, eq, value = arg[2:].partition("=")
+        key = name.replace("-", "_")
+        if not eq:
+            if i + 1 >= len(args) or args[i + 1].startswith("--"):
+                raise cfg.ConfigError(f"option '{arg}' needs a value")
+            value, i = args[i + 1], i + 1
+        if key not in cfg.KEYS:
+            raise cfg.ConfigError(f"unknown option '--{name}'; config keys: {', '.join(cfg.KEYS)}")
+        found[key] = cfg.parse_override(key, value)
+        i += 1
+    return found
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def run() -> None:
-    """Train and measure methods on a dataset (not implemented yet)."""
-    raise fail("'run' is not implemented yet in this version; see the README for what works", 3)
+def run(
+    ctx: typer.Context,
+    dataset: Annotated[str | None, typer.Option(help="mnist, fashion-mnist, cifar10 or cifar100.")] = None,
+    methods: Annotated[str | None, typer.Option(help="Comma list: noprop (= noprop-dt), backprop.")] = None,
+    seeds: Annotated[str | None, typer.Option(help="Comma list of seeds, e.g. 0,1,2.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs per run (default from the config).")] = None,
+    config: Annotated[str | None, typer.Option(help="A config name in configs/ or a YAML path.")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N.")] = None,
+    out: Annotated[str | None, typer.Option(help="Results folder (default results/).")] = None,
+    train_subset: Annotated[int | None, typer.Option(help="Use N class-balanced training images.")] = None,
+    test_subset: Annotated[int | None, typer.Option(help="Use N class-balanced test images.")] = None,
+    val_size: Annotated[int | None, typer.Option(help="Carve N validation images from the training set.")] = None,
+    data_dir: DataDir = None,
+    resume: Annotated[bool, typer.Option(help="Skip completed runs; continue interrupted ones.")] = False,
+    in_process: Annotated[bool, typer.Option(help="Run in this process (debugging; RSS is then shared).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    jsonl: Annotated[bool, typer.Option(help="Print progress events as JSON lines.")] = False,
+) -> None:
+    """Train and measure methods on a dataset; rows go to OUT/runs.csv and OUT/epochs.csv.
+
+    Any other config key can be set as --key value (e.g. --embedding learned --lr 3e-4).
+    """
+    from bench import progress
+    from bench.results import ResultsError
+    from bench.runner import RunError
+    from bench.sweep import SweepInterrupted, run_sweep
+
+    with user_errors():
+        overrides = parse_extra_flags(ctx.args)
+        flags = {"methods": methods, "seeds": seeds}
+        overrides.update({k: cfg.parse_override(k, v) for k, v in flags.items() if v is not None})
+        overrides.update(epochs=epochs, device=device, out=out, train_subset=train_subset, test_subset=test_subset,
+                         val_size=val_size, data_dir=data_dir)
+        run_config = cfg.resolve(dataset=dataset, config=config, overrides=overrides)
+        try:
+            if jsonl or quiet:
+                rows = run_sweep(run_config, resume=resume, in_process=in_process,
+                                 emit=progress.jsonl if jsonl else progress.quiet)
+            else:
+                console.print(f"[bold]{run_config.dataset}[/]: {', '.join(run_config.methods)} x seeds "
+                              f"{run_config.seeds}, {run_config.epochs} epochs -> {run_config.out}/", highlight=False)
+                with progress.RichDisplay(console) as display:
+                    rows = run_sweep(run_config, resume=resume, in_process=in_process, emit=display)
+        except SweepInterrupted:
+            raise fail(f"interrupted; the run in progress is recorded as 'interrupted' in {run_config.out}/runs.csv; "
+                       "add --resume to the same command to continue it", 130) from None
+        except (ResultsError, RunError) as e:
+            raise fail(str(e)) from None
+    if not quiet and not jsonl:
+        console.print(progress.summary_table(rows))
+        console.print(f"rows written to {run_config.out}/runs.csv and {run_config.out}/epochs.csv", highlight=False)
+    bad = [r for r in rows if r["status"] != "ok"]
+    if bad:
+        raise fail(f"{len(bad)} of {len(rows)} runs did not finish ok: "
+                   + "; ".join(f"{r['method']} seed {r['seed']}: {r['status']} {r.get('reason', '')}" for r in bad), 1)
 
 
 @app.command()

@@ -63,6 +63,7 @@ class RunConfig:
     data_dir: str | None = None
     download: bool = True
     # execution
+    timing_warmup_batches: int = Field(0, ge=0)  # untimed training batches on a throw-away copy before epoch 1
     device: str = "auto"
     out: str = "results"
 

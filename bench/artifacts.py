@@ -1,0 +1,59 @@
+"""Per-run artifacts the report needs without loading a model: final test predictions, class embeddings,
+and a few test images, in one small compressed ``.npz`` per run (``OUT/artifacts/<run_id>.npz``).
+
+Keys: ``pred`` and ``label`` (int16, every test image, first inference repeat), ``embedding`` (float32
+[classes, d], the final label embedding W), ``embedding_kind`` (str), ``image_shape`` (int [C, H, W]),
+``sample_images`` (uint8 [n, C, H, W], the first test images) with ``sample_pred`` / ``sample_label``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ARTIFACT_DIR = "artifacts"
+SAMPLE_IMAGES = 32
+
+
+def artifact_path(out: Path, run_id: str) -> Path:
+    return Path(out) / ARTIFACT_DIR / f"{run_id}.npz"
+
+
+def save(out: Path, run_id: str, test_pred: torch.Tensor, splits, model: torch.nn.Module, embedding_kind: str) -> Path:
+    """Write one run's artifacts atomically (temp file + rename)."""
+    path = artifact_path(out, run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = min(SAMPLE_IMAGES, splits.test_y.numel())
+    arrays = {
+        "pred": test_pred.cpu().numpy().astype(np.int16),
+        "label": splits.test_y.cpu().numpy().astype(np.int16),
+        "embedding": model.label_embedding().float().cpu().numpy(),
+        "embedding_kind": np.array(embedding_kind),
+        "image_shape": np.array(splits.spec.image_shape),
+        "sample_images": splits.test_x[:n].cpu().numpy(),
+        "sample_pred": test_pred[:n].cpu().numpy().astype(np.int16),
+        "sample_label": splits.test_y[:n].cpu().numpy().astype(np.int16),
+    }
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, **arrays)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load(out: Path, run_id: str) -> dict[str, np.ndarray] | None:
+    """A run's artifacts, or None when the run saved none (not ok, or an older version)."""
+    path = artifact_path(out, run_id)
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}

@@ -1,0 +1,237 @@
+"""Measurement primitives: a device-synchronised stopwatch, peak memory, and bytes saved for backward.
+
+These only measure; what is timed and when is the runner's decision (see ARCHITECTURE.md, "Rules of fair
+measurement").
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+
+import psutil
+import torch
+
+# ------------------------------------------------------------------------------------------------- stopwatch
+
+
+def synchronize(device: torch.device | str) -> None:
+    """Wait for queued kernels on an asynchronous device, so the clock reads the time the work really took."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+class Stopwatch:
+    """Accumulates wall-clock time over laps, synchronising CUDA before every clock read (never on CPU).
+
+    ``with sw: work()`` adds one lap; ``start()`` / ``stop()`` do the same by hand. ``elapsed`` is the total.
+    """
+
+    def __init__(self, device: torch.device | str = "cpu") -> None:
+        self.device = torch.device(device)
+        self.laps: list[float] = []
+        self._started: float | None = None
+
+    @property
+    def elapsed(self) -> float:
+        return sum(self.laps)
+
+    @property
+    def running(self) -> bool:
+        return self._started is not None
+
+    def start(self) -> None:
+        if self._started is not None:
+            raise RuntimeError("Stopwatch.start() called while already running")
+        synchronize(self.device)
+        self._started = time.perf_counter()
+
+    def stop(self) -> float:
+        """End the current lap and return its length in seconds."""
+        if self._started is None:
+            raise RuntimeError("Stopwatch.stop() called while not running")
+        synchronize(self.device)
+        lap = time.perf_counter() - self._started
+        self._started = None
+        self.laps.append(lap)
+        return lap
+
+    def __enter__(self) -> Stopwatch:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# ---------------------------------------------------------------------------------------------- peak memory
+
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+_STATUS = Path("/proc/self/status")
+
+
+def reset_peak_memory(device: torch.device | str) -> bool:
+    """Start a fresh peak: CUDA allocator peaks for ``device`` and, where Linux allows it, the RSS peak.
+
+    The RSS peak is reset by writing ``5`` to ``/proc/self/clear_refs`` (Linux >= 4.0), which restarts the
+    kernel's high-water mark (VmHWM) from the current RSS. Returns whether the RSS peak was reset; when it was
+    not (other OS, restricted /proc) ``peak_rss_bytes`` is the peak over the process's lifetime, which is why
+    the harness measures each run in its own child process.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    try:
+        _CLEAR_REFS.write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def peak_memory(device: torch.device | str) -> dict[str, int | None]:
+    """Peak memory since the last ``reset_peak_memory``: CUDA allocated and reserved (None off CUDA), and RSS."""
+    device = torch.device(device)
+    cuda = device.type == "cuda"
+    return {
+        "peak_cuda_allocated_bytes": int(torch.cuda.max_memory_allocated(device)) if cuda else None,
+        "peak_cuda_reserved_bytes": int(torch.cuda.max_memory_reserved(device)) if cuda else None,
+        "peak_rss_bytes": peak_rss_bytes(),
+    }
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident memory of this process in bytes (never below the current RSS).
+
+    On Linux this is VmHWM from /proc/self/status, which ``reset_peak_memory`` can restart. It is deliberately
+    not ``getrusage().ru_maxrss``: Linux folds the pre-``exec`` image into ru_maxrss, so a child started with
+    multiprocessing's "spawn" reports its *parent's* RSS (a 15 MB child of a 1 GB parent reads 1 GB), and it
+    cannot be reset. ru_maxrss is the fallback only where /proc is missing (macOS gives bytes, Linux KiB).
+    A child made by plain "fork" also counts the parent pages it shares, so runs are spawned, not forked.
+    """
+    current = psutil.Process().memory_info().rss
+    hwm = _vm_hwm_bytes()
+    if hwm is None:
+        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        hwm = maxrss if sys.platform == "darwin" else maxrss * 1024
+    return max(int(hwm), int(current))
+
+
+def _vm_hwm_bytes() -> int | None:
+    try:
+        text = _STATUS.read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("VmHWM:"):
+            value, _, unit = line.split(":", 1)[1].strip().partition(" ")
+            return int(value) * 1024 if unit.strip().lower() == "kb" else int(value)
+    return None
+
+
+# ----------------------------------------------------------------------------------------- saved activations
+
+
+class _Saved:
+    """What autograd holds instead of a saved tensor while a meter is active; its death frees the bytes."""
+
+    __slots__ = ("tensor", "key", "meter")
+
+    def __init__(self, tensor: torch.Tensor, key: tuple | None, meter: SavedActivationMeter) -> None:
+        self.tensor = tensor
+        self.key = key
+        self.meter = meter
+
+    def __del__(self) -> None:
+        if self.key is not None:
+            self.meter._release(self.key)
+
+
+class SavedActivationMeter:
+    """Peak bytes of tensors that autograd keeps alive for backward, on any device.
+
+    ``with SavedActivationMeter() as m: loss = f(); loss.backward()`` then ``m.peak_bytes``.
+
+    What it measures, exactly: while the context is active, every tensor autograd saves for backward is seen by
+    a ``saved_tensors_hooks`` pack hook. Bytes are counted per storage (so two views of one storage, or a tensor
+    saved by two ops, count once, and a saved view counts its whole storage, since that is what it keeps alive)
+    from the moment it is saved until autograd drops it (after its node's backward, or when the graph is freed).
+    ``peak_bytes`` is the maximum of that live total, so wrapping several steps gives the largest single step,
+    not their sum. Parameters (leaf tensors that require grad) and views of them are not counted: they live
+    regardless of training, and counting them would hide the activation difference between methods; pass
+    ``count_parameters=True`` to include them. Memory autograd does not save (temporaries, gradients, optimizer
+    state) is not counted; ``peak_memory`` covers totals.
+
+    The hooks add Python work per saved tensor, so meter an untimed step, never the stopwatch-timed epoch.
+    Tensors saved inside the context and still alive at exit are released from the count as autograd drops them.
+    """
+
+    def __init__(self, count_parameters: bool = False) -> None:
+        self.count_parameters = count_parameters
+        self.peak_bytes = 0
+        self.live_bytes = 0
+        self._live: dict[tuple, list[int]] = {}  # storage key -> [references held by autograd, bytes]
+        self._lock = threading.RLock()  # backward may release tensors on autograd's device threads
+        self._hooks: torch.autograd.graph.saved_tensors_hooks | None = None
+
+    def __enter__(self) -> SavedActivationMeter:
+        if self._hooks is not None:
+            raise RuntimeError("SavedActivationMeter is not re-entrant")
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, _unpack)
+        self._hooks.__enter__()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        hooks, self._hooks = self._hooks, None
+        if hooks is not None:
+            hooks.__exit__(exc_type, exc, tb)
+
+    def _pack(self, tensor: torch.Tensor) -> _Saved:
+        if not self.count_parameters and _is_parameter(tensor):
+            return _Saved(tensor, None, self)
+        key, nbytes = _storage_key(tensor)
+        with self._lock:
+            entry = self._live.get(key)
+            if entry is None:
+                self._live[key] = [1, nbytes]
+                self.live_bytes += nbytes
+                self.peak_bytes = max(self.peak_bytes, self.live_bytes)
+            else:
+                entry[0] += 1
+        return _Saved(tensor, key, self)
+
+    def _release(self, key: tuple) -> None:
+        with self._lock:
+            entry = self._live.get(key)
+            if entry is None:
+                return
+            entry[0] -= 1
+            if entry[0] == 0:
+                del self._live[key]
+                self.live_bytes -= entry[1]
+
+
+def _unpack(saved: _Saved) -> torch.Tensor:
+    return saved.tensor
+
+
+def _is_parameter(tensor: torch.Tensor) -> bool:
+    base = tensor._base if tensor._base is not None else tensor
+    return base.is_leaf and base.requires_grad
+
+
+def _storage_key(tensor: torch.Tensor) -> tuple[tuple, int]:
+    """(identity of the memory a tensor keeps alive, its size in bytes)."""
+    try:
+        storage = tensor.untyped_storage()
+        return ("storage", str(tensor.device), storage.data_ptr()), int(storage.nbytes())
+    except (RuntimeError, NotImplementedError):  # tensors without a plain storage (sparse, some subclasses)
+        return ("tensor", id(tensor)), tensor.numel() * tensor.element_size()

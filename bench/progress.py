@@ -1,0 +1,84 @@
+"""How a sweep is shown: Rich progress bars and a summary table, JSON lines for scripts, or nothing."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+
+def _fmt(value: Any, spec: str, missing: str = "-") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return missing
+    return format(value, spec)
+
+
+class RichDisplay:
+    """One bar per run (method, seed, epoch, loss, last test accuracy, elapsed), then a summary table."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"), TextColumn("test {task.fields[acc]}"), TimeElapsedColumn(),
+            console=console,
+        )
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self) -> RichDisplay:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind, key = event["event"], event.get("key", "")
+        if kind == "start":
+            self.tasks[key] = self.progress.add_task(
+                f"{event['method']:<9} seed {event['seed']}", total=event["epochs"], completed=event["epoch"],
+                loss="-", acc="-",
+            )
+        elif kind == "epoch" and key in self.tasks:
+            self.progress.update(self.tasks[key], completed=event["epoch"], loss=_fmt(event["loss"], ".4f"),
+                                 acc=_fmt(event["test_acc"], ".2f") + "%")
+        elif kind == "end" and key in self.tasks:
+            row = event["row"]
+            if row["status"] != "ok":
+                self.progress.update(self.tasks[key], description=self.progress.tasks[self.tasks[key]].description
+                                     + f" [red]{row['status']}[/]")
+            self.progress.stop_task(self.tasks[key])
+        elif kind == "skipped":
+            self.console.print(f"skipping {event['method']} seed {event['seed']}: already completed (--resume)")
+
+
+def summary_table(rows: list[dict]) -> Table:
+    """Method x seed: status, final test accuracy, training time, throughput, peak memory."""
+    table = Table(title="Runs")
+    for col in ("method", "seed", "status", "test acc %", "train s", "s/epoch", "samples/s", "peak mem MB"):
+        table.add_column(col, justify="right" if col not in ("method", "status") else "left")
+    for r in rows:
+        mem = r.get("peak_cuda_allocated_bytes") or r.get("peak_rss_bytes")
+        acc = _fmt(r.get("test_acc"), ".2f")
+        if r.get("test_acc") is not None and r.get("test_acc_std") is not None:
+            acc += f" ± {r['test_acc_std']:.2f}"
+        status = r["status"] if r["status"] == "ok" else f"[red]{r['status']}[/] {r.get('reason', '')}"
+        table.add_row(r["method"], str(r["seed"]), status, acc, _fmt(r.get("train_time_s"), ".1f"),
+                      _fmt(r.get("time_per_epoch_s"), ".2f"), _fmt(r.get("samples_per_s"), ".0f"),
+                      _fmt(mem / 2**20 if mem else None, ".0f"))
+    return table
+
+
+def jsonl(event: dict[str, Any]) -> None:
+    """Print one event as a JSON line (for scripts and CI logs)."""
+    sys.stdout.write(json.dumps(event, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def quiet(event: dict[str, Any]) -> None:
+    """Show nothing while running."""
