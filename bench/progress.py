@@ -61,13 +61,14 @@ def summary_table(rows: list[dict]) -> Table:
     """Method x seed: status, final test accuracy, training time, throughput, peak memory."""
     table = Table(title="Runs")
     for col in ("method", "seed", "status", "test acc %", "train s", "s/epoch", "samples/s", "peak mem MB"):
-        table.add_column(col, justify="right" if col not in ("method", "status") else "left")
+        table.add_column(col, justify="right" if col not in ("method", "status") else "left",
+                         no_wrap=col in ("method", "status"))
     for r in rows:
         mem = r.get("peak_cuda_allocated_bytes") or r.get("peak_rss_bytes")
         acc = _fmt(r.get("test_acc"), ".2f")
         if r.get("test_acc") is not None and r.get("test_acc_std") is not None:
             acc += f" ± {r['test_acc_std']:.2f}"
-        status = r["status"] if r["status"] == "ok" else f"[red]{r['status']}[/] {r.get('reason', '')}"
+        status = r["status"] if r["status"] == "ok" else f"[red]{r['status']}[/]"
         table.add_row(r["method"], str(r["seed"]), status, acc, _fmt(r.get("train_time_s"), ".1f"),
                       _fmt(r.get("time_per_epoch_s"), ".2f"), _fmt(r.get("samples_per_s"), ".0f"),
                       _fmt(mem / 2**20 if mem else None, ".0f"))

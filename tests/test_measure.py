@@ -1,0 +1,125 @@
+import time
+
+import pytest
+import torch
+from torch import nn
+
+from bench import measure
+from bench.measure import SavedActivationMeter, Stopwatch
+
+cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def test_stopwatch_accumulates_laps():
+    sw = Stopwatch("cpu")
+    with sw:
+        time.sleep(0.02)
+    with sw:
+        time.sleep(0.02)
+    assert len(sw.laps) == 2
+    assert all(lap >= 0.02 for lap in sw.laps)
+    assert sw.elapsed == pytest.approx(sum(sw.laps))
+    assert sw.elapsed >= 0.04
+    assert not sw.running
+
+
+def test_stopwatch_rejects_misuse():
+    sw = Stopwatch()
+    with pytest.raises(RuntimeError):
+        sw.stop()
+    sw.start()
+    with pytest.raises(RuntimeError):
+        sw.start()
+    assert sw.stop() >= 0.0
+
+
+def _step(net: nn.Module, x: torch.Tensor, **meter_kwargs) -> SavedActivationMeter:
+    with SavedActivationMeter(**meter_kwargs) as meter:
+        net(x).square().mean().backward()
+    return meter
+
+
+def test_saved_activations_include_the_input_of_a_linear_layer():
+    torch.manual_seed(0)
+    meter = _step(nn.Linear(1000, 1000), torch.randn(64, 1000))
+    assert meter.peak_bytes >= 64 * 1000 * 4
+    assert meter.live_bytes == 0  # backward released everything it saved
+
+
+def test_deeper_net_saves_more_than_shallower():
+    torch.manual_seed(0)
+    x = torch.randn(32, 256)
+
+    def mlp(depth: int) -> nn.Module:
+        return nn.Sequential(*[m for _ in range(depth) for m in (nn.Linear(256, 256), nn.ReLU())])
+
+    shallow, deep = _step(mlp(2), x), _step(mlp(6), x)
+    assert deep.peak_bytes > shallow.peak_bytes > 0
+
+
+def test_parameters_are_excluded_unless_asked_for():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(100, 100), nn.ReLU(), nn.Linear(100, 100))
+    x = torch.randn(8, 100)
+    activations = _step(net, x).peak_bytes
+    with_params = _step(net, x, count_parameters=True).peak_bytes
+    # the second layer saves its weight (a view of the parameter) to compute the gradient of its input
+    assert with_params - activations >= 100 * 100 * 4
+
+
+def test_views_of_one_storage_count_once():
+    w = torch.randn(1000, requires_grad=True)
+    with SavedActivationMeter() as meter:
+        h = w.exp()  # saves its result h
+        (h[:500] * h[500:]).sum().backward()  # saves two views of h's storage
+    assert meter.peak_bytes == 1000 * 4
+
+
+def test_peak_is_per_step_not_summed_over_steps():
+    torch.manual_seed(0)
+    net, x = nn.Sequential(nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 64)), torch.randn(16, 64)
+    one = _step(net, x).peak_bytes
+    with SavedActivationMeter() as meter:
+        for _ in range(3):
+            net(x).square().mean().backward()
+    assert meter.peak_bytes == one
+    assert meter.live_bytes == 0
+
+
+def test_peak_memory_on_cpu_has_no_cuda_figures():
+    peaks = measure.peak_memory("cpu")
+    assert set(peaks) == {"peak_cuda_allocated_bytes", "peak_cuda_reserved_bytes", "peak_rss_bytes"}
+    assert peaks["peak_cuda_allocated_bytes"] is None and peaks["peak_cuda_reserved_bytes"] is None
+    assert peaks["peak_rss_bytes"] >= measure.psutil.Process().memory_info().rss > 0
+
+
+def test_reset_restarts_the_rss_peak():
+    big = torch.ones(40_000_000)  # 160 MB, touched
+    big.add_(1)
+    before = measure.peak_rss_bytes()
+    del big
+    if not measure.reset_peak_memory("cpu"):
+        pytest.skip("this system does not allow resetting the RSS peak")
+    assert measure.peak_rss_bytes() < before - 100_000_000
+
+
+@cuda_only
+def test_cuda_stopwatch_and_peaks():
+    device = torch.device("cuda")
+    measure.reset_peak_memory(device)
+    sw = Stopwatch(device)
+    with sw:
+        a = torch.randn(2048, 2048, device=device)
+        (a @ a).sum()
+    peaks = measure.peak_memory(device)
+    assert sw.elapsed > 0
+    assert peaks["peak_cuda_allocated_bytes"] >= 2048 * 2048 * 4
+    assert peaks["peak_cuda_reserved_bytes"] >= peaks["peak_cuda_allocated_bytes"]
+
+
+@cuda_only
+def test_saved_activations_on_cuda():
+    net = nn.Linear(1000, 1000).cuda()
+    meter = _step(net, torch.randn(64, 1000, device="cuda"))
+    assert meter.peak_bytes >= 64 * 1000 * 4
+    assert meter.live_bytes == 0

@@ -1,0 +1,168 @@
+"""`noprop-bench run` end to end: rows and columns, interruption and resume, divergence, bad input, concurrency.
+
+Synthetic MNIST-format files check code paths only (their accuracy means nothing); the smoke test uses the
+real Fashion-MNIST files.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench import data
+from bench.results import EPOCH_COLUMNS, RUN_COLUMNS
+from tests.formats import write_idx_dataset
+
+TINY = ["--dataset", "mnist", "--width", "0.125", "--T", "3", "--batch-size", "64", "--eval-repeats", "2"]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("data")
+    write_idx_dataset(root / "mnist", n_train=256, n_test=64)
+    return root
+
+
+def cli(*args: str, timeout: float = 240, **kw) -> subprocess.CompletedProcess:
+    env = {**os.environ, "XDG_CACHE_HOME": "/nonexistent-cache", "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "bench.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, **kw)
+
+
+def rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        out = list(reader)
+    return out
+
+
+def header(path: Path) -> list[str]:
+    with open(path) as f:
+        return f.readline().strip().split(",")
+
+
+def test_sweep_in_child_processes_writes_every_row(data_dir, tmp_path):
+    out = tmp_path / "res"
+    proc = cli("run", *TINY, "--data-dir", str(data_dir), "--epochs", "2", "--seeds", "0,1", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert header(out / "runs.csv") == list(RUN_COLUMNS) and header(out / "epochs.csv") == list(EPOCH_COLUMNS)
+    runs, epochs = rows(out / "runs.csv"), rows(out / "epochs.csv")
+    assert sorted((r["method"], r["seed"]) for r in runs) == [
+        ("backprop", "0"), ("backprop", "1"), ("noprop-dt", "0"), ("noprop-dt", "1")]
+    assert len(epochs) == 8 and {r["run_id"] for r in epochs} == {r["run_id"] for r in runs}
+    for r in runs:
+        assert r["status"] == "ok" and r["measured_in"] == "subprocess" and r["epochs_done"] == "2"
+        assert float(r["train_time_s"]) > 0 and int(r["peak_rss_bytes"]) > 0 and int(r["params"]) > 0
+        assert 0 <= float(r["test_acc"]) <= 100 and r["test_acc_repeats"] == "2"
+        assert (out / "artifacts" / f"{r['run_id']}.npz").is_file()
+    assert len({r["config_hash"] for r in runs}) == 1 and list(out.glob("config-*.json"))
+    assert not list((out / "checkpoints").glob("*.pt"))  # completed runs leave no checkpoint behind
+    assert "Runs" in proc.stdout and "noprop-dt" in proc.stdout
+
+
+def test_jsonl_mode_prints_one_event_per_line(data_dir, tmp_path):
+    import json
+
+    proc = cli("run", *TINY, "--data-dir", str(data_dir), "--epochs", "1", "--methods", "backprop",
+               "--out", str(tmp_path), "--in-process", "--jsonl")
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [e["event"] for e in events] == ["start", "epoch", "end"]
+    assert events[-1]["row"]["status"] == "ok" and events[-1]["row"]["measured_in"] == "process"
+
+
+def test_interrupt_then_resume_completes_the_same_rows(data_dir, tmp_path):
+    args = ["run", *TINY, "--data-dir", str(data_dir), "--epochs", "12", "--seeds", "0", "--quiet"]
+    reference = cli(*args, "--out", str(tmp_path / "straight"), "--in-process")
+    assert reference.returncode == 0, reference.stderr
+
+    out = tmp_path / "cut"
+    env = {**os.environ, "XDG_CACHE_HOME": "/nonexistent-cache"}
+    proc = subprocess.Popen([sys.executable, "-m", "bench.cli", *args, "--out", str(out)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 180
+    while not list((out / "checkpoints").glob("*-noprop-dt-*.pt")) and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C in a terminal: the whole process group
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "--resume" in stderr
+    cut = rows(out / "runs.csv")
+    assert [r["status"] for r in cut] == ["interrupted"] and 1 <= int(cut[0]["epochs_done"]) < 12
+
+    resumed = cli(*args, "--out", str(out), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    final, straight = rows(out / "runs.csv"), rows(tmp_path / "straight" / "runs.csv")
+    assert len(final) == len(straight) == 2 and all(r["status"] == "ok" for r in final)
+    assert cut[0]["run_id"] in {r["run_id"] for r in final}  # the interrupted row was completed, not duplicated
+    epochs = rows(out / "epochs.csv")
+    assert len(epochs) == 24 and len({(r["run_id"], r["epoch"]) for r in epochs}) == 24
+    # resuming restores weights, optimiser state and random streams: the same numbers as without a break
+    by_method = {r["method"]: r for r in straight}
+    for r in final:
+        assert float(r["test_acc"]) == pytest.approx(float(by_method[r["method"]]["test_acc"]), abs=1e-9)
+    again = cli(*args, "--out", str(out), "--resume")  # nothing left to do: skips, adds no rows
+    assert again.returncode == 0 and len(rows(out / "runs.csv")) == 2
+
+
+def test_divergence_is_recorded_and_the_sweep_goes_on(data_dir, tmp_path):
+    proc = cli("run", *TINY, "--data-dir", str(data_dir), "--epochs", "2", "--lr", "1e30", "--out", str(tmp_path),
+               "--in-process", "--quiet")
+    assert proc.returncode == 1 and "did not finish ok" in proc.stderr
+    runs = rows(tmp_path / "runs.csv")
+    assert [(r["method"], r["status"]) for r in runs] == [("noprop-dt", "diverged"), ("backprop", "diverged")]
+    assert all("nan" in r["reason"] or "inf" in r["reason"] for r in runs)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--methods", "noprop,sgd"], "unknown method sgd"),
+    (["--dataset", "imagenet"], "unknown dataset"),
+    (["--epochs", "0"], "'epochs': 0"),
+    (["--colour", "red"], "unknown option '--colour'"),
+    (["--device", "cuda:7"] if not __import__("torch").cuda.is_available() else ["--device", "tpu"], "device"),
+    (["--config", "/no/such.yaml"], "not found"),
+])
+def test_bad_input_is_one_line_and_non_zero(data_dir, tmp_path, args, message):
+    proc = cli("run", "--data-dir", str(data_dir), "--out", str(tmp_path), *args)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) <= 2  # one line (Rich may wrap it once)
+
+
+def test_missing_dataset_offline_is_one_line(tmp_path):
+    proc = cli("run", "--dataset", "cifar10", "--data-dir", str(tmp_path), "--download", "false", "--out",
+               str(tmp_path / "out"), "--in-process")
+    assert proc.returncode == 2 and "cifar-10-python.tar.gz" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_two_concurrent_sweeps_into_one_folder(data_dir, tmp_path):
+    args = [sys.executable, "-m", "bench.cli", "run", *TINY, "--data-dir", str(data_dir), "--epochs", "1",
+            "--out", str(tmp_path), "--in-process", "--quiet"]
+    procs = [subprocess.Popen(args + ["--seeds", s], stderr=subprocess.PIPE, text=True) for s in ("0,1", "2,3")]
+    for p in procs:
+        assert p.wait(timeout=240) == 0, p.stderr.read()
+    runs, epochs = rows(tmp_path / "runs.csv"), rows(tmp_path / "epochs.csv")
+    assert len(runs) == 8 and len(epochs) == 8
+    assert sorted(int(r["seed"]) for r in runs) == [0, 0, 1, 1, 2, 2, 3, 3]
+    text = (tmp_path / "runs.csv").read_text()
+    assert text.count("schema_version") == 1 and text.endswith("\n")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (data.DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file(),
+                    reason="Debian's dataset-fashion-mnist is not installed")
+def test_smoke_config_on_real_fashion_mnist(tmp_path):
+    proc = cli("run", "--config", "smoke", "--out", str(tmp_path), "--quiet", timeout=400)
+    assert proc.returncode == 0, proc.stderr
+    runs = rows(tmp_path / "runs.csv")
+    assert [(r["method"], r["status"], r["epochs_done"]) for r in runs] == [
+        ("noprop-dt", "ok", "2"), ("backprop", "ok", "2")]
+    assert all(r["dataset"] == "fashion-mnist" and float(r["samples_per_s"]) > 0 for r in runs)
+    assert len(rows(tmp_path / "epochs.csv")) == 4
