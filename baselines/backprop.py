@@ -9,14 +9,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from noprop.blocks import make_blocks
-from noprop.embeddings import check_prototype_data, make_embedding
 from noprop.settings import Batches, MethodSettings, set_lr
+from noprop.stack import DenoiserStack
 
 MIX_INIT = 1.0  # w_t at init: a_t = tanh(1) ≈ 0.76, a moderate step towards û (our choice; the paper is silent)
 
 
-class BackpropBaseline(nn.Module):
+class BackpropBaseline(DenoiserStack):
     """z_0 ~ N(0, I); z_t = (1 - a_t) z_{t-1} + a_t û_t(x, z_{t-1}), a_t = tanh(w_t) with learned w_t (Eqs.
     17-19); logits = classifier(z_T); cross-entropy (our choice of loss); one AdamW over all parameters
     (the T mixing scalars included, weight decay too), clipping over all parameters."""
@@ -27,23 +26,10 @@ class BackpropBaseline(nn.Module):
         prototype_data: tuple[Tensor, Tensor] | None = None,
         generator_seed: int = 0,
     ) -> None:
-        super().__init__()
-        check_prototype_data(s, prototype_data)
-        self.s = s
-        self.embedding = make_embedding(s.embedding, s.num_classes, s.embed_dim, prototype_data, generator_seed)
-        self.blocks = make_blocks(s)
-        self.dim = self.embedding.W.shape[1]
-        self.classifier = nn.Linear(self.dim, s.num_classes)
+        super().__init__(s, prototype_data, generator_seed)
         self.mix = nn.Parameter(torch.full((s.T,), MIX_INIT))
         self._opt = torch.optim.AdamW(self.parameters(), lr=s.lr, weight_decay=s.weight_decay)
         self._updates = 0
-
-    def block_parameter_counts(self) -> list[int]:
-        return [sum(p.numel() for p in b.parameters()) for b in self.blocks]
-
-    def label_embedding(self) -> Tensor:
-        """The current class embeddings W [num_classes, d] (for the report's embedding figures)."""
-        return self.embedding.W.detach()
 
     def training_state(self) -> dict:
         """Weights, optimiser state and update counter: everything needed to continue training exactly."""

@@ -33,6 +33,7 @@ from bench.results import read_runs, replace_run_rows
 
 Emit = Callable[[dict[str, Any]], None]
 TRAIN_ACC_SAMPLES = 10_000  # training accuracy is measured on this many training images (first of the split)
+WARMUP_SEED = 2**31 - 1  # the warm-up draws its own batch order, leaving the run's untouched
 
 
 def resolve_device(name: str) -> torch.device:
@@ -91,7 +92,7 @@ def _warm_up(model: torch.nn.Module, splits: data.Splits, config: RunConfig, dev
     """Train a throw-away copy for a few batches (kernel selection, allocator) and report how long it took."""
     rng = torch.get_rng_state()
     scratch = copy.deepcopy(model)
-    warm = Batches(splits.train_x, splits.train_y, splits.mean, splits.std, config.batch_size, seed=-1 % 2**31)
+    warm = Batches(splits.train_x, splits.train_y, splits.mean, splits.std, config.batch_size, seed=WARMUP_SEED)
     with Stopwatch(device) as sw:
         scratch.fit_epoch(_limited(warm, config.timing_warmup_batches))
     del scratch

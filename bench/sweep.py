@@ -11,7 +11,6 @@ import multiprocessing as mp
 import os
 import queue
 import signal
-from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,7 @@ from typing import Any
 from bench import runner
 from bench.config import RunConfig
 from bench.results import ResultsError, replace_run_rows, write_json_atomic
-
-Emit = Callable[[dict[str, Any]], None]
+from bench.runner import Emit
 
 
 class SweepInterrupted(Exception):

@@ -10,13 +10,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from noprop.blocks import make_blocks
-from noprop.embeddings import check_prototype_data, make_embedding
 from noprop.schedule import make_schedule
 from noprop.settings import Batches, MethodSettings, set_lr
+from noprop.stack import DenoiserStack
 
 
-class NoPropDT(nn.Module):
+class NoPropDT(DenoiserStack):
     """T independent DenoiseBlocks, a label embedding and a linear classifier on z_T.
 
     Optimisers: one AdamW per block plus one for the shared classifier/embedding. AdamW is elementwise, so
@@ -45,13 +44,7 @@ class NoPropDT(nn.Module):
         prototype_data: tuple[Tensor, Tensor] | None = None,
         generator_seed: int = 0,
     ) -> None:
-        super().__init__()
-        check_prototype_data(s, prototype_data)
-        self.s = s
-        self.embedding = make_embedding(s.embedding, s.num_classes, s.embed_dim, prototype_data, generator_seed)
-        self.blocks = make_blocks(s)
-        self.dim = self.embedding.W.shape[1]
-        self.classifier = nn.Linear(self.dim, s.num_classes)
+        super().__init__(s, prototype_data, generator_seed)
         for name, value in make_schedule(s.schedule, s.T, s.eta).as_dict().items():
             self.register_buffer(f"sched_{name}", value, persistent=False)
         # The schedule is fixed: Python floats (from the float64 schedule, so 1 - ᾱ_T keeps its digits) fold into
@@ -71,13 +64,6 @@ class NoPropDT(nn.Module):
         self._shared_params = list(self.classifier.parameters()) + list(self.embedding.parameters())
         self._shared_opt = torch.optim.AdamW(self._shared_params, lr=s.lr, weight_decay=s.weight_decay)
         self._block_updates = [0] * s.T
-
-    def block_parameter_counts(self) -> list[int]:
-        return [sum(p.numel() for p in b.parameters()) for b in self.blocks]
-
-    def label_embedding(self) -> Tensor:
-        """The current class embeddings W [num_classes, d] (for the report's embedding figures)."""
-        return self.embedding.W.detach()
 
     def training_state(self) -> dict:
         """Weights, optimiser states and update counters: everything needed to continue training exactly."""

@@ -9,18 +9,7 @@ from torch import Tensor
 
 from noprop.dt import NoPropDT
 from noprop.settings import MethodSettings, lr_factor
-
-
-def quadrant_data(n: int, seed: int) -> tuple[Tensor, Tensor]:
-    """4 classes of 1x8x8 images, class k brightens quadrant k: separable, learnable in a few steps."""
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 4, (n,), generator=g)
-    x = 0.5 * torch.randn(n, 1, 8, 8, generator=g)
-    for c in range(4):
-        r, col = divmod(c, 2)
-        x[y == c, :, r * 4 : (r + 1) * 4, col * 4 : (col + 1) * 4] += 2.0
-    return x, y
-
+from tests.toy import quadrant_data
 
 X, Y = quadrant_data(256, 0)
 X_TEST, Y_TEST = quadrant_data(256, 1)
