@@ -9,7 +9,9 @@ checkpoint after every epoch lets ``--resume`` finish an interrupted run without
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import gc
 import itertools
 import json
 import math
@@ -28,7 +30,7 @@ from bench import artifacts, checkpoint, data, environment, methods
 from bench.batching import Batches
 from bench.config import RunConfig
 from bench.evaluate import accuracy, predictions, repeated_accuracy
-from bench.measure import Stopwatch, peak_memory, reset_peak_memory
+from bench.measure import SavedActivationMeter, Stopwatch, peak_memory, reset_peak_memory
 from bench.results import read_runs, replace_run_rows
 
 Emit = Callable[[dict[str, Any]], None]
@@ -88,16 +90,32 @@ def _limited(batches: Batches, n: int) -> Callable[[], Iterator]:
     return lambda: itertools.islice(batches(), n)
 
 
-def _warm_up(model: torch.nn.Module, splits: data.Splits, config: RunConfig, device: torch.device) -> float:
-    """Train a throw-away copy for a few batches (kernel selection, allocator) and report how long it took."""
+def _scratch_steps(model: torch.nn.Module, splits: data.Splits, config: RunConfig, device: torch.device,
+                   n_batches: int, meter: SavedActivationMeter | None = None) -> float:
+    """Train a throw-away copy on ``n_batches`` batches of its own order; the run's model and random streams
+    are untouched. Returns the wall time. Used for the optional warm-up (kernel selection, allocator) and to
+    measure bytes saved for backward during one training step."""
     rng = torch.get_rng_state()
     scratch = copy.deepcopy(model)
-    warm = Batches(splits.train_x, splits.train_y, splits.mean, splits.std, config.batch_size, seed=WARMUP_SEED)
-    with Stopwatch(device) as sw:
-        scratch.fit_epoch(_limited(warm, config.timing_warmup_batches))
+    own = Batches(splits.train_x, splits.train_y, splits.mean, splits.std, config.batch_size, seed=WARMUP_SEED)
+    with Stopwatch(device) as sw, meter or contextlib.nullcontext():
+        scratch.fit_epoch(_limited(own, n_batches))
     del scratch
+    gc.collect()
     torch.set_rng_state(rng)
     return sw.elapsed
+
+
+def saved_activation_peak(model: torch.nn.Module, splits: data.Splits, config: RunConfig,
+                          device: torch.device) -> int:
+    """Peak bytes saved for backward in one training step of one mini-batch (untimed, on a copy).
+
+    NoProp-DT in the paper's order steps one block at a time, so this is one block's activations; in the
+    interleaved order, and for backprop, one step holds all T blocks' activations.
+    """
+    meter = SavedActivationMeter()
+    _scratch_steps(model, splits, config, device, 1, meter)
+    return meter.peak_bytes
 
 
 def run_one(config: RunConfig, method: str, seed: int, *, resume: bool, emit: Emit, measured_in: str) -> dict:
@@ -138,7 +156,9 @@ def run_one(config: RunConfig, method: str, seed: int, *, resume: bool, emit: Em
             batches.generator.set_state(state["batch_rng"])
             torch.set_rng_state(state["torch_rng"])
         if config.timing_warmup_batches and progress.warmup_time_s is None:
-            progress.warmup_time_s = _warm_up(model, splits, config, device)
+            progress.warmup_time_s = _scratch_steps(model, splits, config, device, config.timing_warmup_batches)
+        row["peak_saved_activation_bytes"] = saved_activation_peak(model, splits, config, device)
+        reset_peak_memory(device)  # the scratch copies above must not count in the run's peaks
         row["startup_time_s"] = time.perf_counter() - t0
 
         def save_checkpoint() -> None:

@@ -1,0 +1,233 @@
+"""The ``compare`` regression gate: exact numbers from the pure functions, exit codes and key lines from the CLI.
+
+Results folders are written by hand with ``bench.results.append_rows`` (the real schema), with values chosen so
+means, sds, medians and ratios are exact in floating point.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from bench import compare as gate
+from bench.cli import app
+from bench.results import RUN_COLUMNS, RUNS_FILE, append_rows, read_runs
+
+MB = 2**20
+runner = CliRunner()
+
+
+def run_row(run_id: str, seed: int, test_acc: float | None = 90.0, time_per_epoch: float = 1.0, *,
+            status: str = "ok", dataset: str = "fashion-mnist", method: str = "noprop-dt",
+            embedding: str = "one-hot", config_hash: str = "cfg000000001", rss_mb: int = 1000,
+            cuda_mb: int | None = None, saved_mb: int | None = None, device_name: str = "Test CPU") -> dict:
+    """One run row with the columns ``compare`` reads."""
+    return {
+        "run_id": run_id, "status": status, "dataset": dataset, "method": method, "embedding": embedding,
+        "seed": seed, "config_hash": config_hash, "test_acc": test_acc, "time_per_epoch_s": time_per_epoch,
+        "samples_per_s": 1000.0 / time_per_epoch, "peak_rss_bytes": rss_mb * MB,
+        "peak_cuda_allocated_bytes": None if cuda_mb is None else cuda_mb * MB,
+        "peak_saved_activation_bytes": None if saved_mb is None else saved_mb * MB, "device_name": device_name,
+    }
+
+
+def seeds(prefix: str, accs: list[float], **kwargs) -> list[dict]:
+    """One ok run per seed 0, 1, ... with the given accuracies and otherwise the same values."""
+    return [run_row(f"{prefix}{i}", i, acc, **kwargs) for i, acc in enumerate(accs)]
+
+
+def folder(path: Path, rows: list[dict]) -> Path:
+    append_rows(path / RUNS_FILE, RUN_COLUMNS, rows)
+    return path
+
+
+def frame(tmp_path: Path, name: str, rows: list[dict]) -> pd.DataFrame:
+    """Rows as ``read_runs`` returns them (typed columns), for the pure functions."""
+    return read_runs(folder(tmp_path / name, rows))
+
+
+def invoke(*args: object, env_columns: str = "250"):
+    return runner.invoke(app, ["compare", *map(str, args)], env={"COLUMNS": env_columns})
+
+
+# ------------------------------------------------------------------------------------------ pure functions
+
+
+def test_aggregate_means_sds_and_medians_over_seeds(tmp_path):
+    rows = [run_row("a", 0, 80.0, 1.0, rss_mb=100), run_row("b", 1, 84.0, 2.0, rss_mb=300),
+            run_row("c", 2, 82.0, 6.0, rss_mb=200),
+            run_row("d", 2, 82.0, 6.0, rss_mb=200),  # seed 2 twice: averaged, counts once
+            run_row("x", 3, 10.0, 100.0, status="failed")]
+    agg = gate.aggregate(frame(tmp_path, "a", rows)).iloc[0]
+    assert (agg["n_seeds"], agg["n_acc"], agg["acc_mean"], agg["acc_sd"]) == (3, 3, 82.0, 2.0)
+    assert (agg["time_median"], agg["samples_median"], agg["rss_median"]) == (2.0, 500.0, 200 * MB)
+    assert math.isnan(agg["cuda_median"]) and math.isnan(agg["saved_median"]) and agg["devices"] == "Test CPU"
+
+
+def test_accuracy_allowance_pools_the_seed_spread():
+    assert gate.accuracy_allowance(0.5, 6.0, 4, 8.0, 4) == (5.0, 10.5)  # sqrt(36/4 + 64/4) = 5; 0.5 + 2 * 5
+    assert gate.accuracy_allowance(0.5, 6.0, 4, math.nan, 1) == (3.0, 6.5)  # a one-seed side adds nothing
+    assert gate.accuracy_allowance(0.5, math.nan, 1, math.nan, 1) == (0.0, 0.5)
+
+
+def test_accuracy_drop_within_the_seed_spread_passes_and_beyond_it_fails(tmp_path):
+    base = frame(tmp_path, "base", seeds("b", [80.0, 84.0]))  # mean 82, sd sqrt(8): se term 8/2 = 4
+    within = gate.compare(base, frame(tmp_path, "within", seeds("c", [78.5, 78.5])))  # sd 0: se 2, allowed 4.5
+    row = within.table.iloc[0]
+    assert (row["acc_drop"], row["pooled_se"], row["acc_allowed"]) == (3.5, 2.0, 4.5)
+    assert not within.failed
+    beyond = gate.compare(base, frame(tmp_path, "beyond", seeds("d", [77.0, 77.0])))
+    assert beyond.table.iloc[0]["failed_checks"] == ["accuracy"]
+    assert "drop of 5.00 points > 4.50 allowed" in beyond.failures[0]
+    # the same 3.5-point drop with one seed per side has no spread to excuse it
+    single = gate.compare(frame(tmp_path, "b1", seeds("e", [82.0])), frame(tmp_path, "c1", seeds("f", [78.5])))
+    assert single.table.iloc[0]["failed_checks"] == ["accuracy"]
+
+
+def test_time_and_memory_ratios_against_thresholds(tmp_path):
+    base = frame(tmp_path, "base", [run_row("b0", 0, time_per_epoch=2.0, rss_mb=1000, saved_mb=40)])
+    cand = frame(tmp_path, "cand", [run_row("c0", 0, time_per_epoch=2.5, rss_mb=1300, saved_mb=60)])
+    result = gate.compare(base, cand, gate.Thresholds(max_slowdown=1.25, max_memory_growth=1.25))
+    row = result.table.iloc[0]
+    assert (row["slowdown"], row["samples_ratio"], row["memory_kind"], row["memory_growth"], row["saved_growth"]) \
+        == (1.25, 0.8, "RSS", 1.3, 1.5)
+    assert row["failed_checks"] == ["memory", "saved activations"]  # exactly at max_slowdown passes
+    assert not gate.compare(base, cand, gate.Thresholds(max_memory_growth=1.5)).failed
+
+
+def test_cuda_memory_is_used_when_both_sides_have_it(tmp_path):
+    base = frame(tmp_path, "base", [run_row("b0", 0, rss_mb=1000, cuda_mb=100)])
+    cand = frame(tmp_path, "cand", [run_row("c0", 0, rss_mb=2000, cuda_mb=110)])
+    row = gate.compare(base, cand).table.iloc[0]
+    assert (row["memory_kind"], row["memory_growth"], row["failed_checks"]) == ("CUDA allocated", 1.1, [])
+    cpu = frame(tmp_path, "cpu", [run_row("c1", 0, rss_mb=2000)])  # one side without CUDA: RSS on both
+    assert gate.compare(base, cpu).table.iloc[0]["failed_checks"] == ["memory"]
+
+
+def test_unmatched_groups_device_changes_and_not_ok_rows_are_noted(tmp_path):
+    base = frame(tmp_path, "base", [run_row("b0", 0), run_row("b1", 0, method="backprop")])
+    cand = frame(tmp_path, "cand", [run_row("c0", 0, device_name="Other CPU"),
+                                    run_row("c1", 1, None, 50.0, status="oom")])
+    result = gate.compare(base, cand)
+    assert len(result.table) == 1 and not result.failed
+    assert result.only_baseline == ["fashion-mnist/backprop/one-hot (config cfg000000001), 1 seed"]
+    assert result.only_candidate == []
+    assert any("candidate: 1 run(s) not ok ignored (oom: 1)" == n for n in result.notes)
+    assert any("device differs (baseline: Test CPU; candidate: Other CPU)" in n for n in result.notes)
+
+
+def test_nothing_matched_is_an_error_with_a_hint(tmp_path):
+    base = frame(tmp_path, "base", [run_row("b0", 0)])
+    cand = frame(tmp_path, "cand", [run_row("c0", 0, config_hash="cfg000000002")])
+    with pytest.raises(gate.CompareError, match="nothing to compare.*different config_hash"):
+        gate.compare(base, cand)
+    with pytest.raises(gate.CompareError, match="candidate hold"):
+        gate.compare(base, frame(tmp_path, "bad", [run_row("c1", 0, status="failed")]))
+
+
+def test_thresholds_layers_and_validation(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text("max_slowdown: 1.1\nmax_accuracy_drop: 1\n")
+    from_file = gate.read_thresholds(path)
+    assert gate.make_thresholds(from_file, {"max_slowdown": 2.0, "max_memory_growth": None}) == \
+        gate.Thresholds(max_accuracy_drop=1.0, max_slowdown=2.0, max_memory_growth=1.25)
+    path.write_text("max_slowdwn: 1.1\n")
+    with pytest.raises(gate.CompareError, match="unknown key 'max_slowdwn'"):
+        gate.read_thresholds(path)
+    for text in ("max_slowdown: fast\n", "max_slowdown: 0\n", "max_accuracy_drop: -1\n", "[1, 2]\n"):
+        path.write_text(text)
+        with pytest.raises(gate.CompareError):
+            gate.read_thresholds(path)
+
+
+# --------------------------------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture
+def base(tmp_path) -> Path:
+    return folder(tmp_path / "base", seeds("b", [80.0, 84.0]) + seeds("p", [70.0, 70.0], method="backprop"))
+
+
+def test_identical_results_pass(tmp_path, base):
+    result = invoke(base, base)
+    assert result.exit_code == 0, result.output
+    assert "PASS: 2 group(s) compared, no threshold crossed" in result.output
+
+
+def test_slower_candidate_fails_naming_time(tmp_path, base):
+    cand = folder(tmp_path / "cand", seeds("c", [80.0, 84.0], time_per_epoch=1.3)
+                  + seeds("q", [70.0, 70.0], method="backprop"))
+    result = invoke(base, cand)
+    assert result.exit_code == 1, result.output
+    assert "FAIL: 1 of 2 group(s) crossed a threshold" in result.output
+    assert "fashion-mnist/noprop-dt/one-hot (config cfg000000001): time per epoch 1 s -> 1.3 s, x1.30 > x1.25" \
+        in result.output
+
+
+def test_accuracy_within_seed_spread_passes_beyond_fails(tmp_path, base):
+    within = folder(tmp_path / "within", seeds("c", [78.5, 78.5]))
+    assert invoke(base, within).exit_code == 0
+    beyond = folder(tmp_path / "beyond", seeds("c", [77.0, 77.0]))
+    result = invoke(base, beyond)
+    assert result.exit_code == 1 and "test accuracy 82.00% -> 77.00%" in result.output
+
+
+def test_memory_growth_fails(tmp_path, base):
+    cand = folder(tmp_path / "cand", seeds("c", [80.0, 84.0], rss_mb=1300))
+    result = invoke(base, cand)
+    assert result.exit_code == 1 and "peak RSS memory 1000.0 -> 1300.0 MB" in result.output
+
+
+def test_flags_override_the_thresholds_file(tmp_path, base):
+    cand = folder(tmp_path / "cand", seeds("c", [80.0, 84.0], time_per_epoch=1.2))
+    strict = tmp_path / "strict.yaml"
+    strict.write_text("max_slowdown: 1.1\n")
+    assert invoke(base, cand).exit_code == 0
+    assert invoke(base, cand, "--thresholds", strict).exit_code == 1
+    assert invoke(base, cand, "--thresholds", strict, "--max-slowdown", "1.5").exit_code == 0
+
+
+def test_bad_thresholds_file_is_exit_2_naming_the_key(tmp_path, base):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("max_slowdown: 1.5\nmax_memory: 2\n")
+    result = invoke(base, base, "--thresholds", bad)
+    assert result.exit_code == 2 and "unknown key 'max_memory'" in result.output
+    assert invoke(base, base, "--thresholds", tmp_path / "missing.yaml").exit_code == 2
+
+
+def test_nothing_to_match_and_missing_or_foreign_folders_are_exit_2(tmp_path, base):
+    other = folder(tmp_path / "other", [run_row("c0", 0, config_hash="cfg000000002")])
+    result = invoke(base, other)
+    assert result.exit_code == 2 and "nothing to compare" in result.output
+    result = invoke(base, tmp_path / "nowhere")
+    assert result.exit_code == 2 and "candidate folder" in result.output and "does not exist" in result.output
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / RUNS_FILE).write_text("schema_version,run_id\n9,x\n")
+    result = invoke(foreign, base)
+    assert result.exit_code == 2 and "different results schema" in result.output
+
+
+def test_not_ok_rows_ignored_and_unmatched_groups_listed(tmp_path, base):
+    cand = folder(tmp_path / "cand", seeds("c", [80.0, 84.0])
+                  + [run_row("x", 2, None, 99.0, status="diverged", rss_mb=9999)])
+    result = invoke(base, cand)
+    assert result.exit_code == 0, result.output
+    assert "only in baseline (not compared): fashion-mnist/backprop/one-hot" in result.output
+    assert "candidate: 1 run(s) not ok ignored (diverged: 1)" in result.output
+
+
+def test_markdown_output_for_ci_logs(tmp_path, base):
+    cand = folder(tmp_path / "cand", seeds("c", [80.0, 84.0], time_per_epoch=1.3, device_name="Other CPU"))
+    result = invoke(base, cand, "--markdown")
+    assert result.exit_code == 1
+    assert result.output.startswith("## noprop-bench compare\n")
+    assert "**FAIL: 1 of 1 group(s) crossed a threshold**" in result.output
+    assert ("| fashion-mnist/noprop-dt/one-hot (config cfg000000001), seeds 2 vs 2 | test acc % | 82.00 ± 2.83 | "
+            "82.00 ± 2.83 | +0.00 | >= -6.16 | ok |") in result.output  # allowed: 0.5 + 2 * sqrt(8/2 + 8/2)
+    assert "|  | s/epoch | 1 | 1.3 | x1.30 | <= x1.25 | **FAIL** |" in result.output
+    assert "- fashion-mnist/noprop-dt/one-hot (config cfg000000001): device differs" in result.output

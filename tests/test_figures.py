@@ -1,0 +1,133 @@
+"""Figures and the whole ``report`` command on results made by the real ``run`` command.
+
+A module-scoped fixture runs ``noprop-bench run`` three times on a tiny MNIST-format dataset written in the real
+IDX format (so it needs no downloaded data): one-hot NoProp-DT and backprop with two seeds, learned embeddings
+for both methods and a prototype NoProp-DT run (one seed each). It takes about 15 s on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from bench import figures
+from bench import report as rep
+from bench.cli import app
+from bench.results import read_runs
+from tests.formats import write_idx_dataset
+from tests.test_report import known_runs, write_folder
+
+RUN = ["--config", "smoke", "--dataset", "mnist", "--download", "false", "--epochs", "2", "--train-subset", "200",
+       "--test-subset", "100", "--width", "0.125", "--T", "3", "--eval-repeats", "2", "--quiet", "--in-process"]
+MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "pdf": b"%PDF-"}
+EXPECTED = [
+    "accuracy", "curves", "memory", "throughput",
+    "embeddings_mnist_backprop_learned", "embeddings_mnist_noprop-dt_learned", "embeddings_mnist_noprop-dt_prototype",
+    "confusion_mnist_noprop-dt_one-hot", "confusion_mnist_noprop-dt_learned", "confusion_mnist_noprop-dt_prototype",
+    "samples_mnist_noprop-dt_one-hot", "samples_mnist_noprop-dt_learned", "samples_mnist_noprop-dt_prototype",
+]
+
+
+@pytest.fixture(scope="module")
+def real_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("real")
+    data_dir, out = root / "data", root / "results"
+    write_idx_dataset(data_dir / "mnist", n_train=300, n_test=100)
+    # One thread: on a busy 2-core machine, two spinning OpenMP threads make these tiny runs ~50x slower.
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    base = [sys.executable, "-m", "bench.cli", "run", *RUN, "--data-dir", str(data_dir), "--out", str(out)]
+    for extra in (["--seeds", "0,1"], ["--seeds", "0", "--embedding", "learned"],
+                  ["--seeds", "0", "--embedding", "prototype", "--methods", "noprop"]):
+        proc = subprocess.run([*base, *extra], env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    return out
+
+
+def assert_valid_image(path: Path, fmt: str) -> None:
+    data = path.read_bytes()
+    assert len(data) > 1000, path
+    if fmt == "svg":
+        assert ET.fromstring(data).tag.endswith("svg"), path
+    else:
+        assert data.startswith(MAGIC[fmt]), path
+    if fmt == "png":
+        with Image.open(path) as image:
+            image.verify()
+            assert image.size[0] > 100 and image.size[1] > 100
+
+
+def test_report_command_on_real_runs_writes_every_file(real_results: Path, tmp_path: Path):
+    out = tmp_path / "report"
+    result = CliRunner().invoke(app, ["report", str(real_results), "--out", str(out)], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert "NoProp-DT vs backprop" in result.output
+    listed = result.output[result.output.index("wrote "):]
+    for name in ("summary.csv", "summary.md", *(f"{stem}.png" for stem in EXPECTED)):
+        assert str(out / name) in listed, name
+    for stem in EXPECTED:
+        assert_valid_image(out / f"{stem}.png", "png")
+    assert sorted(p.name for p in out.iterdir()) == sorted(["summary.csv", "summary.md",
+                                                           *(f"{s}.png" for s in EXPECTED)])
+    md = (out / "summary.md").read_text()
+    assert "All 7 matching runs finished ok." in md and "![accuracy](accuracy.png)" in md
+
+
+def test_summary_of_real_runs_matches_the_run_rows(real_results: Path):
+    runs = read_runs(real_results)
+    report = rep.build(rep.load([real_results]))
+    assert report.warnings == ["mnist noprop-dt prototype (config "
+                               f"{runs[runs['embedding'] == 'prototype']['config_hash'].iloc[0]}): no ok backprop run "
+                               "with the same dataset and embedding; ratios left empty"]
+    summary = report.summary.set_index(["method", "embedding"])
+    for method in ("noprop-dt", "backprop"):
+        own = runs[(runs["method"] == method) & (runs["embedding"] == "one-hot")]
+        row = summary.loc[(method, "one-hot")]
+        accs = list(own["test_acc"])
+        assert row["n_seeds"] == 2
+        assert row["test_acc_pct_mean"] == pytest.approx(statistics.fmean(accs), rel=1e-12)
+        assert row["test_acc_pct_sd"] == pytest.approx(statistics.stdev(accs), rel=1e-12, abs=1e-12)
+        assert row["test_acc_pct_se"] == pytest.approx(statistics.stdev(accs) / 2**0.5, rel=1e-12, abs=1e-12)
+        assert row["paper_test_acc_pct"] == {"noprop-dt": 99.47, "backprop": 99.46}[method]
+    one_hot = runs[runs["embedding"] == "one-hot"]
+    mean_time = one_hot.groupby("method")["time_per_epoch_s"].mean()
+    ratio = summary.loc[("noprop-dt", "one-hot"), "time_per_epoch_ratio_noprop_to_backprop"]
+    assert ratio == pytest.approx(mean_time["noprop-dt"] / mean_time["backprop"], rel=1e-12)
+    assert not pd.isna(summary.loc[("noprop-dt", "learned"), "peak_rss_ratio_noprop_to_backprop"])
+    assert summary.loc[("noprop-dt", "learned"), "paper_test_acc_pct"] == 99.49  # embed_dim 20 = the paper's dim 20
+    assert set(report.curves["epoch"]) == {1, 2}
+
+
+@pytest.mark.parametrize("fmt", ["pdf", "svg"])
+def test_vector_formats(real_results: Path, tmp_path: Path, fmt: str):
+    report = rep.build(rep.load([real_results]), methods=["noprop"], datasets=["mnist"])
+    written = figures.write_figures(report, tmp_path, fmt)
+    assert {p.name for p in written} == {f"{s}.{fmt}" for s in EXPECTED if "backprop" not in s}
+    for path in written:
+        assert_valid_image(path, fmt)
+
+
+def test_runs_without_artifacts_get_the_summary_figures_only(tmp_path: Path):
+    runs, epochs = known_runs()
+    folder = write_folder(tmp_path / "hand", runs, epochs)
+    report = rep.build(rep.load([folder]))
+    written = figures.write_figures(report, tmp_path / "out", "png")
+    assert [p.name for p in written] == ["accuracy.png", "curves.png", "memory.png", "throughput.png"]
+    for path in written:
+        assert_valid_image(path, "png")
+    assert not any("drawn" in w for w in report.warnings)
+
+
+def test_each_variant_has_its_own_marker_linestyle_and_hatch():
+    variants = [f"v{i}" for i in range(4)]
+    styles = figures._Styles(variants)
+    for attribute in ("marker", "linestyle", "hatch"):
+        assert len({getattr(styles, attribute)(v) for v in variants}) == 4, attribute
