@@ -1,0 +1,96 @@
+"""pytest-benchmark suite: one training step and one inference pass of each method, and the batching path.
+
+Small CPU shapes (width 0.25, batch 64, T = 10) for MNIST- (1x28x28) and CIFAR-shaped (3x32x32) inputs, so the
+whole suite runs in well under a minute. In the normal test run (``--benchmark-disable``) each body runs once
+as a smoke test; CI's benchmark step times them and compares with the committed baseline (see README).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import pytest
+import torch
+
+from bench import methods
+from bench.batching import Batches
+from bench.config import RunConfig
+from bench.data import Splits, channel_stats, get_spec
+from bench.measure import synchronize
+
+SHAPES = {"mnist": "mnist", "cifar": "cifar10"}
+BATCH = 64
+DEVICE = torch.device(os.environ.get("NOPROP_BENCH_DEVICE", "cpu"))  # e.g. cuda on a GPU machine
+
+
+def synthetic_splits(dataset: str, n: int = 4 * BATCH) -> Splits:
+    """Random uint8 images of the dataset's shape: these benchmarks time arithmetic, not learning."""
+    spec = get_spec(dataset)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (n, *spec.image_shape), dtype=torch.uint8, generator=g)
+    y = torch.arange(n) % spec.num_classes
+    mean, std = channel_stats(x)
+    x, y, mean, std = (t.to(DEVICE) for t in (x, y, mean, std))
+    return Splits(spec=spec, source="synthetic", train_x=x, train_y=y, test_x=x, test_y=y, val_x=None, val_y=None,
+                  mean=mean, std=std)
+
+
+def build(method: str, dataset: str, order: str = "paper", T: int = 10):
+    splits = synthetic_splits(dataset)
+    config = RunConfig(dataset=dataset, width=0.25, batch_size=BATCH, order=order, T=T)
+    batches = Batches(splits.train_x, splits.train_y, splits.mean, splits.std, BATCH, seed=0)
+    model = methods.build(method, config, splits, len(batches), seed=0)
+    return model, batches, splits
+
+
+def timed(benchmark, fn, *args, **extra) -> None:
+    """Benchmark ``fn(*args)``, synchronising the device after each call so queued GPU work is counted."""
+    benchmark.extra_info.update(torch_version=torch.__version__, device=str(DEVICE),
+                                threads=torch.get_num_threads(), **extra)
+
+    def call() -> None:
+        fn(*args)
+        synchronize(DEVICE)
+
+    benchmark(call)
+
+
+def one_batch(batches: Batches):
+    x, y = next(iter(batches()))
+    return lambda: iter([(x, y)])
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_noprop_one_block_step(benchmark, shape):
+    """NoProp-DT with T = 1: one block (and the classifier) trained on one mini-batch, the paper order's unit."""
+    model, batches, _ = build("noprop-dt", SHAPES[shape], T=1)
+    timed(benchmark, model.fit_epoch, one_batch(batches), shape=shape, unit="one block, one batch of 64")
+
+
+@pytest.mark.parametrize("method,order", [("noprop-dt", "paper"), ("noprop-dt", "interleaved"), ("backprop", "")])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_all_blocks_train_one_batch(benchmark, shape, method, order):
+    """Every one of the T blocks trained once on one mini-batch: the per-batch cost of an epoch."""
+    model, batches, _ = build(method, SHAPES[shape], order or "paper")
+    timed(benchmark, model.fit_epoch, one_batch(batches), shape=shape, method=method, order=order,
+          unit="all T blocks, one batch of 64")
+
+
+@pytest.mark.parametrize("method", ["noprop-dt", "backprop"])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_inference_pass(benchmark, shape, method):
+    """One stochastic inference pass through all T blocks for one mini-batch."""
+    model, batches, _ = build(method, SHAPES[shape])
+    x, _ = next(iter(batches()))
+    g = torch.Generator(device=DEVICE).manual_seed(0)
+    timed(benchmark, model.predict, x, g, shape=shape, method=method, unit="inference, one batch of 64")
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_batching_pass(benchmark, shape):
+    """The harness's data path: a shuffled, normalised pass over 4,096 images (no model)."""
+    splits = synthetic_splits(SHAPES[shape], n=4096)
+    batches = Batches(splits.train_x, splits.train_y, splits.mean, splits.std, 128, seed=0)
+    timed(benchmark, lambda: sum(1 for _ in itertools.chain(batches())), shape=shape,
+          unit="one pass of 4096 images, batch 128")
