@@ -29,7 +29,7 @@ def test_flags_override_yaml_and_aliases_resolve():
         "grad_clip": cfg.parse_override("grad_clip", "null"),
     })
     assert c.epochs == 3 and c.lr == 3e-4 and c.seeds == [0, 1] and c.methods == ["noprop-dt", "backprop"]
-    assert c.train_subset == 2000  # kept from smoke.yaml
+    assert c.train_subset == 3000 and c.batch_size == 32  # kept from smoke.yaml
     assert cfg.resolve(dataset="mnist", config="smoke").dataset == "mnist"
 
 
