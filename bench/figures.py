@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -141,16 +142,25 @@ def _legend(fig: Figure, axes: np.ndarray) -> None:
 # --------------------------------------------------------------------------------------------- the figures
 
 
+def _dataset_panels(frame: pd.DataFrame, styles: _Styles, per_variant_in: float = 1.1, base_in: float = 1.6
+                    ) -> tuple[Figure, Any, list[tuple[Any, str, pd.DataFrame, list[str]]]]:
+    """One axis per dataset, sized for its variants: (figure, axes, [(axis, dataset, its rows, variant order)])."""
+    datasets = _datasets(frame)
+    fig, axes = _new_figure(1, len(datasets), base_in + per_variant_in * frame["variant"].nunique(), 4.2)
+    panels = []
+    for ax, dataset in zip(axes[0], datasets, strict=True):
+        data = frame[frame["dataset"] == dataset]
+        panels.append((ax, dataset, data, _variants(data, styles)))
+    return fig, axes, panels
+
+
 def accuracy_figure(report: Report, styles: _Styles) -> Figure | None:
     """1. Final test accuracy per method and dataset: every seed as a point, over mean ± sd, paper marked."""
     per_seed = report.per_seed.dropna(subset=["test_acc_pct"])
     if per_seed.empty:
         return None
-    datasets = _datasets(per_seed)
-    fig, axes = _new_figure(1, len(datasets), 1.6 + 1.1 * per_seed["variant"].nunique(), 4.2)
-    for ax, dataset in zip(axes[0], datasets, strict=True):
-        data = per_seed[per_seed["dataset"] == dataset]
-        order = _variants(data, styles)
+    fig, axes, panels = _dataset_panels(per_seed, styles)
+    for ax, dataset, data, order in panels:
         sns.stripplot(data=data, x="variant", y="test_acc_pct", order=order, ax=ax, color="0.6", size=5,
                       jitter=0.12, linewidth=0.6, edgecolor="0.25", label="seed", legend=False, zorder=1)
         summary = report.summary[report.summary["dataset"] == dataset].set_index("variant")
@@ -212,11 +222,8 @@ def memory_figure(report: Report, styles: _Styles) -> Figure | None:
     memory = report.memory
     if memory.empty:
         return None
-    datasets = _datasets(memory)
-    fig, axes = _new_figure(1, len(datasets), 1.8 + 1.3 * memory["variant"].nunique(), 4.2)
-    for ax, dataset in zip(axes[0], datasets, strict=True):
-        data = memory[memory["dataset"] == dataset]
-        order = _variants(data, styles)
+    fig, axes, panels = _dataset_panels(memory, styles, per_variant_in=1.3, base_in=1.8)
+    for ax, dataset, data, order in panels:
         measures = [m for m in MEASURE_HATCHES if m in set(data["measure"])]
         sns.barplot(data=data, x="variant", y="mb", hue="measure", order=order, hue_order=measures, ax=ax,
                     errorbar="sd", palette=sns.color_palette("colorblind", len(measures)), edgecolor="black",
@@ -254,11 +261,8 @@ def throughput_figure(report: Report, styles: _Styles) -> Figure | None:
     per_seed = report.per_seed.dropna(subset=["samples_per_s"])
     if per_seed.empty:
         return None
-    datasets = _datasets(per_seed)
-    fig, axes = _new_figure(1, len(datasets), 1.6 + 1.1 * per_seed["variant"].nunique(), 4.2)
-    for ax, dataset in zip(axes[0], datasets, strict=True):
-        data = per_seed[per_seed["dataset"] == dataset]
-        order = _variants(data, styles)
+    fig, axes, panels = _dataset_panels(per_seed, styles)
+    for ax, dataset, data, order in panels:
         sns.barplot(data=data, x="variant", y="samples_per_s", order=order, hue="variant", hue_order=order,
                     palette=[styles.color(v) for v in order], errorbar="sd", edgecolor="black", ax=ax, legend=False,
                     err_kws={"color": "black", "linewidth": 1.2}, capsize=0.15)
