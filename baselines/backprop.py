@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from noprop.settings import Batches, MethodSettings, set_lr
+from noprop.settings import Batches, MethodSettings, adamw, set_lr
 from noprop.stack import DenoiserStack
 
 MIX_INIT = 1.0  # w_t at init: a_t = tanh(1) ≈ 0.76, a moderate step towards û (our choice; the paper is silent)
@@ -28,7 +28,7 @@ class BackpropBaseline(DenoiserStack):
     ) -> None:
         super().__init__(s, prototype_data, generator_seed)
         self.mix = nn.Parameter(torch.full((s.T,), MIX_INIT))
-        self._opt = torch.optim.AdamW(self.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+        self._opt = adamw(self.parameters(), s)
         self._updates = 0
 
     def training_state(self) -> dict:

@@ -62,7 +62,9 @@ class RunConfig:
     early_stopping_patience: int | None = Field(None, ge=1)
     data_dir: str | None = None
     download: bool = True
-    # execution
+    # execution: fast paths (README "Fast paths"); each is recorded in the run row
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast of training and inference (CPU and CUDA)
+    channels_last: bool = True  # NHWC images and conv weights; the same arithmetic, a faster layout
     timing_warmup_batches: int = Field(0, ge=0)  # untimed training batches on a throw-away copy before epoch 1
     device: str = "auto"
     out: str = "results"
@@ -104,12 +106,22 @@ class RunConfig:
         return asdict(self)
 
     def model_hash(self) -> str:
-        """Hash of everything that changes what is trained and measured (not where results go or seeds)."""
-        d = {k: v for k, v in self.to_dict().items() if k not in _NOT_HASHED}
+        """Hash of everything that changes what is trained (not where results go, seeds, device or layout).
+
+        A key added after results were first written is left out while it has its default, so configs that
+        do not use it keep the hash they always had (and still match committed reference results).
+        """
+        d = {
+            k: v for k, v in self.to_dict().items()
+            if k not in _NOT_HASHED and not (k in _HASHED_UNLESS_DEFAULT and v == _HASHED_UNLESS_DEFAULT[k])
+        }
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
 
-_NOT_HASHED = {"methods", "seeds", "out", "data_dir", "download", "device"}
+# channels_last changes the memory layout, not the arithmetic, like device: runs with and without it are the
+# same experiment, and `compare` can pair them to show the speed-up.
+_NOT_HASHED = {"methods", "seeds", "out", "data_dir", "download", "device", "channels_last"}
+_HASHED_UNLESS_DEFAULT = {"precision": "fp32"}
 KEYS: tuple[str, ...] = tuple(f.name for f in fields(RunConfig))
 _LIST_KEYS = {"methods", "seeds"}
 

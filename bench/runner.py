@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from bench import artifacts, checkpoint, data, environment, methods
+from bench import artifacts, checkpoint, data, environment, execution, methods
 from bench.batching import Batches
 from bench.config import RunConfig
 from bench.evaluate import accuracy, predictions, repeated_accuracy
@@ -98,7 +98,7 @@ def _scratch_steps(model: torch.nn.Module, splits: data.Splits, config: RunConfi
     rng = torch.get_rng_state()
     scratch = copy.deepcopy(model)
     own = Batches(splits.train_x, splits.train_y, splits.mean, splits.std, config.batch_size, seed=WARMUP_SEED)
-    with Stopwatch(device) as sw, meter or contextlib.nullcontext():
+    with Stopwatch(device) as sw, meter or contextlib.nullcontext(), execution.precision(config, device):
         scratch.fit_epoch(_limited(own, n_batches))
     del scratch
     gc.collect()
@@ -134,7 +134,8 @@ def run_one(config: RunConfig, method: str, seed: int, *, resume: bool, emit: Em
     progress: _Progress = state["progress"] if state else _Progress()
     row: dict[str, Any] = {
         "run_id": run_id, "dataset": config.dataset, "method": method, "embedding": config.embedding,
-        "order": config.order if method == "noprop-dt" else "", "seed": seed, "epochs_planned": config.epochs,
+        "order": config.order if method == "noprop-dt" else "", "precision": config.precision,
+        "channels_last": config.channels_last, "seed": seed, "epochs_planned": config.epochs,
         "config_hash": config.model_hash(), "measured_in": measured_in,
         "config_json": json.dumps(config.to_dict(), sort_keys=True), **environment.capture(device),
     }
@@ -147,9 +148,10 @@ def run_one(config: RunConfig, method: str, seed: int, *, resume: bool, emit: Em
             config.dataset, data_dir=config.data_dir, device=device, train_subset=config.train_subset,
             test_subset=config.test_subset, val_size=config.val_size, seed=seed, allow_download=config.download,
         )
+        splits = execution.prepare_splits(splits, config)
         n_train = splits.train_y.numel()
         batches = Batches(splits.train_x, splits.train_y, splits.mean, splits.std, config.batch_size, seed)
-        model = methods.build(method, config, splits, len(batches), seed)
+        model = execution.prepare_model(methods.build(method, config, splits, len(batches), seed), config)
         row["params"] = sum(p.numel() for p in model.parameters())
         if state:
             model.load_training_state(state["model"])
@@ -204,11 +206,11 @@ def _train(config: RunConfig, method: str, model: torch.nn.Module, splits: data.
     """The epoch loop: timed fit, untimed evaluation, epoch row, checkpoint, early stopping."""
     train_clock = Stopwatch(device)
     for epoch in range(progress.epochs_done + 1, config.epochs + 1):
-        with train_clock:
+        with train_clock, execution.precision(config, device):
             stats = model.fit_epoch(batches)
         progress.train_time_s += train_clock.laps[-1]
         loss = float(stats["loss"])
-        with Stopwatch(device) as eval_clock:
+        with Stopwatch(device) as eval_clock, execution.precision(config, device):
             test_acc = accuracy(predictions(model, splits.test_x, splits.mean, splits.std, seed * 1000), splits.test_y)
             val_acc = None
             if splits.val_x is not None:
@@ -244,7 +246,8 @@ def _final_evaluation(row: dict, model: torch.nn.Module, splits: data.Splits, co
 
     Returns the test predictions of the first inference repeat (saved for the report's confusion matrix).
     """
-    with Stopwatch(splits.train_x.device) as clock:
+    device = splits.train_x.device
+    with Stopwatch(device) as clock, execution.precision(config, device):
         mean, std, _, test_pred = repeated_accuracy(model, splits.test_x, splits.test_y, splits.mean, splits.std, seed,
                                             config.eval_repeats)
         row.update(test_acc=mean, test_acc_std=std, test_acc_repeats=config.eval_repeats)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from noprop.dropout import Dropout
 from noprop.embeddings import embedding_dim
 from noprop.settings import MethodSettings
 
@@ -17,21 +18,27 @@ def scaled(n: int, width: float) -> int:
 
 def conv_path(in_channels: int, image_size: int, width: float, dropout: float) -> nn.Sequential:
     """conv3x3 32 → ReLU → maxpool2 → dropout → conv3x3 64 → ReLU → dropout → conv3x3 128 → ReLU → maxpool2 →
-    dropout → flatten → linear 256 → BN. Padding 1, stride 1 (our choice; the paper gives neither)."""
+    dropout → flatten → linear 256 → BN. Padding 1, stride 1 (our choice; the paper gives neither).
+
+    Each ReLU → maxpool pair runs as maxpool → ReLU: the same function with the same gradient (both are
+    monotone; where a pooling window is all non-positive both give 0 and pass no gradient), but the ReLU then
+    touches a quarter of the elements (measured: 1.15x faster block step on the CPU). Parameterised layers
+    keep their Sequential indices, so state_dict keys are unchanged.
+    """
     c1, c2, c3, h = (scaled(n, width) for n in (32, 64, 128, 256))
     side = image_size // 2 // 2
     return nn.Sequential(
         nn.Conv2d(in_channels, c1, 3, padding=1),
-        nn.ReLU(),
         nn.MaxPool2d(2),
-        nn.Dropout(dropout),
+        nn.ReLU(),
+        Dropout(dropout),
         nn.Conv2d(c1, c2, 3, padding=1),
         nn.ReLU(),
-        nn.Dropout(dropout),
+        Dropout(dropout),
         nn.Conv2d(c2, c3, 3, padding=1),
-        nn.ReLU(),
         nn.MaxPool2d(2),
-        nn.Dropout(dropout),
+        nn.ReLU(),
+        Dropout(dropout),
         nn.Flatten(),
         nn.Linear(c3 * side * side, h),
         nn.BatchNorm1d(h),

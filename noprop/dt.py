@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from noprop.schedule import make_schedule
-from noprop.settings import Batches, MethodSettings, set_lr
+from noprop.settings import Batches, MethodSettings, adamw, set_lr
 from noprop.stack import DenoiserStack
 
 
@@ -58,11 +58,9 @@ class NoPropDT(DenoiserStack):
         self._sqrt_c = sched.c.sqrt().tolist()
         self._ab0 = float(ab[0])
         self._sigma2_T = float(1 - ab[-1])  # variance of q(z_T | y), used by the posterior readout
-        self._block_opts = [
-            torch.optim.AdamW(b.parameters(), lr=s.lr, weight_decay=s.weight_decay) for b in self.blocks
-        ]
+        self._block_opts = [adamw(b.parameters(), s) for b in self.blocks]
         self._shared_params = list(self.classifier.parameters()) + list(self.embedding.parameters())
-        self._shared_opt = torch.optim.AdamW(self._shared_params, lr=s.lr, weight_decay=s.weight_decay)
+        self._shared_opt = adamw(self._shared_params, s)
         self._block_updates = [0] * s.T
 
     def training_state(self) -> dict:

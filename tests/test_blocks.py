@@ -42,3 +42,24 @@ def test_width_scales_parameter_count() -> None:
 
     assert count(0.25) < count(0.5) < count(1.0)
     assert count(1e-3) > 0  # every width at least 1
+
+
+def test_pool_before_relu_is_the_same_function_and_gradient() -> None:
+    """conv_path runs maxpool -> ReLU; the paper's ReLU -> maxpool order must give identical outputs and grads."""
+    from torch import nn
+
+    from noprop.blocks import conv_path
+
+    torch.manual_seed(4)
+    ours = conv_path(3, 8, 0.25, dropout=0.0).eval()
+    order = [0, 2, 1, 3, 4, 5, 6, 7, 9, 8, *range(10, len(ours))]  # swap each maxpool/ReLU pair back
+    assert [type(ours[i]) for i in (1, 2, 8, 9)] == [nn.MaxPool2d, nn.ReLU, nn.MaxPool2d, nn.ReLU]
+    paper = nn.Sequential(*(ours[i] for i in order))
+    x = torch.randn(16, 3, 8, 8)
+    x[:, :, :4] = -x[:, :, :4].abs()  # some pooling windows entirely negative
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out_a, out_b = ours(xa), paper(xb)
+    torch.testing.assert_close(out_a, out_b, rtol=0, atol=0)
+    out_a.square().sum().backward()
+    out_b.square().sum().backward()
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=0, atol=0)

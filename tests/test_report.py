@@ -18,7 +18,9 @@ from typer.testing import CliRunner
 from bench import paper
 from bench import report as rep
 from bench.cli import app
-from bench.results import EPOCH_COLUMNS, EPOCHS_FILE, RUN_COLUMNS, RUNS_FILE, append_rows
+from bench.results import EPOCH_COLUMNS, EPOCHS_FILE, RUN_COLUMNS, RUNS_FILE, SCHEMA_VERSION, append_rows
+
+FUTURE = SCHEMA_VERSION + 1
 
 MB = 2**20
 runner = CliRunner()
@@ -218,12 +220,12 @@ def test_repeated_seed_is_averaged_and_duplicate_folders_counted_once(tmp_path: 
 
 
 def write_other_schema(folder: Path) -> Path:
-    """A runs.csv as a future schema version would write it: same columns, schema_version 2."""
+    """A runs.csv as a future schema version would write it: same columns, the next schema_version."""
     folder.mkdir(parents=True)
     with open(folder / RUNS_FILE, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(RUN_COLUMNS)
-        writer.writerow(["2", "x1", "", "ok"] + [""] * (len(RUN_COLUMNS) - 4))
+        writer.writerow([str(FUTURE), "x1", "", "ok"] + [""] * (len(RUN_COLUMNS) - 4))
     return folder
 
 
@@ -232,7 +234,7 @@ def test_other_schema_folder_is_a_clear_warning_and_the_rest_is_reported(known: 
     missing = tmp_path / "missing"
     loaded = rep.load([other, known, missing])
     assert loaded.sources == [str(known)]
-    assert any(str(other) in w and "schema_version 2" in w for w in loaded.warnings)
+    assert any(str(other) in w and f"schema_version {FUTURE}" in w for w in loaded.warnings)
     assert any(str(missing) in w and "does not exist" in w for w in loaded.warnings)
     report = rep.build(loaded)
     assert len(report.summary) == 3
@@ -265,11 +267,11 @@ def test_cli_reports_other_folders_when_one_has_another_schema(known: Path, tmp_
     out = tmp_path / "rep"
     result = invoke(str(other), str(known), "--out", str(out))
     assert result.exit_code == 0, result.output
-    assert "warning:" in result.output and "schema_version 2" in result.output
+    assert "warning:" in result.output and f"schema_version {FUTURE}" in result.output
     assert "NoProp-DT vs backprop" in result.output and "did not finish ok" in result.output
     assert "out of memory [device 0]" in result.output  # text from the CSV is shown, never read as Rich markup
     assert (out / "summary.csv").is_file() and (out / "summary.md").is_file()
-    assert "schema_version 2" in (out / "summary.md").read_text()
+    assert f"schema_version {FUTURE}" in (out / "summary.md").read_text()
     listed = result.output[result.output.index("wrote "):]
     for name in ("summary.csv", "summary.md", "accuracy.png", "curves.png", "memory.png", "throughput.png"):
         assert name in listed and (out / name).stat().st_size > 0

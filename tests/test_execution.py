@@ -1,0 +1,74 @@
+"""bench.execution: the fast-path switches do what they say and are recorded; the config hash treats them right."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench import config as cfg
+from bench import data, execution
+from bench.results import read_runs
+from noprop.blocks import DenoiseBlock
+from tests.formats import write_cifar
+from tests.test_run import cli
+
+CPU = torch.device("cpu")
+
+
+def test_bf16_precision_autocasts_convolutions_and_fp32_does_not() -> None:
+    conv = torch.nn.Conv2d(3, 4, 3)
+    x = torch.randn(2, 3, 8, 8)
+    with execution.precision(cfg.RunConfig(precision="bf16"), CPU):
+        assert conv(x).dtype == torch.bfloat16
+    with execution.precision(cfg.RunConfig(), CPU):
+        assert conv(x).dtype == torch.float32
+    assert conv(x).dtype == torch.float32  # nothing leaks out of the context
+
+
+def test_channels_last_moves_conv_weights_and_images_only() -> None:
+    block = DenoiseBlock(3, 8, 4, 4, image_label=False, width=0.25)
+    block = execution.prepare_model(block, cfg.RunConfig(channels_last=True))
+    conv = block.image_path[0].weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    assert block.head[0].weight.is_contiguous()
+    kept = execution.prepare_model(DenoiseBlock(3, 8, 4, 4, image_label=False), cfg.RunConfig(channels_last=False))
+    assert kept.image_path[0].weight.is_contiguous()
+
+
+def test_channels_last_splits_and_their_batches(tmp_path: Path) -> None:
+    write_cifar(tmp_path, "cifar10", n_per_batch=20)
+    splits = data.load("cifar10", data_dir=tmp_path, allow_download=False, val_size=10)
+    nhwc = execution.prepare_splits(splits, cfg.RunConfig(channels_last=True))
+    for x in (nhwc.train_x, nhwc.test_x, nhwc.val_x):
+        assert x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    assert torch.equal(nhwc.train_x, splits.train_x)  # same values, other layout
+    assert execution.prepare_splits(splits, cfg.RunConfig(channels_last=False)) is splits
+
+
+def test_hash_ignores_layout_but_not_precision() -> None:
+    base = cfg.resolve(config="smoke")
+    assert base.model_hash() == cfg.resolve(config="smoke", overrides={"channels_last": False}).model_hash()
+    assert base.model_hash() == cfg.resolve(config="smoke", overrides={"precision": "fp32"}).model_hash()
+    assert base.model_hash() != cfg.resolve(config="smoke", overrides={"precision": "bf16"}).model_hash()
+
+
+def test_bad_precision_is_one_clear_error() -> None:
+    with pytest.raises(cfg.ConfigError, match="'precision': 'fp16'"):
+        cfg.resolve(config="smoke", overrides={"precision": "fp16"})
+
+
+def test_bf16_channels_last_run_on_cifar_shaped_data_records_its_switches(tmp_path: Path) -> None:
+    """Code path only: the CIFAR files are random, so the accuracy means nothing."""
+    write_cifar(tmp_path / "data", "cifar10", n_per_batch=40)
+    out = tmp_path / "res"
+    tiny = ["--dataset", "cifar10", "--width", "0.125", "--T", "3", "--batch-size", "32", "--eval-repeats", "1",
+            "--epochs", "1", "--data-dir", str(tmp_path / "data"), "--download", "false", "--out", str(out),
+            "--in-process", "--quiet"]
+    proc = cli("run", *tiny, "--precision", "bf16")
+    assert proc.returncode == 0, proc.stderr
+    proc = cli("run", *tiny, "--channels-last", "false", "--methods", "noprop")
+    assert proc.returncode == 0, proc.stderr
+    runs = read_runs(out)
+    assert list(zip(runs["method"], runs["precision"], runs["channels_last"], strict=True)) == [
+        ("noprop-dt", "bf16", True), ("backprop", "bf16", True), ("noprop-dt", "fp32", False)]
+    assert (runs["status"] == "ok").all() and runs["config_hash"].nunique() == 2
