@@ -42,6 +42,11 @@ class Batches:
     def __len__(self) -> int:
         return len(self._starts()) - 1
 
+    def sizes(self) -> list[int]:
+        """The size of each batch of a pass, in order (the same for every pass)."""
+        bounds = self._starts()
+        return [b - a for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
     def _starts(self) -> list[int]:
         """Batch start offsets; a final batch of a single example joins the one before (BatchNorm needs 2)."""
         n = self.y.numel()

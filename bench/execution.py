@@ -3,7 +3,7 @@ both methods get exactly the same treatment.
 
 - ``channels_last``: conv weights and the device-resident image tensors in NHWC order. oneDNN's and cuDNN's
   convolutions, and the pooling and ReLU around them, are faster in that layout; the arithmetic is the same.
-- ``precision = bf16``: ``torch.autocast`` around training steps and inference, on the CPU as on CUDA. Weights,
+- ``precision = bf16``: ``torch.autocast`` around training epochs and inference, on the CPU as on CUDA. Weights,
   optimiser state and the losses stay float32; matrix products and convolutions run in bfloat16.
 """
 
@@ -28,7 +28,10 @@ def precision(config: RunConfig, device: torch.device) -> Iterator[None]:
     if dtype is None:
         yield
         return
-    with torch.autocast(device_type=device.type, dtype=dtype):
+    # cache_enabled=False: the context spans whole epochs, optimiser steps included. With autocast's cache on, the
+    # low-precision copy of each weight is made once per context and reused, so every forward in the epoch would
+    # see the weights as they were at its start (training silently stalls).
+    with torch.autocast(device_type=device.type, dtype=dtype, cache_enabled=False):
         yield
 
 

@@ -60,7 +60,8 @@ class RichDisplay:
 def summary_table(rows: list[dict]) -> Table:
     """Method x seed: status, final test accuracy, training time, throughput, peak memory."""
     table = Table(title="Runs")
-    for col in ("method", "seed", "status", "test acc %", "train s", "s/epoch", "samples/s", "peak mem MB"):
+    for col in ("method", "seed", "status", "test acc %", "train s", "s/epoch", "samples/s", "GFLOP/s",
+                "peak mem MB"):
         table.add_column(col, justify="right" if col not in ("method", "status") else "left",
                          no_wrap=col in ("method", "status"))
     for r in rows:
@@ -71,7 +72,7 @@ def summary_table(rows: list[dict]) -> Table:
         status = r["status"] if r["status"] == "ok" else f"[red]{r['status']}[/]"
         table.add_row(r["method"], str(r["seed"]), status, acc, _fmt(r.get("train_time_s"), ".1f"),
                       _fmt(r.get("time_per_epoch_s"), ".2f"), _fmt(r.get("samples_per_s"), ".0f"),
-                      _fmt(mem / 2**20 if mem else None, ".0f"))
+                      _fmt(r.get("train_gflop_per_s"), ".0f"), _fmt(mem / 2**20 if mem else None, ".0f"))
     return table
 
 

@@ -44,9 +44,10 @@ RUN_COLUMNS: tuple[str, ...] = (
     "precision", "channels_last", "seed", "epochs_planned", "epochs_done", "config_hash", "test_acc", "test_acc_std",
     "test_acc_repeats", "train_acc", "val_acc", "best_val_epoch", "best_val_test_acc", "early_stopped",
     "train_time_s", "eval_time_s", "startup_time_s", "warmup_time_s", "time_per_epoch_s", "samples_per_s",
-    "block_samples_per_s", "params", "peak_cuda_allocated_bytes", "peak_cuda_reserved_bytes", "peak_rss_bytes",
-    "peak_saved_activation_bytes", "measured_in", "device", "device_name", "threads", "torch_version",
-    "cuda_version", "python_version", "git_commit", "git_dirty", "hostname", "config_json",
+    "block_samples_per_s", "train_gflop_per_sample", "train_gflop_per_s", "params", "peak_cuda_allocated_bytes",
+    "peak_cuda_reserved_bytes", "peak_rss_bytes", "peak_saved_activation_bytes", "measured_in", "device",
+    "device_name", "threads", "torch_version", "cuda_version", "python_version", "git_commit", "git_dirty",
+    "hostname", "config_json",
 )  # fmt: skip
 
 EPOCH_COLUMNS: tuple[str, ...] = (
@@ -65,7 +66,7 @@ _INT_COLUMNS = frozenset({
 _FLOAT_COLUMNS = frozenset({
     "test_acc", "test_acc_std", "train_acc", "val_acc", "best_val_test_acc", "train_time_s", "eval_time_s",
     "startup_time_s", "warmup_time_s", "time_per_epoch_s", "samples_per_s", "block_samples_per_s",
-    "train_loss", "epoch_time_s", "cum_train_time_s",
+    "train_gflop_per_sample", "train_gflop_per_s", "train_loss", "epoch_time_s", "cum_train_time_s",
 })  # fmt: skip
 _BOOL_COLUMNS = frozenset({"early_stopped", "git_dirty", "channels_last"})
 # Every other column of RUN_COLUMNS / EPOCH_COLUMNS is a string.

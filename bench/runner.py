@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from bench import artifacts, checkpoint, data, environment, execution, methods
 from bench.batching import Batches
@@ -106,16 +107,20 @@ def _scratch_steps(model: torch.nn.Module, splits: data.Splits, config: RunConfi
     return sw.elapsed
 
 
-def saved_activation_peak(model: torch.nn.Module, splits: data.Splits, config: RunConfig,
-                          device: torch.device) -> int:
-    """Peak bytes saved for backward in one training step of one mini-batch (untimed, on a copy).
+def probe_one_step(model: torch.nn.Module, splits: data.Splits, config: RunConfig, device: torch.device) -> dict:
+    """What one training step on one mini-batch (untimed, on a copy) saves for backward and computes.
 
-    NoProp-DT in the paper's order steps one block at a time, so this is one block's activations; in the
-    interleaved order, and for backprop, one step holds all T blocks' activations.
+    ``peak_saved_activation_bytes``: NoProp-DT in the paper's order steps one block at a time, so this is one
+    block's activations; in the interleaved order, and for backprop, one step holds all T blocks' activations.
+    ``train_gflop_per_sample``: the matrix-multiply and convolution FLOPs (forward and backward, counted by
+    torch's FlopCounterMode) of training every block once, per image; elementwise work is not counted.
     """
     meter = SavedActivationMeter()
-    _scratch_steps(model, splits, config, device, 1, meter)
-    return meter.peak_bytes
+    with FlopCounterMode(display=False) as flops:
+        _scratch_steps(model, splits, config, device, 1, meter)
+    batch = Batches(splits.train_x, splits.train_y, splits.mean, splits.std, config.batch_size, seed=0).sizes()[0]
+    return {"peak_saved_activation_bytes": meter.peak_bytes,
+            "train_gflop_per_sample": flops.get_total_flops() / batch / 1e9}
 
 
 def run_one(config: RunConfig, method: str, seed: int, *, resume: bool, emit: Emit, measured_in: str) -> dict:
@@ -159,7 +164,7 @@ def run_one(config: RunConfig, method: str, seed: int, *, resume: bool, emit: Em
             torch.set_rng_state(state["torch_rng"])
         if config.timing_warmup_batches and progress.warmup_time_s is None:
             progress.warmup_time_s = _scratch_steps(model, splits, config, device, config.timing_warmup_batches)
-        row["peak_saved_activation_bytes"] = saved_activation_peak(model, splits, config, device)
+        row.update(probe_one_step(model, splits, config, device))
         reset_peak_memory(device)  # the scratch copies above must not count in the run's peaks
         row["startup_time_s"] = time.perf_counter() - t0
 
@@ -186,6 +191,8 @@ def run_one(config: RunConfig, method: str, seed: int, *, resume: bool, emit: Em
         if "out of memory" in str(e).lower():
             status = "oom"
     row.update(_summary(progress, config, n_train, device))
+    if row.get("train_gflop_per_sample") and row.get("samples_per_s"):
+        row["train_gflop_per_s"] = row["train_gflop_per_sample"] * row["samples_per_s"]
     row["early_stopped"] = reason.startswith("early stopped")
     row.update(status=status, reason=reason, timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     epoch_rows = [{**r, "run_id": run_id} for r in progress.epoch_rows]

@@ -66,6 +66,12 @@ def test_sweep_in_child_processes_writes_every_row(data_dir, tmp_path):
     # NoProp-DT (paper order) steps one of T = 3 blocks at a time; backprop saves activations of all three
     saved = {r["method"]: int(r["peak_saved_activation_bytes"]) for r in runs if r["seed"] == "0"}
     assert 2.5 * saved["noprop-dt"] < saved["backprop"] < 3.5 * saved["noprop-dt"]
+    # both methods do (nearly) the same matrix arithmetic per image; GFLOP/s is that times samples/s
+    flop = {r["method"]: float(r["train_gflop_per_sample"]) for r in runs if r["seed"] == "0"}
+    assert flop["noprop-dt"] > 0 and 0.9 < flop["backprop"] / flop["noprop-dt"] < 1.1
+    for r in runs:
+        expected = float(r["train_gflop_per_sample"]) * float(r["samples_per_s"])
+        assert abs(float(r["train_gflop_per_s"]) - expected) <= 1e-9 * expected
     assert not list((out / "checkpoints").glob("*.pt"))  # completed runs leave no checkpoint behind
     assert "Runs" in proc.stdout and "noprop-dt" in proc.stdout
 

@@ -1,8 +1,10 @@
 """pytest-benchmark suite: one training step and one inference pass of each method, and the batching path.
 
 Small CPU shapes (width 0.25, batch 64, T = 10) for MNIST- (1x28x28) and CIFAR-shaped (3x32x32) inputs, so the
-whole suite runs in well under a minute. In the normal test run (``--benchmark-disable``) each body runs once
-as a smoke test; CI's benchmark step times them and compares with the committed baseline (see README).
+whole suite runs in well under a minute. Models and data get the run's fast paths (``bench.execution``): the
+default channels_last layout, and bf16 autocast where a benchmark names it. In the normal test run
+(``--benchmark-disable``) each body runs once as a smoke test; CI's benchmark step times them and compares with
+the committed baseline (see README).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import os
 import pytest
 import torch
 
-from bench import methods
+from bench import execution, methods
 from bench.batching import Batches
 from bench.config import RunConfig
 from bench.data import Splits, channel_stats, get_spec
@@ -36,21 +38,26 @@ def synthetic_splits(dataset: str, n: int = 4 * BATCH) -> Splits:
                   mean=mean, std=std)
 
 
-def build(method: str, dataset: str, order: str = "paper", T: int = 10):
-    splits = synthetic_splits(dataset)
-    config = RunConfig(dataset=dataset, width=0.25, batch_size=BATCH, order=order, T=T)
+def build(method: str, dataset: str, order: str = "paper", T: int = 10, precision: str = "fp32"):
+    """A model as a run builds it, with the run's layout and precision settings (returned as ``config``)."""
+    config = RunConfig(dataset=dataset, width=0.25, batch_size=BATCH, order=order, T=T, precision=precision)
+    splits = execution.prepare_splits(synthetic_splits(dataset), config)
     batches = Batches(splits.train_x, splits.train_y, splits.mean, splits.std, BATCH, seed=0)
-    model = methods.build(method, config, splits, len(batches), seed=0)
-    return model, batches, splits
+    model = execution.prepare_model(methods.build(method, config, splits, len(batches), seed=0), config)
+    return model, batches, config
 
 
-def timed(benchmark, fn, *args, **extra) -> None:
-    """Benchmark ``fn(*args)``, synchronising the device after each call so queued GPU work is counted."""
+def timed(benchmark, fn, *args, config: RunConfig | None = None, **extra) -> None:
+    """Benchmark ``fn(*args)`` under the config's precision, synchronising the device after each call so queued
+    GPU work is counted."""
+    config = config or RunConfig()
     benchmark.extra_info.update(torch_version=torch.__version__, device=str(DEVICE),
-                                threads=torch.get_num_threads(), **extra)
+                                threads=torch.get_num_threads(), precision=config.precision,
+                                channels_last=config.channels_last, **extra)
 
     def call() -> None:
-        fn(*args)
+        with execution.precision(config, DEVICE):
+            fn(*args)
         synchronize(DEVICE)
 
     benchmark(call)
@@ -64,16 +71,20 @@ def one_batch(batches: Batches):
 @pytest.mark.parametrize("shape", SHAPES)
 def test_noprop_one_block_step(benchmark, shape):
     """NoProp-DT with T = 1: one block (and the classifier) trained on one mini-batch, the paper order's unit."""
-    model, batches, _ = build("noprop-dt", SHAPES[shape], T=1)
-    timed(benchmark, model.fit_epoch, one_batch(batches), shape=shape, unit="one block, one batch of 64")
+    model, batches, config = build("noprop-dt", SHAPES[shape], T=1)
+    timed(benchmark, model.fit_epoch, one_batch(batches), config=config, shape=shape,
+          unit="one block, one batch of 64")
 
 
-@pytest.mark.parametrize("method,order", [("noprop-dt", "paper"), ("noprop-dt", "interleaved"), ("backprop", "")])
+@pytest.mark.parametrize("method,order,precision", [
+    ("noprop-dt", "paper", "fp32"), ("noprop-dt", "interleaved", "fp32"), ("backprop", "", "fp32"),
+    ("noprop-dt", "paper", "bf16"), ("backprop", "", "bf16"),
+])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_all_blocks_train_one_batch(benchmark, shape, method, order):
+def test_all_blocks_train_one_batch(benchmark, shape, method, order, precision):
     """Every one of the T blocks trained once on one mini-batch: the per-batch cost of an epoch."""
-    model, batches, _ = build(method, SHAPES[shape], order or "paper")
-    timed(benchmark, model.fit_epoch, one_batch(batches), shape=shape, method=method, order=order,
+    model, batches, config = build(method, SHAPES[shape], order or "paper", precision=precision)
+    timed(benchmark, model.fit_epoch, one_batch(batches), config=config, shape=shape, method=method, order=order,
           unit="all T blocks, one batch of 64")
 
 
@@ -81,10 +92,11 @@ def test_all_blocks_train_one_batch(benchmark, shape, method, order):
 @pytest.mark.parametrize("shape", SHAPES)
 def test_inference_pass(benchmark, shape, method):
     """One stochastic inference pass through all T blocks for one mini-batch."""
-    model, batches, _ = build(method, SHAPES[shape])
+    model, batches, config = build(method, SHAPES[shape])
     x, _ = next(iter(batches()))
     g = torch.Generator(device=DEVICE).manual_seed(0)
-    timed(benchmark, model.predict, x, g, shape=shape, method=method, unit="inference, one batch of 64")
+    timed(benchmark, model.predict, x, g, config=config, shape=shape, method=method,
+          unit="inference, one batch of 64")
 
 
 @pytest.mark.parametrize("shape", SHAPES)
