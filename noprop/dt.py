@@ -138,40 +138,52 @@ class NoPropDT(DenoiserStack):
         """
         self.train()
         T = self.s.T
-        # Weighted by batch size: sums[0..2] = loss, ce, kl over all block-steps; sums[2 + t] = L2 of block t.
-        sums: Tensor | None = None
-        counts = [0] * T
-        updates = 0
+        # Per step, one detached [k, 4] tensor of (loss, L2, CE, KL) for its k blocks, reduced once at the end:
+        # a step adds two small ops to the hot loop rather than a dozen.
+        records: list[Tensor] = []
+        owners: list[list[int]] = []  # 0-based blocks of each record's rows
+        sizes: list[int] = []
         passes = [[t] for t in range(1, T + 1)] if self.s.order == "paper" else [list(range(1, T + 1))]
         for ts in passes:
             for x, y in batches():
-                n = y.shape[0]
                 terms = [self.block_terms(t, x, y) for t in ts]
                 self._zero_grad(ts)
-                torch.stack([term[0] for term in terms]).sum().backward()  # block grads are disjoint
+                total = terms[0][0] if len(terms) == 1 else torch.stack([term[0] for term in terms]).sum()
+                total.backward()  # block grads are disjoint
                 self._step_blocks(ts)
-                stats = torch.stack([torch.stack((term[0], term[2], term[3])) for term in terms]).detach() * n
-                if sums is None:
-                    sums = torch.zeros(3 + T, dtype=torch.float64, device=y.device)
-                sums[:3] += stats.sum(dim=0)
-                # ts is a contiguous range of blocks: a slice, not a list index (that would copy host->device).
-                sums[2 + ts[0] : 3 + ts[-1]] += torch.stack([term[1] for term in terms]).detach() * n
-                for t in ts:
-                    counts[t - 1] += n
-                updates += len(ts)
-        return self._epoch_stats(sums, counts, updates)
+                records.append(torch.stack([torch.stack(term) for term in terms]).detach())
+                owners.append([t - 1 for t in ts])
+                sizes.append(y.shape[0])
+        return self._epoch_stats(records, owners, sizes)
 
-    def _epoch_stats(self, sums: Tensor | None, counts: list[int], updates: int) -> dict[str, float]:
+    def _epoch_stats(self, records: list[Tensor], owners: list[list[int]], sizes: list[int]) -> dict[str, float]:
+        """Example-weighted means of the epoch's records (see fit_epoch), with the epoch's one device sync."""
         T = self.s.T
-        values = sums.tolist() if sums is not None else [math.nan] * (3 + T)  # the one sync of the epoch
+        counts = [0] * T
+        for blocks, n in zip(owners, sizes, strict=True):
+            for b in blocks:
+                counts[b] += n
         total = sum(counts)
+        if records:
+            weighted = torch.stack(records).double() * torch.tensor(sizes, dtype=torch.float64,
+                                                                    device=records[0].device)[:, None, None]
+            owner = torch.tensor(owners, device=weighted.device).flatten()
+            l2 = torch.zeros(T, dtype=torch.float64, device=weighted.device)
+            l2.index_add_(0, owner, weighted[..., 1].flatten())
+            values = torch.cat([weighted.sum(dim=(0, 1)), l2]).tolist()  # the one sync of the epoch
+            loss, _, ce, kl = values[:4]
+            l2_sums = values[4:]
+        else:
+            loss = ce = kl = math.nan
+            l2_sums = [math.nan] * T
 
         def mean(v: float, n: int) -> float:
             return v / n if n > 0 else math.nan
 
-        out = {"loss": mean(values[0], total), "ce": mean(values[1], total), "kl": mean(values[2], total)}
+        out = {"loss": mean(loss, total), "ce": mean(ce, total), "kl": mean(kl, total)}
         for t in range(1, T + 1):
-            out[f"block_{t}_mse"] = mean(values[2 + t], counts[t - 1])
+            out[f"block_{t}_mse"] = mean(l2_sums[t - 1], counts[t - 1])
+        updates = sum(len(blocks) for blocks in owners)
         out["steps"] = float(updates / T)
         out["block_updates"] = float(updates)
         return out

@@ -147,3 +147,27 @@ def test_lr_factor_warmup_then_cosine_to_zero() -> None:
     assert lr_factor(54, s) == pytest.approx(0.5)
     assert lr_factor(104, s) == pytest.approx(0.0, abs=1e-12)
     assert lr_factor(1000, settings()) == 1.0
+
+
+@pytest.mark.parametrize("order", ["paper", "interleaved"])
+def test_epoch_stats_are_example_weighted_means_of_the_step_terms(order: str) -> None:
+    """fit_epoch's reduction (done once per epoch) equals the means of what each block step computed."""
+    torch.manual_seed(0)
+    model = make(order=order)
+    seen: list[tuple[int, int, list[float]]] = []  # (block, batch size, [loss, l2, ce, kl])
+    original = model.block_terms
+
+    def recording(t: int, x: Tensor, y: Tensor):
+        terms = original(t, x, y)
+        seen.append((t, y.shape[0], [float(v.detach()) for v in terms]))
+        return terms
+
+    model.block_terms = recording  # type: ignore[method-assign]
+    stats = model.fit_epoch(CountingBatches(size=60))  # 256 examples: batches of 60, 60, 60, 60, 16
+    n_total = sum(n for _, n, _ in seen)
+    for key, i in (("loss", 0), ("ce", 2), ("kl", 3)):
+        assert stats[key] == pytest.approx(sum(n * v[i] for _, n, v in seen) / n_total, rel=1e-6)
+    for t in (1, 2, 3):
+        rows = [(n, v[1]) for b, n, v in seen if b == t]
+        assert stats[f"block_{t}_mse"] == pytest.approx(sum(n * v for n, v in rows) / sum(n for n, _ in rows),
+                                                        rel=1e-6)
