@@ -7,6 +7,7 @@ import math
 import sys
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -58,17 +59,16 @@ class RichDisplay:
 
 
 def summary_table(rows: list[dict]) -> Table:
-    """Method x seed: status, final test accuracy, training time, throughput, peak memory."""
-    table = Table(title="Runs")
-    for col in ("method", "seed", "status", "test acc %", "train s", "s/epoch", "samples/s", "GFLOP/s",
-                "peak mem MB"):
-        table.add_column(col, justify="right" if col not in ("method", "status") else "left",
-                         no_wrap=col in ("method", "status"))
+    """Method x seed: status, final test accuracy, training time, throughput, peak memory (fits 80 columns)."""
+    table = Table(title="Runs", box=box.SIMPLE_HEAD, show_edge=False, padding=0)
+    columns = ("method", "seed", "status", "test acc %", "train s", "s/epoch", "img/s", "GFLOP/s", "mem MB")
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("method", "status") else "right", no_wrap=True)
     for r in rows:
         mem = r.get("peak_cuda_allocated_bytes") or r.get("peak_rss_bytes")
         acc = _fmt(r.get("test_acc"), ".2f")
         if r.get("test_acc") is not None and r.get("test_acc_std") is not None:
-            acc += f" ± {r['test_acc_std']:.2f}"
+            acc += f"±{r['test_acc_std']:.2f}"
         status = r["status"] if r["status"] == "ok" else f"[red]{r['status']}[/]"
         table.add_row(r["method"], str(r["seed"]), status, acc, _fmt(r.get("train_time_s"), ".1f"),
                       _fmt(r.get("time_per_epoch_s"), ".2f"), _fmt(r.get("samples_per_s"), ".0f"),
