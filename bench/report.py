@@ -536,9 +536,9 @@ def terminal_tables(report: Report) -> list:
             table.add_row(*map(escape, cells))
         tables.append(table)
     if not report.not_ok.empty:
-        left_out = Table(title=escape(not_ok_line(report)))
-        for name in NOT_OK_COLUMNS:
-            left_out.add_column(name, overflow="fold")
+        left_out = Table(title=escape(not_ok_line(report)), box=box.SIMPLE_HEAD, show_edge=False, padding=0)
+        for name in NOT_OK_COLUMNS:  # identifiers whole; the folder and the reason fold
+            left_out.add_column(name, overflow="fold", no_wrap=name not in ("results_dir", "reason"))
         for row in not_ok_rows(report.not_ok):
             left_out.add_row(*(f"[red]{escape(cell)}[/]" if i == 6 else escape(cell) for i, cell in enumerate(row)))
         tables.append(left_out)

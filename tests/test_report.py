@@ -308,3 +308,15 @@ def test_cli_nothing_to_report_is_one_error_line_and_exit_2(case: str, tmp_path:
 def test_cli_rejects_an_unknown_figure_format(known: Path):
     result = invoke(str(known), "--format", "bmp")
     assert result.exit_code == 2 and "unknown --format 'bmp'" in result.output
+
+
+def test_terminal_summary_is_readable_at_80_columns(known: Path, tmp_path: Path):
+    result = runner.invoke(app, ["report", str(known), "--out", str(tmp_path / "rep")], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    start = next(i for i, line in enumerate(lines) if "accuracy (ok runs" in line)
+    end = next(i for i, line in enumerate(lines) if "mean ± sd and se over seeds" in line)  # the legend follows
+    tables = lines[start:end]
+    assert all(len(line) <= 80 for line in tables)
+    rows = [line for line in tables if line.startswith("cifar10 noprop-dt")]
+    assert len(rows) == 2 and "80.00 ± 2.00" in rows[0] and "…" not in "".join(tables)  # whole cells, no ellipses
