@@ -107,18 +107,19 @@ def _scratch_steps(model: torch.nn.Module, splits: data.Splits, config: RunConfi
     return sw.elapsed
 
 
-def probe_one_step(model: torch.nn.Module, splits: data.Splits, config: RunConfig, device: torch.device) -> dict:
+def probe_one_step(model: torch.nn.Module, splits: data.Splits, config: RunConfig, device: torch.device,
+                   batch: int) -> dict:
     """What one training step on one mini-batch (untimed, on a copy) saves for backward and computes.
 
     ``peak_saved_activation_bytes``: NoProp-DT in the paper's order steps one block at a time, so this is one
     block's activations; in the interleaved order, and for backprop, one step holds all T blocks' activations.
     ``train_gflop_per_sample``: the matrix-multiply and convolution FLOPs (forward and backward, counted by
-    torch's FlopCounterMode) of training every block once, per image; elementwise work is not counted.
+    torch's FlopCounterMode) of training every block once, per image (``batch``: the size of a pass's first
+    batch, the one the step trains on); elementwise work is not counted.
     """
     meter = SavedActivationMeter()
     with FlopCounterMode(display=False) as flops:
         _scratch_steps(model, splits, config, device, 1, meter)
-    batch = Batches(splits.train_x, splits.train_y, splits.mean, splits.std, config.batch_size, seed=0).sizes()[0]
     return {"peak_saved_activation_bytes": meter.peak_bytes,
             "train_gflop_per_sample": flops.get_total_flops() / batch / 1e9}
 
@@ -164,7 +165,7 @@ def run_one(config: RunConfig, method: str, seed: int, *, resume: bool, emit: Em
             torch.set_rng_state(state["torch_rng"])
         if config.timing_warmup_batches and progress.warmup_time_s is None:
             progress.warmup_time_s = _scratch_steps(model, splits, config, device, config.timing_warmup_batches)
-        row.update(probe_one_step(model, splits, config, device))
+        row.update(probe_one_step(model, splits, config, device, batches.sizes()[0]))
         reset_peak_memory(device)  # the scratch copies above must not count in the run's peaks
         row["startup_time_s"] = time.perf_counter() - t0
 

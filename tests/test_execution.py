@@ -103,3 +103,21 @@ def test_bf16_channels_last_run_on_cifar_shaped_data_records_its_switches(tmp_pa
     assert list(zip(runs["method"], runs["precision"], runs["channels_last"], strict=True)) == [
         ("noprop-dt", "bf16", True), ("backprop", "bf16", True), ("noprop-dt", "fp32", False)]
     assert (runs["status"] == "ok").all() and runs["config_hash"].nunique() == 2
+
+
+@pytest.mark.parametrize("method", ["noprop-dt", "backprop"])
+def test_flops_per_sample_do_not_depend_on_the_batch_size(method: str) -> None:
+    """The probe divides the step's FLOPs by the right batch: per image, batch 16 and 48 agree."""
+    from bench import methods
+    from bench.batching import Batches
+    from bench.runner import probe_one_step
+    from tests.benchmarks.test_steps import synthetic_splits
+
+    splits = synthetic_splits("mnist", n=96)
+    per_sample = []
+    for batch_size in (16, 48):
+        config = cfg.RunConfig(dataset="mnist", width=0.125, T=3, batch_size=batch_size)
+        batches = Batches(splits.train_x, splits.train_y, splits.mean, splits.std, batch_size, seed=0)
+        model = methods.build(method, config, splits, len(batches), seed=0)
+        per_sample.append(probe_one_step(model, splits, config, CPU, batches.sizes()[0])["train_gflop_per_sample"])
+    assert per_sample[0] > 0 and per_sample[1] == pytest.approx(per_sample[0], rel=0.01)
