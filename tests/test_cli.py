@@ -8,7 +8,7 @@ import sys
 from typer.testing import CliRunner
 
 from bench.cli import app
-from bench.data import DEBIAN_FASHION_MNIST
+from bench.run.data import DEBIAN_FASHION_MNIST
 from tests.formats import write_cifar
 
 runner = CliRunner()

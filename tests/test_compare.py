@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from bench import compare as gate
 from bench.cli import app
+from bench.report import compare as gate
 from bench.results import RUN_COLUMNS, RUNS_FILE, append_rows, read_runs
 
 MB = 2**20

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import config as cfg
+from bench.run import config as cfg
 
 
 def test_dataset_yaml_holds_the_paper_hyperparameters():

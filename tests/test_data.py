@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from bench import data
-from bench.batching import Batches, eval_batches, normalise
-from bench.readers import DataError, read_idx
+from bench.run import data
+from bench.run.batching import Batches, eval_batches, normalise
+from bench.run.readers import DataError, read_idx
 from tests.formats import IDX_NAMES, idx_bytes, write_cifar, write_idx_dataset
 
 

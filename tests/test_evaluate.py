@@ -7,10 +7,10 @@ import inspect
 import pytest
 import torch
 
-from bench import methods
-from bench.config import RunConfig
-from bench.data import Splits, channel_stats, get_spec
-from bench.evaluate import accuracy, predictions, repeated_accuracy
+from bench.run import methods
+from bench.run.config import RunConfig
+from bench.run.data import Splits, channel_stats, get_spec
+from bench.run.evaluate import accuracy, predictions, repeated_accuracy
 
 
 def tiny_splits() -> Splits:

@@ -1,13 +1,14 @@
-"""bench.execution: the fast-path switches do what they say and are recorded; the config hash treats them right."""
+"""bench.run.switches: the fast-path switches do what they say and are recorded; the config hash treats them right."""
 
 from pathlib import Path
 
 import pytest
 import torch
 
-from bench import config as cfg
-from bench import data, execution
 from bench.results import read_runs
+from bench.run import config as cfg
+from bench.run import data
+from bench.run import switches as execution
 from noprop.blocks import DenoiseBlock
 from tests.formats import write_cifar
 from tests.test_run import cli
@@ -108,9 +109,9 @@ def test_bf16_channels_last_run_on_cifar_shaped_data_records_its_switches(tmp_pa
 @pytest.mark.parametrize("method", ["noprop-dt", "backprop"])
 def test_flops_per_sample_do_not_depend_on_the_batch_size(method: str) -> None:
     """The probe divides the step's FLOPs by the right batch: per image, batch 16 and 48 agree."""
-    from bench import methods
-    from bench.batching import Batches
-    from bench.runner import probe_one_step
+    from bench.run import methods
+    from bench.run.batching import Batches
+    from bench.run.recipe import probe_one_step
     from tests.benchmarks.test_steps import synthetic_splits
 
     splits = synthetic_splits("mnist", n=96)

@@ -19,9 +19,9 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from bench import figures
 from bench import report as rep
 from bench.cli import app
+from bench.report import figures
 from bench.results import read_runs
 from tests.formats import write_idx_dataset
 from tests.test_report import known_runs, write_folder

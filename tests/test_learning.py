@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pytest
 
-from bench import data, methods
-from bench.batching import Batches
-from bench.config import RunConfig
-from bench.evaluate import accuracy, predictions
+from bench.run import data, methods
+from bench.run.batching import Batches
+from bench.run.config import RunConfig
+from bench.run.evaluate import accuracy, predictions
 
 pytestmark = [
     pytest.mark.slow,

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from bench import measure
-from bench.measure import SavedActivationMeter, Stopwatch
+from bench.run import measure
+from bench.run.measure import SavedActivationMeter, Stopwatch
 
 cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from bench import paper
 from bench import report as rep
 from bench.cli import app
+from bench.report import paper
 from bench.results import EPOCH_COLUMNS, EPOCHS_FILE, RUN_COLUMNS, RUNS_FILE, SCHEMA_VERSION, append_rows
 
 FUTURE = SCHEMA_VERSION + 1

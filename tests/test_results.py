@@ -8,7 +8,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench import results
 from bench.results import (
     EPOCH_COLUMNS,
     RUN_COLUMNS,
@@ -16,6 +15,7 @@ from bench.results import (
     ResultsError,
     SchemaMismatchError,
     append_rows,
+    atomic,
     read_epochs,
     read_runs,
     replace_run_rows,
@@ -182,7 +182,7 @@ def test_full_disk_leaves_the_file_intact_and_no_temp_file(tmp_path: Path, monke
     path = tmp_path / "runs.csv"
     append_rows(path, RUN_COLUMNS, [run_row("a"), run_row("b")])
     original = path.read_bytes()
-    monkeypatch.setattr(results.os, "replace", _fail_replace)
+    monkeypatch.setattr(atomic.os, "replace", _fail_replace)
     with pytest.raises(ResultsError) as info:
         append_rows(path, RUN_COLUMNS, [run_row("c")])
     message = str(info.value)
@@ -198,7 +198,7 @@ def test_full_disk_leaves_the_file_intact_and_no_temp_file(tmp_path: Path, monke
 
 
 def test_failure_while_writing_a_new_file_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(results.os, "fsync", _fail_replace)
+    monkeypatch.setattr(atomic.os, "fsync", _fail_replace)
     with pytest.raises(ResultsError, match="free space"):
         append_rows(tmp_path / "runs.csv", RUN_COLUMNS, [run_row("a")])
     assert [p.name for p in tmp_path.iterdir()] == ["runs.csv.lock"]
@@ -213,7 +213,7 @@ def test_write_json_atomic(tmp_path: Path):
 
 
 def test_environment_capture_fits_the_run_schema(tmp_path: Path):
-    from bench.environment import capture
+    from bench.run.environment import capture
 
     env = capture("cpu")
     assert set(env) <= set(RUN_COLUMNS)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import data
 from bench.results import EPOCH_COLUMNS, RUN_COLUMNS
+from bench.run import data
 from tests.formats import write_idx_dataset
 
 TINY = ["--dataset", "mnist", "--width", "0.125", "--T", "3", "--batch-size", "64", "--eval-repeats", "2"]

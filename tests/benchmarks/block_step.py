@@ -19,8 +19,8 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench import execution
-from bench.config import RunConfig
+from bench.run import switches as execution
+from bench.run.config import RunConfig
 from noprop.dt import NoPropDT
 from noprop.settings import MethodSettings
 

@@ -18,9 +18,10 @@ import time
 
 import torch
 
-from bench import config as cfg
-from bench import data, execution, methods
-from bench.batching import Batches
+from bench.run import config as cfg
+from bench.run import data, methods
+from bench.run import switches as execution
+from bench.run.batching import Batches
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """pytest-benchmark suite: one training step and one inference pass of each method, and the batching path.
 
 Small CPU shapes (width 0.25, batch 64, T = 10) for MNIST- (1x28x28) and CIFAR-shaped (3x32x32) inputs, so the
-whole suite runs in well under a minute. Models and data get the run's fast paths (``bench.execution``): the
+whole suite runs in well under a minute. Models and data get the run's fast paths (``bench.run.switches``): the
 default channels_last layout, and bf16 autocast where a benchmark names it. In the normal test run
 (``--benchmark-disable``) each body runs once as a smoke test; CI's benchmark step times them and compares with
 the committed baseline (see README).
@@ -15,11 +15,12 @@ import os
 import pytest
 import torch
 
-from bench import execution, methods
-from bench.batching import Batches
-from bench.config import RunConfig
-from bench.data import Splits, channel_stats, get_spec
-from bench.measure import synchronize
+from bench.run import methods
+from bench.run import switches as execution
+from bench.run.batching import Batches
+from bench.run.config import RunConfig
+from bench.run.data import Splits, channel_stats, get_spec
+from bench.run.measure import synchronize
 
 SHAPES = {"mnist": "mnist", "cifar": "cifar10"}
 BATCH = 64

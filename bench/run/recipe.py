@@ -27,12 +27,13 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench import artifacts, checkpoint, data, environment, execution, methods
-from bench.batching import Batches
-from bench.config import RunConfig
-from bench.evaluate import accuracy, predictions, repeated_accuracy
-from bench.measure import SavedActivationMeter, Stopwatch, peak_memory, reset_peak_memory
-from bench.results import read_runs, replace_run_rows
+from bench.results import artifacts, read_runs, replace_run_rows
+from bench.run import checkpoint, data, environment, methods
+from bench.run import switches as execution
+from bench.run.batching import Batches
+from bench.run.config import RunConfig
+from bench.run.evaluate import accuracy, predictions, repeated_accuracy
+from bench.run.measure import SavedActivationMeter, Stopwatch, peak_memory, reset_peak_memory
 
 Emit = Callable[[dict[str, Any]], None]
 TRAIN_ACC_SAMPLES = 10_000  # training accuracy is measured on this many training images (first of the split)

@@ -9,7 +9,7 @@ import statistics
 
 import torch
 
-from bench.batching import eval_batches
+from bench.run.batching import eval_batches
 
 
 @torch.no_grad()

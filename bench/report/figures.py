@@ -4,7 +4,7 @@ One style throughout (seaborn "whitegrid", colour-blind palette) and readable in
 variant also has its own marker, line style and hatch, so colour is never the only cue. Figures are drawn on
 ``matplotlib.figure.Figure`` objects rendered by the Agg canvas, never through pyplot, so no display is needed and
 no global state (backend, rcParams) is changed. The class-embedding and NoProp-DT figures read each run's small
-``.npz`` artifact (``bench.artifacts``); a run without one is skipped for those figures.
+``.npz`` artifact (``bench.results.artifacts``); a run without one is skipped for those figures.
 """
 
 from __future__ import annotations
@@ -286,7 +286,7 @@ def _slug(*parts: str) -> str:
 
 def _artifact_jobs(report: Report, fmt: str) -> list[tuple[str, Callable[[], Figure | None]]]:
     """Figures 5 and 6: one set per group, from the artifacts of its runs (lowest seed first)."""
-    from bench import artifacts  # imports torch; only paid when a report draws these figures
+    from bench.results import artifacts  # imports torch; only paid when a report draws these figures
 
     jobs: list[tuple[str, Callable[[], Figure | None]]] = []
     runs = report.runs.sort_values([*GROUP, "seed"])

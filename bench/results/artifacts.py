@@ -8,12 +8,12 @@ Keys: ``pred`` and ``label`` (int16, every test image, first inference repeat), 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from bench.results.atomic import atomic_write
 
 if TYPE_CHECKING:  # the report reads artifacts without paying torch's import
     import torch
@@ -27,9 +27,8 @@ def artifact_path(out: Path, run_id: str) -> Path:
 
 
 def save(out: Path, run_id: str, test_pred: torch.Tensor, splits, model: torch.nn.Module, embedding_kind: str) -> Path:
-    """Write one run's artifacts atomically (temp file + rename)."""
+    """Write one run's artifacts atomically (``atomic_write``)."""
     path = artifact_path(out, run_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
     n = min(SAMPLE_IMAGES, splits.test_y.numel())
     arrays = {
         "pred": test_pred.cpu().numpy().astype(np.int16),
@@ -41,15 +40,7 @@ def save(out: Path, run_id: str, test_pred: torch.Tensor, splits, model: torch.n
         "sample_pred": test_pred[:n].cpu().numpy().astype(np.int16),
         "sample_label": splits.test_y[:n].cpu().numpy().astype(np.int16),
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
     return path
 
 

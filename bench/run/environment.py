@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
-# The checkout this package runs from: bench/ sits at the repository root.
-_REPO_ROOT = Path(__file__).resolve().parent.parent
+# The checkout this package runs from: bench/run/ is two levels below the repository root.
+_REPO_ROOT = Path(__file__).resolve().parents[2]
 _GIT_TIMEOUT_S = 5.0
 
 

@@ -15,10 +15,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench import runner
-from bench.config import RunConfig
 from bench.results import ResultsError, replace_run_rows, write_json_atomic
-from bench.runner import Emit
+from bench.run import recipe as runner
+from bench.run.config import RunConfig
+from bench.run.recipe import Emit
 
 
 class SweepInterrupted(Exception):

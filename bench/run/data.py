@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from bench.readers import DataError, read_cifar_batches, read_idx
+from bench.run.readers import DataError, read_cifar_batches, read_idx
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 _IDX_FILES = (

@@ -3,57 +3,16 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from bench import config as cfg
-from bench import data
-from bench.readers import DataError
-
-app = typer.Typer(
-    help="Matched, measured benchmarks of NoProp-DT against end-to-end backprop.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-console = Console()
-err_console = Console(stderr=True)
-_state = {"debug": False}
-
-USER_ERRORS: tuple[type[Exception], ...] = (cfg.ConfigError, DataError)
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print one clear error line and return the exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn the harness's own error types (and Ctrl-C) into one line and a non-zero exit."""
-    try:
-        yield
-    except USER_ERRORS as e:
-        if _state["debug"]:
-            raise
-        raise fail(str(e)) from None
-    except KeyboardInterrupt:
-        raise fail("interrupted", 130) from None
-
-
-@app.callback()
-def _root(
-    debug: Annotated[bool, typer.Option("--debug", help="Show Python tracebacks for errors.")] = False,
-) -> None:
-    _state["debug"] = debug
-
+from bench.cli import reporting  # noqa: F401  (registers report and compare)
+from bench.cli.common import app, console, fail, user_errors
+from bench.run import config as cfg
+from bench.run import data
+from bench.run.readers import DataError
 
 DataDir = Annotated[
     str | None, typer.Option("--data-dir", help="Folder holding dataset files (else $NOPROP_BENCH_DATA, cache).")
@@ -89,7 +48,7 @@ def configs() -> None:
     table = Table(title=f"Configs in {cfg.CONFIG_DIR}")
     for col in ("config", "dataset", "epochs", "batch", "lr", "T", "embedding", "train subset"):
         table.add_column(col, no_wrap=col in ("config", "dataset"))
-    with user_errors():
+    with user_errors(cfg.ConfigError, DataError):
         for path in sorted(cfg.CONFIG_DIR.glob("*.yaml")):
             c = cfg.resolve(config=str(path))
             table.add_row(path.stem, c.dataset, str(c.epochs), str(c.batch_size), f"{c.lr:g}", str(c.T),
@@ -142,12 +101,12 @@ def run(
 
     Any other config key can be set as --key value (e.g. --embedding learned --lr 3e-4).
     """
-    from bench import progress
+    from bench.cli import progress
+    from bench.executors.local import SweepInterrupted, run_sweep
     from bench.results import ResultsError
-    from bench.runner import RunError
-    from bench.sweep import SweepInterrupted, run_sweep
+    from bench.run.recipe import RunError
 
-    with user_errors():
+    with user_errors(cfg.ConfigError, DataError):
         overrides = parse_extra_flags(ctx.args)
         flags = {"methods": methods, "seeds": seeds}
         overrides.update({k: cfg.parse_override(k, v) for k, v in flags.items() if v is not None})
@@ -175,96 +134,6 @@ def run(
     if bad:
         raise fail(f"{len(bad)} of {len(rows)} runs did not finish ok: "
                    + "; ".join(f"{r['method']} seed {r['seed']}: {r['status']} {r.get('reason', '')}" for r in bad), 1)
-
-
-@app.command()
-def report(
-    results_dirs: Annotated[list[Path] | None, typer.Argument(
-        help="Result folders (each holding runs.csv, or subfolders that do); default results/.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Where to write (default: FIRST_RESULTS_DIR/report/).")] = None,
-    dataset: Annotated[str | None, typer.Option(help="Only this dataset, e.g. mnist.")] = None,
-    methods: Annotated[str | None, typer.Option(help="Comma list: noprop (= noprop-dt), backprop.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="Figure format: png, pdf or svg.")] = "png",
-) -> None:
-    """Compare methods over seeds from runs.csv / epochs.csv: a table here, summary.csv/.md and figures in OUT."""
-    from rich.markup import escape
-
-    from bench import figures
-    from bench import report as rep
-
-    if fmt not in figures.FORMATS:
-        raise fail(f"unknown --format '{fmt}'; use one of {', '.join(figures.FORMATS)}")
-    folders = results_dirs or [Path("results")]
-    out = out or folders[0] / "report"
-    result = rep.build(rep.load(folders), datasets=[dataset] if dataset else None,
-                       methods=methods.split(",") if methods else None)
-    for line in result.warnings:
-        err_console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
-    if result.empty:
-        raise fail(rep.nothing_to_report(result))
-    for table in rep.terminal_tables(result):
-        console.print(table)
-    shown = len(result.warnings)
-    try:
-        written = figures.write_figures(result, out, fmt)
-        written = rep.write_tables(result, out, written) + written
-    except OSError as e:
-        raise fail(f"could not write the report to {out}: {e.strerror or e}") from None
-    for line in result.warnings[shown:]:
-        err_console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
-    console.print(f"wrote {len(written)} files to {escape(str(out))}/:", highlight=False)
-    for path in written:
-        console.print(f"  {escape(str(path))}", highlight=False, soft_wrap=True)
-
-
-@app.command()
-def compare(
-    baseline: Annotated[Path, typer.Argument(help="Results folder of the reference runs (holds runs.csv).")],
-    candidate: Annotated[Path, typer.Argument(help="Results folder of the runs to check (holds runs.csv).")],
-    max_accuracy_drop: Annotated[float | None, typer.Option(
-        help="Allowed drop of mean test accuracy in points, plus 2 pooled se of the seeds. Default 0.5.")] = None,
-    max_slowdown: Annotated[float | None, typer.Option(
-        help="Allowed candidate/baseline ratio of median time per epoch. Default 1.25.")] = None,
-    max_memory_growth: Annotated[float | None, typer.Option(
-        help="Allowed candidate/baseline ratio of peak memory and saved activations. Default 1.25.")] = None,
-    thresholds: Annotated[Path | None, typer.Option(
-        help="YAML file with any of max_accuracy_drop, max_slowdown, max_memory_growth; flags override it.")] = None,
-    markdown: Annotated[bool, typer.Option(
-        "--markdown", help="Print markdown (for CI logs and PR comments) instead of the terminal table.")] = False,
-) -> None:
-    """CI regression gate: compare CANDIDATE's ok runs with BASELINE's; exit 1 when a threshold is crossed.
-
-    Runs are matched by (dataset, method, embedding, config_hash); see the README's "CI regression gate".
-
-    Exit codes: 0 pass, 1 a threshold crossed, 2 bad input (missing folder, schema mismatch, bad thresholds).
-    """
-    from rich.markup import escape
-
-    from bench import compare as gate
-    from bench.results import ResultsError
-
-    try:
-        from_file = gate.read_thresholds(thresholds) if thresholds else {}
-        limits = gate.make_thresholds(from_file, {"max_accuracy_drop": max_accuracy_drop,
-                                                  "max_slowdown": max_slowdown,
-                                                  "max_memory_growth": max_memory_growth})
-        result = gate.compare(gate.load_runs(baseline, "baseline"), gate.load_runs(candidate, "candidate"), limits)
-    except (gate.CompareError, ResultsError) as e:
-        if _state["debug"]:
-            raise
-        raise fail(str(e)) from None
-    if markdown:
-        console.file.write(gate.markdown(result, str(baseline), str(candidate)))
-    else:
-        for table in gate.rich_tables(result):
-            console.print(table)
-        for line in gate.other_lines(result):
-            err_console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
-        for line in gate.verdict_lines(result):
-            style = "bold red" if result.failed else "bold green"
-            console.print(f"[{style}]{escape(line)}[/]", highlight=False, soft_wrap=True)
-    if result.failed:
-        raise typer.Exit(1)
 
 
 def main() -> None:

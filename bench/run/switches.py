@@ -15,8 +15,8 @@ from collections.abc import Iterator
 
 import torch
 
-from bench.config import RunConfig
-from bench.data import Splits
+from bench.run.config import RunConfig
+from bench.run.data import Splits
 
 _AUTOCAST_DTYPES = {"bf16": torch.bfloat16}
 

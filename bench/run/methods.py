@@ -12,8 +12,8 @@ from typing import Protocol
 import torch
 
 from baselines.backprop import BackpropBaseline
-from bench.config import METHOD_NAMES, RunConfig
-from bench.data import Splits
+from bench.run.config import METHOD_NAMES, RunConfig
+from bench.run.data import Splits
 from noprop.dt import NoPropDT
 from noprop.settings import MethodSettings
 
@@ -58,7 +58,7 @@ def build(name: str, config: RunConfig, splits: Splits, batches_per_pass: int, s
     settings = settings_for(config, splits, batches_per_pass)
     prototype_data = None
     if config.embedding == "prototype":
-        from bench.batching import normalise
+        from bench.run.batching import normalise
 
         n = min(splits.train_y.numel(), 500 * splits.spec.num_classes)
         prototype_data = (normalise(splits.train_x[:n], splits.mean, splits.std), splits.train_y[:n])

@@ -18,7 +18,7 @@ import yaml
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 from pydantic.dataclasses import dataclass
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
 METHOD_NAMES = ("noprop-dt", "backprop")
 METHOD_ALIASES = {"noprop": "noprop-dt", "dt": "noprop-dt", "bp": "backprop"}
@@ -72,7 +72,7 @@ class RunConfig:
     @field_validator("dataset")
     @classmethod
     def _known_dataset(cls, v: str) -> str:
-        from bench.data import DATASETS
+        from bench.run.data import DATASETS
 
         if v not in DATASETS:
             raise ValueError(f"unknown dataset; choose one of: {', '.join(DATASETS)}")

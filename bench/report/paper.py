@@ -2,8 +2,8 @@
 
 Source: Li, Teh, Pascanu, "NoProp: Training Neural Networks without Back-propagation or Forward-propagation",
 arXiv 2503.24322 v1 (2025): test accuracy (%, mean over 3 seeds x 5 inference runs) and peak GPU memory (GB, one-hot
-embeddings). Keys use this harness's names: dataset as in ``bench.data`` (``mnist``, ``cifar10``, ``cifar100``;
-the paper has no Fashion-MNIST numbers), method as in ``bench.methods`` (``noprop-dt``, ``backprop``; the paper's
+embeddings). Keys use this harness's names: dataset as in ``bench.run.data`` (``mnist``, ``cifar10``, ``cifar100``;
+the paper has no Fashion-MNIST numbers), method as in ``bench.run.methods`` (``noprop-dt``, ``backprop``; the paper's
 continuous-time variants are kept as ``noprop-ct`` / ``noprop-fm`` for completeness), embedding as in the config
 (``one-hot``, ``learned``, ``prototype``). The paper's "dim 20" is our ``learned`` embedding with ``embed_dim`` 20.
 """

@@ -1,14 +1,15 @@
 """The results store: run and epoch rows in two CSV files, never lost, never half-written, never mixed.
 
 An output folder holds ``runs.csv`` (one row per run) and ``epochs.csv`` (one row per epoch). Both have a fixed
-column order and a ``schema_version`` column, so a file written by another version of this schema is refused
-rather than silently extended with rows that mean something else. ``report`` reads only these files.
+column order and a ``schema_version`` column (``bench.results.schema``). A file of an older schema version is
+read (the columns it lacks read as missing) but never appended to; a newer or unknown one is refused, so no file
+is silently extended with rows that mean something else. ``report`` reads only these files.
 
-How a write stays safe (``append_rows``, ``replace_run_rows``, ``write_json_atomic``): every writer takes a
-cross-process ``filelock`` on ``<file>.lock``, writes the complete new content (existing bytes + new rows) to a
-temporary file in the same folder, fsyncs it and ``os.replace``-s it over the original. A rename within one
-filesystem is atomic, so a crash, a kill or a full disk at any point leaves either the old file or the new one,
-never a truncated file or a half row; readers need no lock because they always see one whole version. Appending
+How a write stays safe (``append_rows``, ``replace_run_rows``): every writer takes a cross-process ``filelock``
+on ``<file>.lock`` and writes the complete new content (existing bytes + new rows) through
+``bench.results.atomic.atomic_write`` (temp file, fsync, rename), so a crash, a kill or a full disk at any point
+leaves either the old file or the new one, never a truncated file or a half row; readers need no lock because
+they always see one whole version. Appending
 one buffer in ``"a"`` mode does not give that guarantee: on a full disk ``write`` may store part of the buffer,
 leaving a torn last line that the next append glues onto. The price is rewriting the file on every write, which
 is cheap at this scale (one row per run or epoch, a few MB for a large sweep).
@@ -17,65 +18,38 @@ is cheap at this scale (one row per run or epoch, a few MB for a large sweep).
 from __future__ import annotations
 
 import csv
-import errno
 import io
-import json
 import os
-import secrets
-import stat
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from numbers import Integral, Real
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
 import filelock
+
+from bench.results.atomic import ResultsError, atomic_write, write_error, write_json_atomic
+from bench.results.schema import (
+    EPOCH_COLUMNS,
+    EPOCH_SCHEMA,
+    OLDEST_READABLE,
+    RUN_COLUMNS,
+    RUN_SCHEMA,
+    SCHEMA_VERSION,
+    Column,
+    columns,
+    format_cell,
+    is_float,
+    pandas_dtype,
+    version_of,
+)
 
 if TYPE_CHECKING:
     import pandas
 
-SCHEMA_VERSION = 2  # 2: precision and channels_last columns (the fast-path switches)
-
 RUNS_FILE = "runs.csv"
 EPOCHS_FILE = "epochs.csv"
-
-RUN_COLUMNS: tuple[str, ...] = (
-    "schema_version", "run_id", "timestamp", "status", "reason", "dataset", "method", "embedding", "order",
-    "precision", "channels_last", "seed", "epochs_planned", "epochs_done", "config_hash", "test_acc", "test_acc_std",
-    "test_acc_repeats", "train_acc", "val_acc", "best_val_epoch", "best_val_test_acc", "early_stopped",
-    "train_time_s", "eval_time_s", "startup_time_s", "warmup_time_s", "time_per_epoch_s", "samples_per_s",
-    "block_samples_per_s", "train_gflop_per_sample", "train_gflop_per_s", "params", "peak_cuda_allocated_bytes",
-    "peak_cuda_reserved_bytes", "peak_rss_bytes", "peak_saved_activation_bytes", "measured_in", "device",
-    "device_name", "threads", "torch_version", "cuda_version", "python_version", "git_commit", "git_dirty",
-    "hostname", "config_json",
-)  # fmt: skip
-
-EPOCH_COLUMNS: tuple[str, ...] = (
-    "schema_version", "run_id", "dataset", "method", "seed", "epoch", "train_loss", "test_acc", "val_acc",
-    "epoch_time_s", "cum_train_time_s", "peak_cuda_allocated_bytes", "peak_rss_bytes",
-)  # fmt: skip
-
-# The type of every column, shared by both files (a name means the same thing in both). Writes are checked
-# against it so a wrong value fails at the writer, not later in the report; reads use it to give pandas dtypes
-# (nullable Int64 / boolean, so an empty cell stays "missing" instead of turning an int column into floats).
-_INT_COLUMNS = frozenset({
-    "schema_version", "seed", "epochs_planned", "epochs_done", "test_acc_repeats", "best_val_epoch", "params",
-    "peak_cuda_allocated_bytes", "peak_cuda_reserved_bytes", "peak_rss_bytes", "peak_saved_activation_bytes",
-    "threads", "epoch",
-})  # fmt: skip
-_FLOAT_COLUMNS = frozenset({
-    "test_acc", "test_acc_std", "train_acc", "val_acc", "best_val_test_acc", "train_time_s", "eval_time_s",
-    "startup_time_s", "warmup_time_s", "time_per_epoch_s", "samples_per_s", "block_samples_per_s",
-    "train_gflop_per_sample", "train_gflop_per_s", "train_loss", "epoch_time_s", "cum_train_time_s",
-})  # fmt: skip
-_BOOL_COLUMNS = frozenset({"early_stopped", "git_dirty", "channels_last"})
-# Every other column of RUN_COLUMNS / EPOCH_COLUMNS is a string.
-
 LOCK_TIMEOUT_S = 600.0
-
-
-class ResultsError(Exception):
-    """Results could not be written or read; the message is one line saying what to do."""
+__all__ = ["EPOCH_COLUMNS", "RUN_COLUMNS", "ResultsError", "write_json_atomic"]  # re-exported
 
 
 class SchemaMismatchError(ResultsError):
@@ -113,7 +87,7 @@ def append_rows(path: Path, columns: tuple[str, ...], rows: list[dict]) -> None:
                 out.write(_header(columns))
             out.write(lines)
 
-        _atomic_write(path, write)
+        atomic_write(path, write)
 
 
 def replace_run_rows(folder: str | Path, run_id: str, run_row: dict, epoch_rows: list[dict]) -> None:
@@ -139,18 +113,7 @@ def replace_run_rows(folder: str | Path, run_id: str, run_row: dict, epoch_rows:
                 out.write(_header(columns))
                 out.write(body)
 
-            _atomic_write(path, write)
-
-
-def write_json_atomic(path: str | Path, obj: Any) -> None:
-    """Write ``obj`` as indented JSON via temp file + ``os.replace``: readers see the old file or the new one.
-
-    Used for the resolved config saved next to the CSVs. Values JSON cannot encode (paths, devices) are written
-    with ``str``. No lock is taken: concurrent writers of the same file each leave a whole file (last one wins).
-    """
-    path = Path(path)
-    data = (json.dumps(obj, indent=2, default=str) + "\n").encode("utf-8")
-    _atomic_write(path, lambda out: out.write(data))
+            atomic_write(path, write)
 
 
 # --------------------------------------------------------------------------------------------------- reading
@@ -158,50 +121,56 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
 
 def read_runs(folder: str | Path) -> pandas.DataFrame:
     """All run rows in ``folder`` as a DataFrame with typed columns (empty, with the columns, if no file)."""
-    return _read(Path(folder) / RUNS_FILE, RUN_COLUMNS)
+    return _read(Path(folder) / RUNS_FILE, RUN_SCHEMA)
 
 
 def read_epochs(folder: str | Path) -> pandas.DataFrame:
     """All epoch rows in ``folder`` as a DataFrame with typed columns (empty, with the columns, if no file)."""
-    return _read(Path(folder) / EPOCHS_FILE, EPOCH_COLUMNS)
+    return _read(Path(folder) / EPOCHS_FILE, EPOCH_SCHEMA)
 
 
-def _read(path: Path, columns: tuple[str, ...]) -> pandas.DataFrame:
+def _read(path: Path, schema: tuple[Column, ...]) -> pandas.DataFrame:
+    """Read a file of this schema version or an older one; the columns an older file lacks read as missing."""
     import pandas as pd  # imported here so a run's child process does not pay for pandas just to write rows
 
-    dtypes = {c: _pandas_dtype(c) for c in columns}
+    current = columns(schema)
     if not path.exists() or path.stat().st_size == 0:
-        return pd.DataFrame({c: pd.Series(dtype=dtypes[c]) for c in columns})
-    _check_header(path, columns)
+        return pd.DataFrame({c: pd.Series(dtype=pandas_dtype(c)) for c in current})
+    version = version_of(_read_header(path), schema)
+    if version is None:
+        _check_header(path, current)  # raises, saying how the header differs
+    found = columns(schema, version)
     # Only an empty cell is missing: a string cell reading "NA" or "None" stays a string; "nan" in a float
     # column is a real NaN (e.g. a diverged loss).
-    na_values = {c: ["", "nan"] if c in _FLOAT_COLUMNS else [""] for c in columns}
+    na_values = {c: ["", "nan"] if is_float(c) else [""] for c in found}
     try:
-        frame = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=na_values)
+        frame = pd.read_csv(path, dtype={c: pandas_dtype(c) for c in found}, keep_default_na=False,
+                            na_values=na_values)
     except (ValueError, pd.errors.ParserError) as err:
         detail = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ResultsError(f"could not read {path}: malformed results file ({detail})") from err
     except OSError as err:
         raise ResultsError(f"could not read {path}: {err.strerror or err}") from err
     versions = set(frame["schema_version"].dropna().unique())
-    if frame["schema_version"].isna().any() or versions - {SCHEMA_VERSION}:
-        found = ", ".join(str(v) for v in sorted(versions)) or "none"
+    if frame["schema_version"].isna().any() or versions - {version}:
+        listed = ", ".join(str(v) for v in sorted(versions)) or "none"
         raise SchemaMismatchError(
-            f"{path} holds rows of schema_version {found} (or rows without one); this noprop-bench reads "
-            f"schema_version {SCHEMA_VERSION}. Read it with the version that wrote it, or write new results "
-            "to another --out folder."
+            f"{path} holds rows of schema_version {listed} (or rows without one) under a header of version "
+            f"{version}; this noprop-bench reads versions {OLDEST_READABLE} to {SCHEMA_VERSION}, one per file. "
+            "Repair the file, or write new results to another --out folder."
         )
-    return frame
+    for column in current:
+        if column not in frame:
+            frame[column] = pd.Series(pd.NA, index=frame.index, dtype=pandas_dtype(column))
+    return frame[list(current)]
 
 
-def _pandas_dtype(column: str) -> str:
-    if column in _INT_COLUMNS:
-        return "Int64"
-    if column in _FLOAT_COLUMNS:
-        return "float64"
-    if column in _BOOL_COLUMNS:
-        return "boolean"
-    return "str"
+def _read_header(path: Path) -> list[str]:
+    try:
+        with open(path, "rb") as f:
+            return f.readline().decode("utf-8", errors="replace").rstrip("\r\n").split(",")
+    except OSError as err:
+        raise ResultsError(f"could not read {path}: {err.strerror or err}") from err
 
 
 # ----------------------------------------------------------------------------------------- encoding and schema
@@ -228,35 +197,8 @@ def _encode_rows(columns: tuple[str, ...], rows: list[dict]) -> bytes:
             if version != SCHEMA_VERSION:
                 raise ValueError(f"row {index} has schema_version {version!r}; this code writes {SCHEMA_VERSION}")
             row = {**row, "schema_version": SCHEMA_VERSION}
-        writer.writerow([_format_cell(column, row.get(column), index) for column in columns])
+        writer.writerow([format_cell(column, row.get(column), index) for column in columns])
     return buffer.getvalue().encode("utf-8")
-
-
-def _format_cell(column: str, value: Any, index: int) -> str:
-    """One cell: None -> empty, bools -> true/false, floats with repr precision (round-trips exactly)."""
-    if value is None:
-        return ""
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()  # numpy scalars, 0-d tensors
-    if column in _BOOL_COLUMNS:
-        if isinstance(value, bool):
-            return "true" if value else "false"
-    elif column in _INT_COLUMNS:
-        if isinstance(value, Integral) and not isinstance(value, bool):
-            return str(int(value))
-    elif column in _FLOAT_COLUMNS:
-        if isinstance(value, Real) and not isinstance(value, bool):
-            return repr(float(value))
-    elif isinstance(value, str):
-        return value
-    elif column in RUN_COLUMNS or column in EPOCH_COLUMNS:
-        pass  # a known string column given a non-string: refused below
-    else:  # a column outside the two schemas (a caller's own file): write it plainly
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        return repr(float(value)) if isinstance(value, float) else str(value)
-    expected = _pandas_dtype(column).lower()
-    raise ValueError(f"row {index}: column {column!r} expects {expected}, got {type(value).__name__} {value!r}")
 
 
 def _with_run_id(row: dict, run_id: str) -> dict:
@@ -277,6 +219,13 @@ def _check_header(path: Path, columns: tuple[str, ...]) -> None:
     except OSError as err:
         raise ResultsError(f"could not read {path}: {err.strerror or err}") from err
     found = header.decode("utf-8", errors="replace").rstrip("\r\n").split(",")
+    older = version_of(found, RUN_SCHEMA) or version_of(found, EPOCH_SCHEMA)
+    if found != list(columns) and older:
+        raise SchemaMismatchError(
+            f"{path} holds results of schema_version {older}; this noprop-bench reads them but appends only to files "
+            f"of schema_version {SCHEMA_VERSION}. Write new results to another --out folder (report and compare "
+            "read both)."
+        )
     if found != list(columns):
         missing = [c for c in columns if c not in found]
         extra = [c for c in found if c not in columns]
@@ -359,36 +308,8 @@ def _locked(paths: Sequence[Path]) -> Iterator[None]:
                     f"{LOCK_TIMEOUT_S:.0f} s; stop it or choose another --out"
                 ) from err
             except OSError as err:
-                raise _write_error(path, err) from err
+                raise write_error(path, err) from err
         yield
-
-
-def _atomic_write(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
-    """Write a whole new version of ``path`` through a temp file in its folder, fsync, then ``os.replace``.
-
-    Any failure (OSError, KeyboardInterrupt, ...) removes the temp file and leaves ``path`` as it was; an
-    OSError becomes a one-line ResultsError. Only a hard kill (SIGKILL, power loss) can leave a stray hidden
-    ``.<name>.<pid>.<random>.tmp`` behind, never a damaged ``path``.
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # os.open with 0o666 lets the umask decide the mode, as for a normally created file (mkstemp uses 0o600)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                if path.exists():
-                    os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
-                write(out)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            _remove_quietly(tmp)
-            raise
-    except OSError as err:
-        raise _write_error(path, err) from err
-    _fsync_folder(path.parent)
 
 
 def _copy(src: IO[bytes], dst: IO[bytes]) -> None:
@@ -403,39 +324,3 @@ def _existing_size(path: Path) -> int:
         return 0
     except OSError as err:
         raise ResultsError(f"could not read {path}: {err.strerror or err}") from err
-
-
-def _remove_quietly(path: Path) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Persist the rename itself (best effort: not every OS or filesystem allows opening a folder)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-_HINTS: Mapping[int, str] = {
-    errno.ENOSPC: "free space or choose another --out",
-    errno.EDQUOT: "free space (disk quota exceeded) or choose another --out",
-    errno.EACCES: "check the folder's permissions or choose another --out",
-    errno.EPERM: "check the folder's permissions or choose another --out",
-    errno.EROFS: "the filesystem is read-only; choose another --out",
-}
-
-
-def _write_error(path: Path, err: OSError) -> ResultsError:
-    reason = err.strerror or str(err) or type(err).__name__
-    hint = _HINTS.get(err.errno or 0, "choose another --out")
-    return ResultsError(f"could not write results to {path}: {reason}; {hint}")

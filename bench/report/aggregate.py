@@ -3,7 +3,7 @@ ratios and the paper's numbers beside ours.
 
 Reads only ``runs.csv`` / ``epochs.csv`` (through ``bench.results``), never a model. The aggregation is pure
 (DataFrames in, DataFrames out) so every number can be tested exactly; ``load`` and ``write_tables`` are the only
-functions here that touch files, and the figures live in ``bench.figures``.
+functions here that touch files, and the figures live in ``bench.report.figures``.
 
 Definitions used throughout (also written into summary.md):
 - a group is (dataset, method, embedding, config_hash): runs of different configs are never averaged together;
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench import paper
+from bench.report import paper
 from bench.results import EPOCH_COLUMNS, RUN_COLUMNS, RUNS_FILE, ResultsError, read_epochs, read_runs
 
 BYTES_PER_MB = 2**20

@@ -1,0 +1,185 @@
+"""The results schema, in one place: every column of ``runs.csv`` and ``epochs.csv`` with its type, the schema
+version that added it, and what it means.
+
+Everything else follows from these two tuples: the column lists and their order, the pandas dtypes a reader
+uses, how a cell is encoded and checked on write, which older files can still be read, and the column table in
+the README (``python -m bench.results.schema`` prints it; a test keeps the README in step).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import Any, Literal
+
+SCHEMA_VERSION = 3  # 2: precision, channels_last and the FLOP columns; 3: epoch_time_median_s
+OLDEST_READABLE = 1  # files of this version or newer are read (columns they lack read as missing)
+
+Kind = Literal["int", "float", "bool", "str"]
+
+# Columns that record an execution switch: how a run computes (layout, precision), not what it trains. They are
+# not part of config_hash, so the report keeps them as group keys of their own and compare can pair runs across
+# one of them on purpose. A switch added to RunConfig is added here too (bench.run.config checks this).
+SWITCH_COLUMNS: tuple[str, ...] = ("precision", "channels_last")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One results column: its name, value type, the schema version that added it, and its meaning."""
+
+    name: str
+    kind: Kind
+    doc: str
+    since: int = 1
+
+
+def _c(name: str, kind: Kind, doc: str, since: int = 1) -> Column:
+    return Column(name, kind, doc, since)
+
+
+_VERSION = _c("schema_version", "int", "version of this schema the row was written with")
+_RUN_ID = _c("run_id", "str", "unique id of the run (UTC start time and a random suffix)")
+_PEAK_CUDA = _c("peak_cuda_allocated_bytes", "int", "peak CUDA memory allocated by tensors (empty off CUDA)")
+_PEAK_RSS = _c("peak_rss_bytes", "int", "peak resident memory of the run's process (VmHWM, reset at run start)")
+
+RUN_SCHEMA: tuple[Column, ...] = (
+    _VERSION, _RUN_ID,
+    _c("timestamp", "str", "when the row was written (UTC, ISO 8601)"),
+    _c("status", "str", "ok, diverged, oom, failed or interrupted"),
+    _c("reason", "str", "why a run is not ok, or why it stopped early"),
+    _c("dataset", "str", "mnist, fashion-mnist, cifar10 or cifar100"),
+    _c("method", "str", "registry name of the method (noprop-dt, backprop)"),
+    _c("embedding", "str", "label embedding: one-hot, learned or prototype"),
+    _c("order", "str", "NoProp-DT's block order (paper or interleaved); empty for methods without one"),
+    _c("precision", "str", "switch: fp32 or bf16 (autocast)", since=2),
+    _c("channels_last", "bool", "switch: NHWC layout for images and conv weights", since=2),
+    _c("seed", "int", "the run's seed (data order, initialisation, noise)"),
+    _c("epochs_planned", "int", "epochs the config asked for"),
+    _c("epochs_done", "int", "epochs completed"),
+    _c("config_hash", "str", "hash of the settings that define the experiment (model, data, optimiser, "
+       "budget); the switches are columns of their own"),
+    _c("test_acc", "float", "final test accuracy in %, mean over test_acc_repeats inference runs (the headline)"),
+    _c("test_acc_std", "float", "sample sd of test accuracy over the inference runs"),
+    _c("test_acc_repeats", "int", "inference runs averaged for test_acc"),
+    _c("train_acc", "float", "accuracy in % on the first 10,000 training images"),
+    _c("val_acc", "float", "final validation accuracy in % (empty without val_size)"),
+    _c("best_val_epoch", "int", "epoch of the best validation accuracy"),
+    _c("best_val_test_acc", "float", "test accuracy after that epoch (one inference run)"),
+    _c("early_stopped", "bool", "whether early stopping ended the run"),
+    _c("train_time_s", "float", "wall time of the training steps (CUDA synchronised), all epochs"),
+    _c("eval_time_s", "float", "wall time of all evaluation"),
+    _c("startup_time_s", "float", "from run start to the first training step (data, model, probes)"),
+    _c("warmup_time_s", "float", "untimed warm-up batches on a throw-away copy (timing_warmup_batches)"),
+    _c("time_per_epoch_s", "float", "train_time_s / epochs_done: the mean epoch"),
+    _c("epoch_time_median_s", "float", "median epoch time (a first epoch's warm-up does not inflate it)", since=3),
+    _c("samples_per_s", "float", "training images per second (an image trains every block once)"),
+    _c("block_samples_per_s", "float", "samples_per_s times the block passes one image costs the method"),
+    _c("train_gflop_per_sample", "float", "matmul and conv GFLOP of one training image (forward and backward)",
+       since=2),
+    _c("train_gflop_per_s", "float", "train_gflop_per_sample times samples_per_s", since=2),
+    _c("params", "int", "trainable and fixed parameters of the model"),
+    _PEAK_CUDA,
+    _c("peak_cuda_reserved_bytes", "int", "peak CUDA memory reserved by the caching allocator"),
+    _PEAK_RSS,
+    _c("peak_saved_activation_bytes", "int", "bytes autograd saves for backward in one training step (untimed)"),
+    _c("measured_in", "str", "subprocess (a run's own process, clean memory figures) or process"),
+    _c("device", "str", "torch device the run trained on"),
+    _c("device_name", "str", "GPU name, or the CPU model"),
+    _c("threads", "int", "torch intra-op threads"),
+    _c("torch_version", "str", "torch version"),
+    _c("cuda_version", "str", "CUDA version torch was built with (empty for CPU builds)"),
+    _c("python_version", "str", "Python version"),
+    _c("git_commit", "str", "commit of the harness checkout"),
+    _c("git_dirty", "bool", "whether that checkout had uncommitted changes"),
+    _c("hostname", "str", "machine name"),
+    _c("config_json", "str", "the full resolved config as JSON (repeat a run from its row)"),
+)  # fmt: skip
+
+EPOCH_SCHEMA: tuple[Column, ...] = (
+    _VERSION, _RUN_ID,
+    _c("dataset", "str", "as in runs.csv"),
+    _c("method", "str", "as in runs.csv"),
+    _c("seed", "int", "as in runs.csv"),
+    _c("epoch", "int", "1-based epoch number"),
+    _c("train_loss", "float", "mean training loss of the epoch (NaN when it diverged)"),
+    _c("test_acc", "float", "test accuracy in % after the epoch (one inference run)"),
+    _c("val_acc", "float", "validation accuracy in % after the epoch"),
+    _c("epoch_time_s", "float", "wall time of this epoch's training steps"),
+    _c("cum_train_time_s", "float", "training time up to and including this epoch"),
+    _PEAK_CUDA, _PEAK_RSS,
+)  # fmt: skip
+
+
+def columns(schema: tuple[Column, ...], version: int = SCHEMA_VERSION) -> tuple[str, ...]:
+    """The column names a file of ``version`` has, in order."""
+    return tuple(c.name for c in schema if c.since <= version)
+
+
+RUN_COLUMNS = columns(RUN_SCHEMA)
+EPOCH_COLUMNS = columns(EPOCH_SCHEMA)
+KINDS: dict[str, Kind] = {c.name: c.kind for c in (*RUN_SCHEMA, *EPOCH_SCHEMA)}
+assert all(KINDS[c.name] == c.kind for c in (*RUN_SCHEMA, *EPOCH_SCHEMA)), "a name means one thing in both files"
+
+_PANDAS_DTYPES = {"int": "Int64", "float": "float64", "bool": "boolean", "str": "str"}
+
+
+def pandas_dtype(column: str) -> str:
+    """The pandas dtype a column is read as: nullable Int64 / boolean, so an empty cell stays missing."""
+    return _PANDAS_DTYPES[KINDS.get(column, "str")]
+
+
+def is_float(column: str) -> bool:
+    return KINDS.get(column) == "float"
+
+
+def version_of(header: list[str], schema: tuple[Column, ...]) -> int | None:
+    """The schema version whose columns are exactly ``header``, or None."""
+    for version in range(SCHEMA_VERSION, OLDEST_READABLE - 1, -1):
+        if list(columns(schema, version)) == header:
+            return version
+    return None
+
+
+def format_cell(column: str, value: Any, index: int) -> str:
+    """One cell: None -> empty, bools -> true/false, floats with repr precision (round-trips exactly).
+
+    A value of the wrong type for a schema column raises ValueError naming the row, column and value.
+    """
+    if value is None:
+        return ""
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()  # numpy scalars, 0-d tensors
+    kind = KINDS.get(column)
+    if kind is None:  # a column outside the two schemas (a caller's own file): written plainly
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return repr(float(value)) if isinstance(value, float) else str(value)
+    if kind == "bool" and isinstance(value, bool):
+        return "true" if value else "false"
+    if kind == "int" and isinstance(value, Integral) and not isinstance(value, bool):
+        return str(int(value))
+    if kind == "float" and isinstance(value, Real) and not isinstance(value, bool):
+        return repr(float(value))
+    if kind == "str" and isinstance(value, str):
+        return value
+    raise ValueError(f"row {index}: column {column!r} expects {kind}, got {type(value).__name__} {value!r}")
+
+
+def markdown_table(schema: tuple[Column, ...]) -> str:
+    """The README's table of a file's columns: name, type, meaning (and the version that added it)."""
+    lines = ["| column | type | meaning |", "|---|---|---|"]
+    for c in schema:
+        added = f" (schema {c.since})" if c.since > 1 else ""
+        lines.append(f"| `{c.name}` | {c.kind} | {c.doc}{added} |")
+    return "\n".join(lines)
+
+
+def readme_section() -> str:
+    """Both column tables as they appear in the README, between its generated-table markers."""
+    return (f"`runs.csv` (schema_version {SCHEMA_VERSION}):\n\n{markdown_table(RUN_SCHEMA)}\n\n"
+            f"`epochs.csv`:\n\n{markdown_table(EPOCH_SCHEMA)}\n")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.stdout.write(readme_section())
