@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from noprop.settings import Batches, MethodSettings, adamw, set_lr
+from noprop.method import Passes
+from noprop.settings import MethodSettings, adamw, set_lr
 from noprop.stack import DenoiserStack
 
 MIX_INIT = 1.0  # w_t at init: a_t = tanh(1) ≈ 0.76, a moderate step towards û (our choice; the paper is silent)
@@ -31,6 +32,14 @@ class BackpropBaseline(DenoiserStack):
         self._opt = adamw(self.parameters(), s)
         self._updates = 0
 
+    @property
+    def block_passes_per_sample(self) -> int:
+        """Every image passes through the T blocks once, forward and backward."""
+        return self.s.T
+
+    def recorded_settings(self) -> dict[str, str]:
+        return {}
+
     def training_state(self) -> dict:
         """Weights, optimiser state and update counter: everything needed to continue training exactly."""
         return {"model": self.state_dict(), "opt": self._opt.state_dict(), "updates": self._updates}
@@ -50,26 +59,30 @@ class BackpropBaseline(DenoiserStack):
             z = (1 - a[t]) * z + a[t] * u_hat  # Eq. 17-19
         return self.classifier(z)
 
-    def fit_epoch(self, batches: Batches) -> dict[str, float]:
-        """One pass of `batches()`, one AdamW step per mini-batch. Returns "loss" (= "ce", mean over examples)
+    def train_step(self, x: Tensor, y: Tensor) -> Tensor:
+        """One AdamW step of the whole network on one mini-batch; returns the detached loss (no host sync)."""
+        loss = F.cross_entropy(self(x), y)
+        self._opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.s.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.parameters(), self.s.grad_clip)
+        set_lr(self._opt, self.s, self._updates)
+        self._opt.step()
+        self._updates += 1
+        return loss.detach()
+
+    def fit_epoch(self, passes: Passes) -> dict[str, float]:
+        """One pass of `passes()`, one AdamW step per mini-batch. Returns "loss" (= "ce", mean over examples)
         and "steps"; NaN is returned, never raised; one device sync at the end."""
         self.train()
         total: Tensor | None = None
         count = 0
         steps = 0
-        for x, y in batches():
-            loss = F.cross_entropy(self(x), y)
-            self._opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.s.grad_clip is not None:
-                nn.utils.clip_grad_norm_(self.parameters(), self.s.grad_clip)
-            set_lr(self._opt, self.s, self._updates)
-            self._opt.step()
-            self._updates += 1
-            steps += 1
-            weighted = loss.detach().double() * y.shape[0]
+        for x, y in passes():
+            weighted = self.train_step(x, y).double() * y.shape[0]
             total = weighted if total is None else total + weighted
             count += y.shape[0]
+            steps += 1
         mean = total.item() / count if total is not None and count > 0 else math.nan
         return {"loss": mean, "ce": mean, "steps": float(steps)}
 

@@ -4,14 +4,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from noprop.method import Passes
 from noprop.schedule import make_schedule
-from noprop.settings import Batches, MethodSettings, adamw, set_lr
+from noprop.settings import MethodSettings, adamw, set_lr
 from noprop.stack import DenoiserStack
 
 
@@ -45,8 +46,6 @@ class NoPropDT(DenoiserStack):
         generator_seed: int = 0,
     ) -> None:
         super().__init__(s, prototype_data, generator_seed)
-        for name, value in make_schedule(s.schedule, s.T, s.eta).as_dict().items():
-            self.register_buffer(f"sched_{name}", value, persistent=False)
         # The schedule is fixed: Python floats (from the float64 schedule, so 1 - ᾱ_T keeps its digits) fold into
         # kernels without extra tensor ops in the hot loop.
         sched = make_schedule(s.schedule, s.T, s.eta, dtype=torch.float64)
@@ -62,6 +61,14 @@ class NoPropDT(DenoiserStack):
         self._shared_params = list(self.classifier.parameters()) + list(self.embedding.parameters())
         self._shared_opt = adamw(self._shared_params, s)
         self._block_updates = [0] * s.T
+
+    @property
+    def block_passes_per_sample(self) -> int:
+        """Every image trains each of the T blocks once per epoch."""
+        return self.s.T
+
+    def recorded_settings(self) -> dict[str, str]:
+        return {"order": self.s.order}
 
     def training_state(self) -> dict:
         """Weights, optimiser states and update counters: everything needed to continue training exactly."""
@@ -128,8 +135,22 @@ class NoPropDT(DenoiserStack):
             self._block_opts[t - 1].zero_grad(set_to_none=True)
         self._shared_opt.zero_grad(set_to_none=True)
 
-    def fit_epoch(self, batches: Batches) -> dict[str, float]:
-        """One epoch: every example trains every block once. Paper order calls `batches()` T times (block t
+    def train_step(self, x: Tensor, y: Tensor, blocks: Sequence[int] | None = None) -> Tensor:
+        """One optimiser step of the given blocks (1-based; default all T, the interleaved order's step) and the
+        shared classifier/embedding on one mini-batch.
+
+        Returns a detached [k, 4] tensor of (Eq. 8 loss, L2, CE, KL) for its k blocks; no host sync.
+        """
+        ts = list(blocks) if blocks is not None else list(range(1, self.s.T + 1))
+        terms = [self.block_terms(t, x, y) for t in ts]
+        self._zero_grad(ts)
+        total = terms[0][0] if len(terms) == 1 else torch.stack([term[0] for term in terms]).sum()
+        total.backward()  # block grads are disjoint
+        self._step_blocks(ts)
+        return torch.stack([torch.stack(term) for term in terms]).detach()
+
+    def fit_epoch(self, passes: Passes) -> dict[str, float]:
+        """One epoch: every example trains every block once. Paper order calls `passes()` T times (block t
         on a full pass, t = 1..T); interleaved calls it once and each mini-batch trains all blocks.
 
         Returns means weighted by examples: "loss" (per-block Eq. 8 loss), "ce", "kl", "block_t_mse"
@@ -138,20 +159,15 @@ class NoPropDT(DenoiserStack):
         """
         self.train()
         T = self.s.T
-        # Per step, one detached [k, 4] tensor of (loss, L2, CE, KL) for its k blocks, reduced once at the end:
-        # a step adds two small ops to the hot loop rather than a dozen.
+        # Per step, one detached [k, 4] record for its k blocks, reduced once at the end: a step adds two small
+        # ops to the hot loop rather than a dozen.
         records: list[Tensor] = []
         owners: list[list[int]] = []  # 0-based blocks of each record's rows
         sizes: list[int] = []
-        passes = [[t] for t in range(1, T + 1)] if self.s.order == "paper" else [list(range(1, T + 1))]
-        for ts in passes:
-            for x, y in batches():
-                terms = [self.block_terms(t, x, y) for t in ts]
-                self._zero_grad(ts)
-                total = terms[0][0] if len(terms) == 1 else torch.stack([term[0] for term in terms]).sum()
-                total.backward()  # block grads are disjoint
-                self._step_blocks(ts)
-                records.append(torch.stack([torch.stack(term) for term in terms]).detach())
+        block_sets = [[t] for t in range(1, T + 1)] if self.s.order == "paper" else [list(range(1, T + 1))]
+        for ts in block_sets:
+            for x, y in passes():
+                records.append(self.train_step(x, y, ts))
                 owners.append([t - 1 for t in ts])
                 sizes.append(y.shape[0])
         return self._epoch_stats(records, owners, sizes)

@@ -6,7 +6,7 @@ One frozen dataclass keeps the two methods matched: whatever the harness sets he
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -18,9 +18,6 @@ LR_DECAYS = ("none", "cosine")
 ORDERS = ("paper", "interleaved")
 INFERENCES = ("stochastic", "deterministic")
 READOUTS = ("classifier", "posterior")
-
-# What fit_epoch receives: each call returns a fresh iterator over one full pass of (x, y) training batches.
-Batches = Callable[[], Iterable[tuple[Tensor, Tensor]]]
 
 
 def _check(ok: bool, field: str, value: object, allowed: str) -> None:

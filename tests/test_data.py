@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from bench.run import data
-from bench.run.batching import Batches, eval_batches, normalise
+from bench.run.batching import ShuffledPasses, eval_batches, normalise
 from bench.run.readers import DataError, read_idx
 from tests.formats import IDX_NAMES, idx_bytes, write_cifar, write_idx_dataset
 
@@ -165,7 +165,7 @@ def test_batches_cover_the_split_once_and_normalise(tmp_path):
     mean, std = data.channel_stats(x)
     ref = (x.double() / 255 - mean.double().view(1, 3, 1, 1)) / std.double().view(1, 3, 1, 1)
     assert torch.allclose(normalise(x, mean, std).double(), ref, atol=1e-5)
-    batches = Batches(x, y, mean, std, batch_size=128, seed=0)
+    batches = ShuffledPasses(x, y, mean, std, batch_size=128, seed=0)
     first = list(batches())
     assert [len(b[1]) for b in first] == [128, 128, 44] and len(batches) == 3
     seen = torch.cat([b[1] for b in first])
@@ -174,11 +174,11 @@ def test_batches_cover_the_split_once_and_normalise(tmp_path):
     assert torch.allclose(xs.double(), ref[seen], atol=1e-5)
     second = torch.cat([b[1] for b in batches()])
     assert not torch.equal(seen, second)  # a new permutation per pass
-    again = torch.cat([b[1] for b in Batches(x, y, mean, std, 128, seed=0)()])
+    again = torch.cat([b[1] for b in ShuffledPasses(x, y, mean, std, 128, seed=0)()])
     assert torch.equal(seen, again)  # seeded
     assert torch.cat(list(eval_batches(x, mean, std, 100))).shape == (300, 3, 4, 4)
     # a last batch of one example would break BatchNorm: it joins the batch before
-    odd = Batches(x[:257], y[:257], mean, std, batch_size=128, seed=0)
+    odd = ShuffledPasses(x[:257], y[:257], mean, std, batch_size=128, seed=0)
     assert [len(b[1]) for b in odd()] == [128, 129] and len(odd) == 2
 
 

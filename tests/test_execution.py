@@ -77,11 +77,17 @@ def test_channels_last_splits_and_their_batches(tmp_path: Path) -> None:
     assert execution.prepare_splits(splits, cfg.RunConfig(channels_last=False)) is splits
 
 
-def test_hash_ignores_layout_but_not_precision() -> None:
+def test_switches_are_not_hashed_but_keep_runs_apart() -> None:
+    """The hash names the experiment; the switches are recorded beside it and still tell runs apart."""
+    from bench.run.recipe import run_key
+
     base = cfg.resolve(config="smoke")
-    assert base.model_hash() == cfg.resolve(config="smoke", overrides={"channels_last": False}).model_hash()
-    assert base.model_hash() == cfg.resolve(config="smoke", overrides={"precision": "fp32"}).model_hash()
-    assert base.model_hash() != cfg.resolve(config="smoke", overrides={"precision": "bf16"}).model_hash()
+    others = [cfg.resolve(config="smoke", overrides=o) for o in ({"channels_last": False}, {"precision": "bf16"})]
+    assert all(o.model_hash() == base.model_hash() for o in others)
+    assert base.model_hash() != cfg.resolve(config="smoke", overrides={"width": 0.5}).model_hash()
+    keys = {run_key(c.dataset, "noprop-dt", c.model_hash(), c.switches(), 0) for c in [base, *others]}
+    assert len(keys) == 3
+    assert set(base.switches()) == set(cfg.SWITCH_KEYS) == {"precision", "channels_last"}
 
 
 def test_bad_precision_is_one_clear_error() -> None:
@@ -103,14 +109,14 @@ def test_bf16_channels_last_run_on_cifar_shaped_data_records_its_switches(tmp_pa
     runs = read_runs(out)
     assert list(zip(runs["method"], runs["precision"], runs["channels_last"], strict=True)) == [
         ("noprop-dt", "bf16", True), ("backprop", "bf16", True), ("noprop-dt", "fp32", False)]
-    assert (runs["status"] == "ok").all() and runs["config_hash"].nunique() == 2
+    assert (runs["status"] == "ok").all() and runs["config_hash"].nunique() == 1  # switches are columns
 
 
 @pytest.mark.parametrize("method", ["noprop-dt", "backprop"])
 def test_flops_per_sample_do_not_depend_on_the_batch_size(method: str) -> None:
     """The probe divides the step's FLOPs by the right batch: per image, batch 16 and 48 agree."""
     from bench.run import methods
-    from bench.run.batching import Batches
+    from bench.run.batching import ShuffledPasses
     from bench.run.recipe import probe_one_step
     from tests.benchmarks.test_steps import synthetic_splits
 
@@ -118,7 +124,7 @@ def test_flops_per_sample_do_not_depend_on_the_batch_size(method: str) -> None:
     per_sample = []
     for batch_size in (16, 48):
         config = cfg.RunConfig(dataset="mnist", width=0.125, T=3, batch_size=batch_size)
-        batches = Batches(splits.train_x, splits.train_y, splits.mean, splits.std, batch_size, seed=0)
+        batches = ShuffledPasses(splits.train_x, splits.train_y, splits.mean, splits.std, batch_size, seed=0)
         model = methods.build(method, config, splits, len(batches), seed=0)
         per_sample.append(probe_one_step(model, splits, config, CPU, batches.sizes()[0])["train_gflop_per_sample"])
     assert per_sample[0] > 0 and per_sample[1] == pytest.approx(per_sample[0], rel=0.01)

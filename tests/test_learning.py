@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from bench.run import data, methods
-from bench.run.batching import Batches
+from bench.run.batching import ShuffledPasses
 from bench.run.config import RunConfig
 from bench.run.evaluate import accuracy, predictions
 
@@ -31,7 +31,7 @@ def splits() -> data.Splits:
 @pytest.mark.parametrize("method", ["noprop-dt", "backprop"])
 def test_learns_fashion_mnist(splits, method):
     config = RunConfig(epochs=2, width=0.25, batch_size=32, train_subset=3000, test_subset=1000)
-    batches = Batches(splits.train_x, splits.train_y, splits.mean, splits.std, config.batch_size, seed=0)
+    batches = ShuffledPasses(splits.train_x, splits.train_y, splits.mean, splits.std, config.batch_size, seed=0)
     model = methods.build(method, config, splits, len(batches), seed=0)
     for _ in range(config.epochs):
         model.fit_epoch(batches)

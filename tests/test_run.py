@@ -134,7 +134,8 @@ def test_divergence_is_recorded_and_the_sweep_goes_on(data_dir, tmp_path):
     (["--methods", "noprop,sgd"], "unknown method sgd"),
     (["--dataset", "imagenet"], "unknown dataset"),
     (["--epochs", "0"], "'epochs': 0"),
-    (["--colour", "red"], "unknown option '--colour'"),
+    (["--colour", "red"], "No such option: --colour"),
+    (["--channels-last", "maybe"], "'maybe' is not true or false"),
     (["--device", "cuda:7"] if not __import__("torch").cuda.is_available() else ["--device", "tpu"], "device"),
     (["--config", "/no/such.yaml"], "not found"),
 ])

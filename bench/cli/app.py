@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from bench.cli import reporting  # noqa: F401  (registers report and compare)
-from bench.cli.common import app, console, fail, user_errors
+from bench.cli.common import app, console, err_console, fail, user_errors
+from bench.cli.options import overrides, with_config_options
 from bench.run import config as cfg
 from bench.run import data
 from bench.run.readers import DataError
@@ -57,76 +58,37 @@ def configs() -> None:
     console.print("Use one with --config NAME (or a path to any YAML); flags override its values.")
 
 
-def parse_extra_flags(args: list[str]) -> dict[str, object]:
-    """``--some-key value`` / ``--some-key=value`` pairs for any config key not given its own option."""
-    found: dict[str, object] = {}
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if not arg.startswith("--"):
-            raise cfg.ConfigError(f"unexpected argument '{arg}'; config keys are given as --key value")
-        name, eq, value = arg[2:].partition("=")
-        key = name.replace("-", "_")
-        if not eq:
-            if i + 1 >= len(args) or args[i + 1].startswith("--"):
-                raise cfg.ConfigError(f"option '{arg}' needs a value")
-            value, i = args[i + 1], i + 1
-        if key not in cfg.KEYS:
-            raise cfg.ConfigError(f"unknown option '--{name}'; config keys: {', '.join(cfg.KEYS)}")
-        found[key] = cfg.parse_override(key, value)
-        i += 1
-    return found
-
-
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command(context_settings={"help_option_names": ["--help", "-h"]})
+@with_config_options
 def run(
-    ctx: typer.Context,
-    dataset: Annotated[str | None, typer.Option(help="mnist, fashion-mnist, cifar10 or cifar100.")] = None,
-    methods: Annotated[str | None, typer.Option(help="Comma list: noprop (= noprop-dt), backprop.")] = None,
-    seeds: Annotated[str | None, typer.Option(help="Comma list of seeds, e.g. 0,1,2.")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Epochs per run (default from the config).")] = None,
-    config: Annotated[str | None, typer.Option(help="A config name in configs/ or a YAML path.")] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N.")] = None,
-    out: Annotated[str | None, typer.Option(help="Results folder (default results/).")] = None,
-    train_subset: Annotated[int | None, typer.Option(help="Use N class-balanced training images.")] = None,
-    test_subset: Annotated[int | None, typer.Option(help="Use N class-balanced test images.")] = None,
-    val_size: Annotated[int | None, typer.Option(help="Carve N validation images from the training set.")] = None,
-    data_dir: DataDir = None,
-    resume: Annotated[bool, typer.Option(help="Skip completed runs; continue interrupted ones.")] = False,
-    in_process: Annotated[bool, typer.Option(help="Run in this process (debugging; RSS is then shared).")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
-    jsonl: Annotated[bool, typer.Option(help="Print progress events as JSON lines.")] = False,
+    config: Annotated[str | None, typer.Option(
+        help="A config name in configs/ (see `noprop-bench configs`) or a YAML path; the options below override "
+        "its keys.", rich_help_panel="Run")] = None,
+    resume: Annotated[bool, typer.Option(help="Skip completed runs; continue interrupted ones.",
+                                         rich_help_panel="Run")] = False,
+    in_process: Annotated[bool, typer.Option(help="Run in this process (debugging; RSS is then shared).",
+                                             rich_help_panel="Run")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.", rich_help_panel="Run")] = False,
+    jsonl: Annotated[bool, typer.Option(help="Print progress events as JSON lines.", rich_help_panel="Run")] = False,
+    **keys: Any,
 ) -> None:
     """Train and measure methods on a dataset; rows go to OUT/runs.csv and OUT/epochs.csv.
 
-    Any other config key can be set as --key value (e.g. --embedding learned --lr 3e-4).
+    Every config key is an option (defaults: the config file, else configs/DATASET.yaml, else the paper's).
     """
     from bench.cli import progress
     from bench.executors.local import SweepInterrupted, run_sweep
     from bench.results import ResultsError
     from bench.run.recipe import RunError
 
-    with user_errors(cfg.ConfigError, DataError):
-        overrides = parse_extra_flags(ctx.args)
-        flags = {"methods": methods, "seeds": seeds}
-        overrides.update({k: cfg.parse_override(k, v) for k, v in flags.items() if v is not None})
-        overrides.update(epochs=epochs, device=device, out=out, train_subset=train_subset, test_subset=test_subset,
-                         val_size=val_size, data_dir=data_dir)
-        run_config = cfg.resolve(dataset=dataset, config=config, overrides=overrides)
+    with user_errors(cfg.ConfigError, DataError, ResultsError, RunError):
+        given = overrides(keys)
+        run_config = cfg.resolve(dataset=given.pop("dataset", None), config=config, overrides=given)
         try:
-            if jsonl or quiet:
-                rows = run_sweep(run_config, resume=resume, in_process=in_process,
-                                 emit=progress.jsonl if jsonl else progress.quiet)
-            else:
-                console.print(f"[bold]{run_config.dataset}[/]: {', '.join(run_config.methods)} x seeds "
-                              f"{run_config.seeds}, {run_config.epochs} epochs -> {run_config.out}/", highlight=False)
-                with progress.RichDisplay(console) as display:
-                    rows = run_sweep(run_config, resume=resume, in_process=in_process, emit=display)
+            rows = _sweep(run_config, resume, in_process, quiet, jsonl, run_sweep, progress)
         except SweepInterrupted:
             raise fail(f"interrupted; the run in progress is recorded as 'interrupted' in {run_config.out}/runs.csv; "
                        "add --resume to the same command to continue it", 130) from None
-        except (ResultsError, RunError) as e:
-            raise fail(str(e)) from None
     if not quiet and not jsonl:
         console.print(progress.summary_table(rows))
         console.print(f"rows written to {run_config.out}/runs.csv and {run_config.out}/epochs.csv", highlight=False)
@@ -136,9 +98,26 @@ def run(
                    + "; ".join(f"{r['method']} seed {r['seed']}: {r['status']} {r.get('reason', '')}" for r in bad), 1)
 
 
+def _sweep(config: cfg.RunConfig, resume: bool, in_process: bool, quiet: bool, jsonl: bool, run_sweep: Any,
+           progress: Any) -> list[dict]:
+    """Run the sweep with the chosen display: JSON lines, nothing, or Rich progress bars."""
+    if jsonl or quiet:
+        return run_sweep(config, resume=resume, in_process=in_process, emit=progress.jsonl if jsonl else progress.quiet)
+    console.print(f"[bold]{config.dataset}[/]: {', '.join(config.methods)} x seeds {config.seeds}, {config.epochs} "
+                  f"epochs -> {config.out}/", highlight=False)
+    with progress.RichDisplay(console) as display:
+        return run_sweep(config, resume=resume, in_process=in_process, emit=display)
+
+
 def main() -> None:
-    """Console-script entry point."""
-    app(prog_name="noprop-bench")
+    """Console-script entry point: a usage error (unknown option, bad value) is one line and exit 2, too."""
+    try:
+        code = app(prog_name="noprop-bench", standalone_mode=False)
+    except typer.TyperException as e:
+        message = e.format_message() if hasattr(e, "format_message") else str(e)
+        err_console.print(f"[bold red]error:[/] {message} (see --help)", highlight=False, soft_wrap=True)
+        sys.exit(getattr(e, "exit_code", 2))
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,4 +1,5 @@
-"""A sweep: every (method, seed) of a config, each run in its own child process by default.
+"""The local executor (the default): every run of a sweep, one after another on this machine, each in its own
+child process (or all in this process with ``--in-process``).
 
 A fresh ``spawn``ed process per run means its peak RSS and CUDA peaks are its own, and a crash (or the
 kernel's OOM killer) costs one run, not the sweep. The child sends progress events over a queue; the parent
@@ -15,24 +16,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from bench.executors.plan import PlannedRun, key_of, plan
 from bench.results import ResultsError, replace_run_rows, write_json_atomic
-from bench.run import recipe as runner
 from bench.run.config import RunConfig
-from bench.run.recipe import Emit
+from bench.run.recipe import Emit, Run, RunError, resolve_device
 
 
 class SweepInterrupted(Exception):
     """Ctrl-C stopped the sweep; the run in progress was recorded as interrupted."""
-
-
-def plan(config: RunConfig, resume: bool) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
-    """(runs to do, runs skipped because ``--resume`` found them already completed)."""
-    runs = [(m, s) for m in config.methods for s in config.seeds]
-    if not resume:
-        return runs, []
-    done = runner.completed_keys(Path(config.out))
-    todo = [(m, s) for m, s in runs if runner.run_key(config, m, s) not in done]
-    return todo, [r for r in runs if r not in todo]
 
 
 def run_sweep(config: RunConfig, *, resume: bool, in_process: bool, emit: Emit) -> list[dict]:
@@ -42,20 +33,21 @@ def run_sweep(config: RunConfig, *, resume: bool, in_process: bool, emit: Emit) 
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ResultsError(f"cannot create the results folder {out}: {e.strerror}; choose another --out") from e
-    runner.resolve_device(config.device)  # fail before any run if the device is unusable
+    resolve_device(config.device)  # fail before any run if the device is unusable
     write_json_atomic(out / f"config-{config.model_hash()}.json", config.to_dict())
     todo, skipped = plan(config, resume)
-    for method, seed in skipped:
-        emit({"event": "skipped", "key": runner.run_key(config, method, seed), "method": method, "seed": seed})
+    for run in skipped:
+        emit({"event": "skipped", "key": key_of(config, run), "method": run.method, "seed": run.seed})
     rows = []
-    for method, seed in todo:
+    for run in todo:
         if in_process:
             try:
-                rows.append(runner.run_one(config, method, seed, resume=resume, emit=emit, measured_in="process"))
+                rows.append(Run(config, run.method, run.seed, resume=resume, emit=emit,
+                                measured_in="process").execute())
             except KeyboardInterrupt:
                 raise SweepInterrupted from None
         else:
-            rows.append(_run_in_child(config, method, seed, resume, emit))
+            rows.append(_run_in_child(config, run, resume, emit))
     return rows
 
 
@@ -63,7 +55,7 @@ def _child(config_dict: dict, method: str, seed: int, resume: bool, events: Any)
     """Entry point of a run's own process: run, stream events, exit 130 if interrupted."""
     config = RunConfig(**config_dict)
     try:
-        runner.run_one(config, method, seed, resume=resume, emit=events.put, measured_in="subprocess")
+        Run(config, method, seed, resume=resume, emit=events.put, measured_in="subprocess").execute()
     except KeyboardInterrupt:
         os._exit(130)
     except Exception as e:  # errors that stop the sweep (bad data, unwritable results): tell the parent
@@ -73,10 +65,10 @@ def _child(config_dict: dict, method: str, seed: int, resume: bool, events: Any)
         os._exit(2)
 
 
-def _run_in_child(config: RunConfig, method: str, seed: int, resume: bool, emit: Emit) -> dict:
+def _run_in_child(config: RunConfig, run: PlannedRun, resume: bool, emit: Emit) -> dict:
     ctx = mp.get_context("spawn")
     events = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(config.to_dict(), method, seed, resume, events), daemon=True)
+    proc = ctx.Process(target=_child, args=(config.to_dict(), run.method, run.seed, resume, events), daemon=True)
     proc.start()
     got: dict[str, dict] = {}
 
@@ -107,25 +99,26 @@ def _run_in_child(config: RunConfig, method: str, seed: int, resume: bool, emit:
     error = got.get("error")
     row = got["end"]["row"] if "end" in got else None
     if error:
-        raise runner.RunError(error["message"])
+        raise RunError(error["message"])
     if interrupted or proc.exitcode == 130:
         raise SweepInterrupted
     if row is None:  # the child died without recording (killed, segfault): record that ourselves
-        row = _crashed_row(config, method, seed, proc.exitcode)
-        emit({"event": "end", "key": runner.run_key(config, method, seed), "row": row})
+        row = _crashed_row(config, run, proc.exitcode)
+        emit({"event": "end", "key": key_of(config, run), "row": row})
     return row
 
 
-def _crashed_row(config: RunConfig, method: str, seed: int, exitcode: int | None) -> dict:
+def _crashed_row(config: RunConfig, run: PlannedRun, exitcode: int | None) -> dict:
     """A run row for a child process that vanished without writing its own (e.g. killed by the OOM killer)."""
-    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + f"-crash{seed}"
+    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + f"-crash{run.seed}"
     signal_name = f"signal {-exitcode}" if exitcode is not None and exitcode < 0 else f"exit code {exitcode}"
     row = {
         "run_id": run_id, "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "status": "oom" if exitcode == -signal.SIGKILL else "failed",
         "reason": f"run process ended with {signal_name} before recording its result",
-        "dataset": config.dataset, "method": method, "seed": seed, "embedding": config.embedding,
-        "epochs_planned": config.epochs, "config_hash": config.model_hash(), "measured_in": "subprocess",
+        "dataset": config.dataset, "method": run.method, "seed": run.seed, "embedding": config.embedding,
+        **config.switches(), "epochs_planned": config.epochs, "config_hash": config.model_hash(),
+        "measured_in": "subprocess",
     }
     replace_run_rows(config.out, run_id, row, [])
     return row

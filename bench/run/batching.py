@@ -24,8 +24,8 @@ def normalise(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.T
     return torch.addcmul(shift, x.float(), scale)
 
 
-class Batches:
-    """A reusable source of training passes: each call yields one shuffled pass over the split.
+class ShuffledPasses:
+    """A reusable source of training passes (``noprop.method.Passes``): each call yields one shuffled pass.
 
     Calling it again draws a new permutation from its own seeded generator, so NoProp-DT's
     T passes per epoch and backprop's single pass see the same sequence of orders per seed.
@@ -33,9 +33,9 @@ class Batches:
 
     def __init__(
         self, x: torch.Tensor, y: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
-        batch_size: int, seed: int, shuffle: bool = True,
+        batch_size: int, seed: int,
     ) -> None:
-        self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
+        self.x, self.y, self.batch_size = x, y, batch_size
         self.scale, self.shift = normaliser(mean, std)
         self.generator = torch.Generator().manual_seed(seed)
 
@@ -57,10 +57,7 @@ class Batches:
 
     def __call__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = self.y.numel()
-        if self.shuffle:
-            order = torch.randperm(n, generator=self.generator).to(self.x.device)
-        else:
-            order = torch.arange(n, device=self.x.device)
+        order = torch.randperm(n, generator=self.generator).to(self.x.device)
         bounds = self._starts()
         for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
             idx = order[start:stop]

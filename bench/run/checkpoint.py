@@ -1,20 +1,23 @@
 """Per-run checkpoints written at the end of every epoch, so ``--resume`` loses at most the epoch in progress.
 
-A checkpoint holds the method's training state (weights and optimiser), the RNG streams the run draws
-from, the measurements so far and the epoch rows, so a resumed run completes the same rows it would have
-written uninterrupted. Files are written to a temp name and renamed: a crash leaves the previous one intact.
+A checkpoint is a plain dict of tensors, numbers, strings and lists (loaded with ``weights_only=True``, so a file
+cannot run code): the method's training state (weights and optimiser), the RNG streams the run draws from, and the
+measurements and epoch rows so far, so a resumed run completes the same rows it would have written uninterrupted.
+It is written through ``bench.results.atomic.atomic_write``: a crash leaves the previous one intact.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from bench.results.atomic import ResultsError, atomic_write
+
 CHECKPOINT_DIR = "checkpoints"
+FORMAT = 2  # 2: plain dicts only (weights_only loading)
 
 
 def checkpoint_path(out: Path, run_key: str, run_id: str) -> Path:
@@ -29,19 +32,19 @@ def latest_checkpoint(out: Path, run_key: str) -> Path | None:
 
 
 def save(path: Path, state: dict[str, Any]) -> None:
-    """Atomically write a checkpoint (temp file in the same folder, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Atomically write a checkpoint."""
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, **state}, buffer)
+    atomic_write(path, lambda f: f.write(buffer.getbuffer()))
 
 
 def load(path: Path) -> dict[str, Any]:
-    """Read a checkpoint onto the CPU; the caller moves state to its device."""
-    return torch.load(path, map_location="cpu", weights_only=False)
+    """Read a checkpoint onto the CPU (the caller moves state to its device); refuse one this code cannot use."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # an unpickling error, a truncated file, a checkpoint of the old format
+        raise ResultsError(f"checkpoint {path} cannot be read ({type(e).__name__}); delete it to start that run "
+                           "again, or resume with the version that wrote it") from e
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise ResultsError(f"checkpoint {path} is of another format; delete it to start that run again")
+    return state

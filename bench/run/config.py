@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, field, fields
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 from pydantic.dataclasses import dataclass
+
+from bench.results.schema import SWITCH_COLUMNS
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
@@ -28,46 +30,61 @@ class ConfigError(Exception):
     """A config file or override is malformed; the message says which key and what is allowed."""
 
 
+def _key(default: Any, section: str, help: str, **constraints: Any) -> Any:
+    """A config key: its default, its help panel in ``run --help``, what it means, and its constraints."""
+    return Field(default, description=help, json_schema_extra={"section": section}, **constraints)
+
+
+def _list_key(factory: Any, section: str, help: str) -> Any:
+    return Field(default_factory=factory, description=help, json_schema_extra={"section": section})
+
+
+WHAT, OPTIM, MODEL, EVAL, SWITCH, WHERE = ("What to run", "Optimiser (the same for every method)", "Model",
+                                           "Evaluation and data", "Execution switches (recorded per run)",
+                                           "Where things are")
+
+
 @dataclass(config=ConfigDict(extra="forbid", validate_assignment=True))
 class RunConfig:
-    """Every knob of a sweep. Defaults are the paper's hyperparameters (see shared NOPROP.md)."""
+    """Every knob of a sweep. Defaults are the paper's hyperparameters (docs/method.md)."""
 
-    dataset: str = "fashion-mnist"
-    methods: list[str] = field(default_factory=lambda: list(METHOD_NAMES))
-    seeds: list[int] = field(default_factory=lambda: [0])
-    epochs: int = Field(100, ge=1)
-    batch_size: int = Field(128, ge=1)
-    # optimiser (identical for every method)
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(1e-3, ge=0)
-    grad_clip: float | None = Field(None, gt=0)
-    warmup_steps: int = Field(0, ge=0)
-    lr_decay: Literal["none", "cosine"] = "none"
-    # model
-    T: int = Field(10, ge=1)
-    eta: float = Field(0.1, gt=0)
-    embedding: Literal["one-hot", "learned", "prototype"] = "one-hot"
-    embed_dim: int = Field(20, ge=1)
-    width: float = Field(1.0, gt=0)
-    dropout: float = Field(0.2, ge=0, lt=1)
-    schedule: Literal["cosine", "linear"] = "cosine"
-    order: Literal["paper", "interleaved"] = "paper"
-    inference: Literal["stochastic", "deterministic"] = "stochastic"
-    readout: Literal["classifier", "posterior"] = "classifier"
-    # evaluation and data
-    eval_repeats: int = Field(5, ge=1)
-    train_subset: int | None = Field(None, ge=1)
-    test_subset: int | None = Field(None, ge=1)
-    val_size: int = Field(0, ge=0)
-    early_stopping_patience: int | None = Field(None, ge=1)
-    data_dir: str | None = None
-    download: bool = True
-    # execution: fast paths (README "Fast paths"); each is recorded in the run row
-    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast of training and inference (CPU and CUDA)
-    channels_last: bool = True  # NHWC images and conv weights; the same arithmetic, a faster layout
-    timing_warmup_batches: int = Field(0, ge=0)  # untimed training batches on a throw-away copy before epoch 1
-    device: str = "auto"
-    out: str = "results"
+    dataset: str = _key("fashion-mnist", WHAT, "mnist, fashion-mnist, cifar10 or cifar100")
+    methods: list[str] = _list_key(lambda: list(METHOD_NAMES), WHAT, "comma list: noprop (= noprop-dt), backprop")
+    seeds: list[int] = _list_key(lambda: [0], WHAT, "comma list of seeds, e.g. 0,1,2")
+    epochs: int = _key(100, WHAT, "epochs per run (every image trains every block once per epoch)", ge=1)
+    batch_size: int = _key(128, OPTIM, "mini-batch size", ge=1)
+    lr: float = _key(1e-3, OPTIM, "AdamW learning rate", gt=0)
+    weight_decay: float = _key(1e-3, OPTIM, "AdamW weight decay", ge=0)
+    grad_clip: float | None = _key(None, OPTIM, "max gradient norm (per block for NoProp-DT); none = off", gt=0)
+    warmup_steps: int = _key(0, OPTIM, "linear lr warm-up over this many optimiser steps", ge=0)
+    lr_decay: Literal["none", "cosine"] = _key("none", OPTIM, "cosine: decay the lr to 0 over the run")
+    T: int = _key(10, MODEL, "number of blocks (diffusion steps)", ge=1)
+    eta: float = _key(0.1, MODEL, "the paper's eta, weight of NoProp-DT's denoising loss", gt=0)
+    embedding: Literal["one-hot", "learned", "prototype"] = _key("one-hot", MODEL, "label embedding")
+    embed_dim: int = _key(20, MODEL, "dimension of a learned embedding", ge=1)
+    width: float = _key(1.0, MODEL, "channel and hidden width multiplier (1.0 = the paper's)", gt=0)
+    dropout: float = _key(0.2, MODEL, "dropout probability in the image paths", ge=0, lt=1)
+    schedule: Literal["cosine", "linear"] = _key("cosine", MODEL, "NoProp-DT's noise schedule")
+    order: Literal["paper", "interleaved"] = _key(
+        "paper", MODEL, "NoProp-DT: paper (block t trains on a full pass, t = 1..T) or interleaved (every batch "
+        "trains all blocks)")
+    inference: Literal["stochastic", "deterministic"] = _key(
+        "stochastic", MODEL, "NoProp-DT: Eq. 3 with injected noise, or without (z_0 = 0)")
+    readout: Literal["classifier", "posterior"] = _key("classifier", MODEL, "NoProp-DT: classifier on z_T, or "
+                                                       "distance of the last block's prediction to each class")
+    eval_repeats: int = _key(5, EVAL, "inference runs averaged for the final test accuracy", ge=1)
+    train_subset: int | None = _key(None, EVAL, "use N class-balanced training images (none = all)", ge=1)
+    test_subset: int | None = _key(None, EVAL, "use N class-balanced test images (none = all)", ge=1)
+    val_size: int = _key(0, EVAL, "carve N validation images from the training set", ge=0)
+    early_stopping_patience: int | None = _key(
+        None, EVAL, "stop after N epochs without a better validation accuracy (needs val_size)", ge=1)
+    timing_warmup_batches: int = _key(0, EVAL, "untimed training batches on a throw-away copy before epoch 1", ge=0)
+    precision: Literal["fp32", "bf16"] = _key("fp32", SWITCH, "bf16: autocast training and inference to bfloat16")
+    channels_last: bool = _key(True, SWITCH, "NHWC images and conv weights (the same arithmetic, a faster layout)")
+    data_dir: str | None = _key(None, WHERE, "folder holding dataset files (else $NOPROP_BENCH_DATA, the cache)")
+    download: bool = _key(True, WHERE, "download a missing dataset with torchvision (needs network)")
+    device: str = _key("auto", WHERE, "auto, cpu, cuda, cuda:N or mps")
+    out: str = _key("results", WHERE, "results folder")
 
     @field_validator("dataset")
     @classmethod
@@ -106,10 +123,13 @@ class RunConfig:
         return asdict(self)
 
     def model_hash(self) -> str:
-        """Hash of everything that changes what is trained (not where results go, seeds, device or layout).
+        """Hash of the settings that define the experiment: what is trained, on what, for how long.
 
-        A key added after results were first written is left out while it has its default, so configs that
-        do not use it keep the hash they always had (and still match committed reference results).
+        Left out: where things go (out, data_dir, download, device), what is swept (methods, seeds) and the
+        execution switches (SWITCH_KEYS), which every result row records as columns of their own, so the report
+        keeps runs with different switches apart and ``compare --across`` can pair them on purpose. A key added
+        after results were first written is left out while it has its default, so configs that do not use it keep
+        the hash they always had (and still match committed reference results).
         """
         d = {
             k: v for k, v in self.to_dict().items()
@@ -117,11 +137,14 @@ class RunConfig:
         }
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
+    def switches(self) -> dict[str, Any]:
+        """The execution switches of this config (recorded in every run row)."""
+        return {k: getattr(self, k) for k in SWITCH_KEYS}
 
-# channels_last changes the memory layout, not the arithmetic, like device: runs with and without it are the
-# same experiment, and `compare` can pair them to show the speed-up.
-_NOT_HASHED = {"methods", "seeds", "out", "data_dir", "download", "device", "channels_last"}
-_HASHED_UNLESS_DEFAULT = {"precision": "fp32"}
+
+SWITCH_KEYS: tuple[str, ...] = SWITCH_COLUMNS
+_NOT_HASHED = {"methods", "seeds", "out", "data_dir", "download", "device", *SWITCH_KEYS}
+_HASHED_UNLESS_DEFAULT: dict[str, Any] = {}
 KEYS: tuple[str, ...] = tuple(f.name for f in fields(RunConfig))
 _LIST_KEYS = {"methods", "seeds"}
 
@@ -179,7 +202,7 @@ def resolve(
     dataset: str | None = None, config: str | None = None, overrides: dict[str, Any] | None = None
 ) -> RunConfig:
     """Defaults <- configs/<dataset>.yaml or --config file <- overrides; validated once."""
-    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    overrides = dict(overrides or {})
     _check_keys(overrides, "command line")
     values: dict[str, Any] = {}
     if config:

@@ -9,7 +9,6 @@ needed); offline, one clear error says which files to put where.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -238,7 +237,6 @@ def load(
     val_size: int = 0,
     seed: int = 0,
     allow_download: bool = True,
-    progress: Callable[[str], None] | None = None,
 ) -> Splits:
     """Load a dataset onto ``device``: optional validation split carved from train, then optional subsets."""
     spec = get_spec(name)
@@ -247,8 +245,6 @@ def load(
         if not allow_download:
             roots = ", ".join(str(r) for r in search_roots(spec, data_dir))
             raise DataError(f"{spec.name}: not found in {roots}; {spec.how_to_get}, or pass --data-dir")
-        if progress:
-            progress(f"{spec.name} not found locally; downloading with torchvision into {cache_dir()}")
         location = download(spec)
     train_x, train_y, test_x, test_y = read_dataset(spec, location)
     g = torch.Generator().manual_seed(seed)

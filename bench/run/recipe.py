@@ -1,24 +1,28 @@
-"""One run = (dataset, method, seed, config) -> one run row + epoch rows; a sweep = many runs.
+"""One run as a recipe: (config, method, seed) in; setup, train, evaluate, record; one run row and its epoch rows
+out. This is the unit every executor dispatches.
 
-What is timed (see README, "Methodology"): the training clock runs around ``fit_epoch`` only, with CUDA
-synchronised at both ends; evaluation, data loading, model construction and checkpointing are timed
-separately. Memory peaks are reset at the start of the run; by default every run has its own child process
-so its RSS figure is its own. Rows are written once per run (also on failure or Ctrl-C), atomically, and a
-checkpoint after every epoch lets ``--resume`` finish an interrupted run without duplicating rows.
+What is timed (README, "Methodology"): the training clock runs around ``fit_epoch`` only, with CUDA synchronised
+at both ends; evaluation, data loading, model construction and checkpointing are timed separately. Memory peaks
+are reset at the start of the run (and again after the untimed probes). Rows are written once per run (also on
+failure or Ctrl-C), atomically, and a checkpoint after every epoch lets ``--resume`` finish an interrupted run
+without duplicating rows. The recipe names no method: what it records about one, the method declares
+(``noprop.method.Method``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import gc
 import itertools
 import json
 import math
 import signal
+import statistics
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,17 +31,22 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.results import artifacts, read_runs, replace_run_rows
-from bench.run import checkpoint, data, environment, methods
-from bench.run import switches as execution
-from bench.run.batching import Batches
-from bench.run.config import RunConfig
+from bench.results import artifacts, replace_run_rows
+from bench.run import checkpoint, data, environment, methods, switches
+from bench.run.batching import ShuffledPasses
+from bench.run.config import SWITCH_KEYS, RunConfig
 from bench.run.evaluate import accuracy, predictions, repeated_accuracy
 from bench.run.measure import SavedActivationMeter, Stopwatch, peak_memory, reset_peak_memory
+from noprop.method import Method
 
 Emit = Callable[[dict[str, Any]], None]
+MethodBuilder = Callable[[str, RunConfig, data.Splits, int, int], Method]
 TRAIN_ACC_SAMPLES = 10_000  # training accuracy is measured on this many training images (first of the split)
 WARMUP_SEED = 2**31 - 1  # the warm-up draws its own batch order, leaving the run's untouched
+
+
+class RunError(Exception):
+    """A run cannot start (bad device, unreadable results folder): one line for the user."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -54,29 +63,19 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-class RunError(Exception):
-    """A run cannot start (bad device, unreadable results folder): one line for the user."""
+def run_key(dataset: str, method: str, config_hash: str, switch_values: Mapping[str, Any], seed: int) -> str:
+    """Identifies 'the same run' across an interruption (and names its checkpoint)."""
+    tag = "-".join(str(switch_values[k]).lower() for k in SWITCH_KEYS)
+    return f"{dataset}-{method}-{config_hash}-{tag}-seed{seed}"
 
 
-def run_key(config: RunConfig, method: str, seed: int) -> str:
-    """Identifies 'the same run' across an interruption: dataset, method, config hash and seed."""
-    return f"{config.dataset}-{method}-{config.model_hash()}-seed{seed}"
-
-
-def completed_keys(out: Path) -> set[str]:
-    """Run keys with an ``ok`` row in ``out`` (``--resume`` skips them)."""
-    runs = read_runs(out)
-    ok = runs[runs["status"] == "ok"]
-    return {f"{r.dataset}-{r.method}-{r.config_hash}-seed{r.seed}" for r in ok.itertuples()}
-
-
-def _new_run_id() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+def quiet(event: dict[str, Any]) -> None:
+    """An ``Emit`` that shows nothing."""
 
 
 @dataclass
-class _Progress:
-    """What a run has measured so far; saved in checkpoints so a resumed run continues the same figures."""
+class Progress:
+    """What a run has measured so far; saved in checkpoints (as a plain dict) so a resumed run continues it."""
 
     epochs_done: int = 0
     train_time_s: float = 0.0
@@ -87,20 +86,222 @@ class _Progress:
     best_val_epoch: int | None = None
     bad_epochs: int = 0
 
+    def note_validation(self, epoch: int, val_acc: float | None) -> None:
+        """Track the best validation epoch and the epochs since it (for early stopping)."""
+        if val_acc is None:
+            return
+        if val_acc > self.best_val:
+            self.best_val, self.best_val_epoch, self.bad_epochs = val_acc, epoch, 0
+        else:
+            self.bad_epochs += 1
 
-def _limited(batches: Batches, n: int) -> Callable[[], Iterator]:
-    return lambda: itertools.islice(batches(), n)
+    def summary(self, n_train: int, block_passes: int | None) -> dict[str, Any]:
+        """The run row's timing, throughput and selection columns from what was measured."""
+        done, train_time = self.epochs_done, self.train_time_s
+        samples_per_s = n_train * done / train_time if train_time > 0 else None
+        epoch_times = [r["epoch_time_s"] for r in self.epoch_rows]
+        best = self.best_val_epoch
+        return {
+            "epochs_done": done, "train_time_s": train_time, "eval_time_s": self.eval_time_s,
+            "warmup_time_s": self.warmup_time_s, "time_per_epoch_s": train_time / done if done else None,
+            "epoch_time_median_s": statistics.median(epoch_times) if epoch_times else None,
+            "samples_per_s": samples_per_s,
+            "block_samples_per_s": samples_per_s * block_passes if samples_per_s and block_passes else None,
+            "best_val_epoch": best, "best_val_test_acc": self.epoch_rows[best - 1]["test_acc"] if best else None,
+        }
 
 
-def _scratch_steps(model: torch.nn.Module, splits: data.Splits, config: RunConfig, device: torch.device,
-                   n_batches: int, meter: SavedActivationMeter | None = None) -> float:
+class Run:
+    """One run of one method on one seed: ``Run(config, method, seed).execute()`` returns its run row.
+
+    The steps are methods of their own (``setup``, ``train``, ``evaluate``, ``record``) and the run's state lives
+    on the object, so an executor can dispatch a ``Run`` anywhere and a test can drive it with a stub method
+    (``build``).
+    """
+
+    def __init__(self, config: RunConfig, method: str, seed: int, *, resume: bool = False, emit: Emit = quiet,
+                 measured_in: str = "process", build: MethodBuilder = methods.build) -> None:
+        self.config, self.method_name, self.seed, self.emit, self.build = config, method, seed, emit, build
+        self.out = Path(config.out)
+        self.device = resolve_device(config.device)
+        self.key = run_key(config.dataset, method, config.model_hash(), config.switches(), seed)
+        self.previous = checkpoint.latest_checkpoint(self.out, self.key) if resume else None
+        self.restored = checkpoint.load(self.previous) if self.previous else None
+        self.run_id = self.restored["run_id"] if self.restored else _new_run_id()
+        self.progress = Progress(**self.restored["progress"]) if self.restored else Progress()
+        self.ckpt_path = checkpoint.checkpoint_path(self.out, self.key, self.run_id)
+        self.row: dict[str, Any] = {
+            "run_id": self.run_id, "dataset": config.dataset, "method": method, "embedding": config.embedding,
+            **config.switches(), "seed": seed, "epochs_planned": config.epochs, "config_hash": config.model_hash(),
+            "measured_in": measured_in, "config_json": json.dumps(config.to_dict(), sort_keys=True),
+            **environment.capture(self.device),
+        }
+        self.splits: data.Splits | None = None
+        self.passes: ShuffledPasses | None = None
+        self.model: Method | None = None
+
+    # ---- the recipe ----------------------------------------------------------------------------------------
+
+    def execute(self) -> dict[str, Any]:
+        """Setup, train, evaluate, record. The rows are written whatever happens; bad input (data, device) is
+        raised before any row. Raises KeyboardInterrupt again after recording an interrupted run."""
+        started = time.perf_counter()
+        reset_peak_memory(self.device)
+        self.emit({"event": "start", "key": self.key, "method": self.method_name, "seed": self.seed,
+                   "epochs": self.config.epochs, "epoch": self.progress.epochs_done})
+        interrupted = False
+        try:
+            self.setup(started)
+            status, reason = self.train()
+            if status == "ok":
+                self.evaluate()
+        except KeyboardInterrupt:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the row being written
+            status, reason, interrupted = "interrupted", "Ctrl-C", True
+        except (data.DataError, RunError):
+            raise
+        except Exception as e:  # a failing method is recorded and the sweep goes on
+            status, reason = _failure(e)
+        row = self.record(status, reason)
+        if interrupted:
+            raise KeyboardInterrupt
+        return row
+
+    def setup(self, started: float) -> None:
+        """Data on the device, the method built (or restored from the checkpoint), untimed warm-up and probes."""
+        c = self.config
+        splits = data.load(c.dataset, data_dir=c.data_dir, device=self.device, train_subset=c.train_subset,
+                           test_subset=c.test_subset, val_size=c.val_size, seed=self.seed, allow_download=c.download)
+        self.splits = switches.prepare_splits(splits, c)
+        self.passes = ShuffledPasses(self.splits.train_x, self.splits.train_y, self.splits.mean, self.splits.std,
+                                     c.batch_size, self.seed)
+        built = self.build(self.method_name, c, self.splits, len(self.passes), self.seed)
+        self.model = switches.prepare_model(built, c)
+        self.row["params"] = sum(p.numel() for p in self.model.parameters())
+        self.row.update(self.model.recorded_settings())
+        if self.restored:
+            self.model.load_training_state(self.restored["model"])
+            self.passes.generator.set_state(self.restored["batch_rng"])
+            torch.set_rng_state(self.restored["torch_rng"])
+        if c.timing_warmup_batches and self.progress.warmup_time_s is None:
+            self.progress.warmup_time_s = scratch_steps(self.model, self.splits, c, self.device,
+                                                        c.timing_warmup_batches)
+        self.row.update(probe_one_step(self.model, self.splits, c, self.device, self.passes.sizes()[0]))
+        reset_peak_memory(self.device)  # the scratch copies above must not count in the run's peaks
+        self.row["startup_time_s"] = time.perf_counter() - started
+
+    def train(self) -> tuple[str, str]:
+        """The epoch loop: timed fit, untimed evaluation, epoch row, checkpoint, early stopping."""
+        patience = self.config.early_stopping_patience
+        for epoch in range(self.progress.epochs_done + 1, self.config.epochs + 1):
+            loss, val_acc = self.epoch(epoch)
+            if not math.isfinite(loss):
+                return "diverged", f"training loss became {loss} in epoch {epoch}"
+            self.progress.note_validation(epoch, val_acc)
+            self.save_checkpoint()
+            if patience and val_acc is not None and self.progress.bad_epochs >= patience:
+                return "ok", f"early stopped after epoch {epoch}"
+        return "ok", ""
+
+    def epoch(self, epoch: int) -> tuple[float, float | None]:
+        """One timed epoch and its untimed evaluation; appends the epoch row. Returns (loss, val_acc)."""
+        assert self.model is not None and self.splits is not None and self.passes is not None
+        with Stopwatch(self.device) as train_clock, switches.precision(self.config, self.device):
+            stats = self.model.fit_epoch(self.passes)
+        loss = float(stats["loss"])
+        with Stopwatch(self.device) as eval_clock, switches.precision(self.config, self.device):
+            test_acc = self._one_inference(self.splits.test_x, self.splits.test_y)
+            val_acc = None if self.splits.val_x is None else self._one_inference(self.splits.val_x,
+                                                                                  self.splits.val_y)
+        p = self.progress
+        p.train_time_s += train_clock.elapsed
+        p.eval_time_s += eval_clock.elapsed
+        p.epochs_done = epoch
+        mem = peak_memory(self.device)
+        p.epoch_rows.append({
+            "dataset": self.config.dataset, "method": self.method_name, "seed": self.seed, "epoch": epoch,
+            "train_loss": loss, "test_acc": test_acc, "val_acc": val_acc, "epoch_time_s": train_clock.elapsed,
+            "cum_train_time_s": p.train_time_s, "peak_cuda_allocated_bytes": mem["peak_cuda_allocated_bytes"],
+            "peak_rss_bytes": mem["peak_rss_bytes"],
+        })
+        self.emit({"event": "epoch", "key": self.key, "epoch": epoch, "loss": loss, "test_acc": test_acc,
+                   "val_acc": val_acc, "train_time_s": p.train_time_s})
+        return loss, val_acc
+
+    def evaluate(self) -> None:
+        """Headline test accuracy (mean and spread over inference repeats), train and validation accuracy, and the
+        artifacts the report draws from (test predictions of the first repeat, class embeddings)."""
+        assert self.model is not None and self.splits is not None
+        s, c = self.splits, self.config
+        with Stopwatch(self.device) as clock, switches.precision(c, self.device):
+            mean, std, _, test_pred = repeated_accuracy(self.model, s.test_x, s.test_y, s.mean, s.std, self.seed,
+                                                        c.eval_repeats)
+            n = min(TRAIN_ACC_SAMPLES, s.train_y.numel())
+            self.row.update(test_acc=mean, test_acc_std=std, test_acc_repeats=c.eval_repeats,
+                            train_acc=self._one_inference(s.train_x[:n], s.train_y[:n]))
+            if s.val_x is not None:
+                self.row["val_acc"] = self._one_inference(s.val_x, s.val_y)
+        self.progress.eval_time_s += clock.elapsed
+        artifacts.save(self.out, self.run_id, test_pred, s, self.model, c.embedding)
+
+    def record(self, status: str, reason: str) -> dict[str, Any]:
+        """Write the run row and its epoch rows (replacing an earlier attempt's), then drop finished checkpoints."""
+        n_train = self.splits.train_y.numel() if self.splits is not None else 0
+        self.row.update(self.progress.summary(n_train, self.model.block_passes_per_sample if self.model else None))
+        self.row.update(peak_memory(self.device))
+        if self.row.get("train_gflop_per_sample") and self.row.get("samples_per_s"):
+            self.row["train_gflop_per_s"] = self.row["train_gflop_per_sample"] * self.row["samples_per_s"]
+        self.row.update(status=status, reason=reason, early_stopped=reason.startswith("early stopped"),
+                        timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        epoch_rows = [{**r, "run_id": self.run_id} for r in self.progress.epoch_rows]
+        replace_run_rows(self.out, self.run_id, self.row, epoch_rows)
+        if status == "ok":
+            self.ckpt_path.unlink(missing_ok=True)
+            if self.previous:
+                self.previous.unlink(missing_ok=True)
+        self.emit({"event": "end", "key": self.key, "row": self.row})
+        return self.row
+
+    # ---- helpers -------------------------------------------------------------------------------------------
+
+    def save_checkpoint(self) -> None:
+        assert self.model is not None and self.passes is not None
+        checkpoint.save(self.ckpt_path, {
+            "run_id": self.run_id, "progress": dataclasses.asdict(self.progress),
+            "model": self.model.training_state(), "batch_rng": self.passes.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        })
+
+    def _one_inference(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        assert self.model is not None and self.splits is not None
+        return accuracy(predictions(self.model, x, self.splits.mean, self.splits.std, self.seed * 1000), y)
+
+
+def _new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def _failure(e: Exception) -> tuple[str, str]:
+    """(status, reason) of a run that raised: ``oom`` for out-of-memory errors, else ``failed``."""
+    text = str(e)
+    reason = f"{type(e).__name__}: {text.splitlines()[0] if text else ''}"[:200]
+    oom = isinstance(e, torch.cuda.OutOfMemoryError) or "out of memory" in text.lower()
+    return ("oom" if oom else "failed"), reason
+
+
+def _limited(passes: ShuffledPasses, n: int) -> Callable[[], Iterator]:
+    return lambda: itertools.islice(passes(), n)
+
+
+def scratch_steps(model: Method, splits: data.Splits, config: RunConfig, device: torch.device, n_batches: int,
+                  meter: SavedActivationMeter | None = None) -> float:
     """Train a throw-away copy on ``n_batches`` batches of its own order; the run's model and random streams
     are untouched. Returns the wall time. Used for the optional warm-up (kernel selection, allocator) and to
     measure bytes saved for backward during one training step."""
     rng = torch.get_rng_state()
     scratch = copy.deepcopy(model)
-    own = Batches(splits.train_x, splits.train_y, splits.mean, splits.std, config.batch_size, seed=WARMUP_SEED)
-    with Stopwatch(device) as sw, meter or contextlib.nullcontext(), execution.precision(config, device):
+    own = ShuffledPasses(splits.train_x, splits.train_y, splits.mean, splits.std, config.batch_size, WARMUP_SEED)
+    with Stopwatch(device) as sw, meter or contextlib.nullcontext(), switches.precision(config, device):
         scratch.fit_epoch(_limited(own, n_batches))
     del scratch
     gc.collect()
@@ -108,8 +309,8 @@ def _scratch_steps(model: torch.nn.Module, splits: data.Splits, config: RunConfi
     return sw.elapsed
 
 
-def probe_one_step(model: torch.nn.Module, splits: data.Splits, config: RunConfig, device: torch.device,
-                   batch: int) -> dict:
+def probe_one_step(model: Method, splits: data.Splits, config: RunConfig, device: torch.device,
+                   batch: int) -> dict[str, Any]:
     """What one training step on one mini-batch (untimed, on a copy) saves for backward and computes.
 
     ``peak_saved_activation_bytes``: NoProp-DT in the paper's order steps one block at a time, so this is one
@@ -120,167 +321,6 @@ def probe_one_step(model: torch.nn.Module, splits: data.Splits, config: RunConfi
     """
     meter = SavedActivationMeter()
     with FlopCounterMode(display=False) as flops:
-        _scratch_steps(model, splits, config, device, 1, meter)
+        scratch_steps(model, splits, config, device, 1, meter)
     return {"peak_saved_activation_bytes": meter.peak_bytes,
             "train_gflop_per_sample": flops.get_total_flops() / batch / 1e9}
-
-
-def run_one(config: RunConfig, method: str, seed: int, *, resume: bool, emit: Emit, measured_in: str) -> dict:
-    """Train and measure one method on one seed; always writes its rows, whatever happens.
-
-    Raises KeyboardInterrupt again after recording an interrupted run, so the caller can stop the sweep.
-    """
-    t0 = time.perf_counter()
-    out = Path(config.out)
-    device = resolve_device(config.device)
-    reset_peak_memory(device)
-    key = run_key(config, method, seed)
-    previous = checkpoint.latest_checkpoint(out, key) if resume else None
-    state = checkpoint.load(previous) if previous else None
-    run_id = state["run_id"] if state else _new_run_id()
-    progress: _Progress = state["progress"] if state else _Progress()
-    row: dict[str, Any] = {
-        "run_id": run_id, "dataset": config.dataset, "method": method, "embedding": config.embedding,
-        "order": config.order if method == "noprop-dt" else "", "precision": config.precision,
-        "channels_last": config.channels_last, "seed": seed, "epochs_planned": config.epochs,
-        "config_hash": config.model_hash(), "measured_in": measured_in,
-        "config_json": json.dumps(config.to_dict(), sort_keys=True), **environment.capture(device),
-    }
-    status, reason, interrupted, n_train = "ok", "", False, 0
-    ckpt_path = checkpoint.checkpoint_path(out, key, run_id)
-    emit({"event": "start", "key": key, "method": method, "seed": seed, "epochs": config.epochs,
-          "epoch": progress.epochs_done})
-    try:
-        splits = data.load(
-            config.dataset, data_dir=config.data_dir, device=device, train_subset=config.train_subset,
-            test_subset=config.test_subset, val_size=config.val_size, seed=seed, allow_download=config.download,
-        )
-        splits = execution.prepare_splits(splits, config)
-        n_train = splits.train_y.numel()
-        batches = Batches(splits.train_x, splits.train_y, splits.mean, splits.std, config.batch_size, seed)
-        model = execution.prepare_model(methods.build(method, config, splits, len(batches), seed), config)
-        row["params"] = sum(p.numel() for p in model.parameters())
-        if state:
-            model.load_training_state(state["model"])
-            batches.generator.set_state(state["batch_rng"])
-            torch.set_rng_state(state["torch_rng"])
-        if config.timing_warmup_batches and progress.warmup_time_s is None:
-            progress.warmup_time_s = _scratch_steps(model, splits, config, device, config.timing_warmup_batches)
-        row.update(probe_one_step(model, splits, config, device, batches.sizes()[0]))
-        reset_peak_memory(device)  # the scratch copies above must not count in the run's peaks
-        row["startup_time_s"] = time.perf_counter() - t0
-
-        def save_checkpoint() -> None:
-            checkpoint.save(ckpt_path, {
-                "run_id": run_id, "progress": progress, "model": model.training_state(),
-                "batch_rng": batches.generator.get_state(), "torch_rng": torch.get_rng_state(),
-            })
-
-        status, reason = _train(config, method, model, splits, batches, progress, device, emit, key,
-                                save_checkpoint, seed)
-        if status == "ok":
-            test_pred = _final_evaluation(row, model, splits, config, seed, progress)
-            artifacts.save(out, run_id, test_pred, splits, model, config.embedding)
-    except KeyboardInterrupt:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the row being written
-        status, reason, interrupted = "interrupted", "Ctrl-C", True
-    except torch.cuda.OutOfMemoryError as e:
-        status, reason = "oom", str(e).splitlines()[0][:200]
-    except (data.DataError, RunError):
-        raise
-    except Exception as e:  # a failing method is recorded and the sweep goes on
-        status, reason = "failed", f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:200]
-        if "out of memory" in str(e).lower():
-            status = "oom"
-    row.update(_summary(progress, config, n_train, device))
-    if row.get("train_gflop_per_sample") and row.get("samples_per_s"):
-        row["train_gflop_per_s"] = row["train_gflop_per_sample"] * row["samples_per_s"]
-    row["early_stopped"] = reason.startswith("early stopped")
-    row.update(status=status, reason=reason, timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    epoch_rows = [{**r, "run_id": run_id} for r in progress.epoch_rows]
-    replace_run_rows(out, run_id, row, epoch_rows)
-    if status == "ok":
-        ckpt_path.unlink(missing_ok=True)
-        if previous:
-            previous.unlink(missing_ok=True)
-    emit({"event": "end", "key": key, "row": row})
-    if interrupted:
-        raise KeyboardInterrupt
-    return row
-
-
-def _train(config: RunConfig, method: str, model: torch.nn.Module, splits: data.Splits, batches: Batches,
-           progress: _Progress, device: torch.device, emit: Emit, key: str, save_checkpoint: Callable[[], None],
-           seed: int) -> tuple[str, str]:
-    """The epoch loop: timed fit, untimed evaluation, epoch row, checkpoint, early stopping."""
-    train_clock = Stopwatch(device)
-    for epoch in range(progress.epochs_done + 1, config.epochs + 1):
-        with train_clock, execution.precision(config, device):
-            stats = model.fit_epoch(batches)
-        progress.train_time_s += train_clock.laps[-1]
-        loss = float(stats["loss"])
-        with Stopwatch(device) as eval_clock, execution.precision(config, device):
-            test_acc = accuracy(predictions(model, splits.test_x, splits.mean, splits.std, seed * 1000), splits.test_y)
-            val_acc = None
-            if splits.val_x is not None:
-                val_acc = accuracy(predictions(model, splits.val_x, splits.mean, splits.std, seed * 1000), splits.val_y)
-        progress.eval_time_s += eval_clock.elapsed
-        progress.epochs_done = epoch
-        mem = peak_memory(device)
-        progress.epoch_rows.append({
-            "dataset": config.dataset, "method": method, "seed": seed, "epoch": epoch, "train_loss": loss,
-            "test_acc": test_acc, "val_acc": val_acc, "epoch_time_s": train_clock.laps[-1],
-            "cum_train_time_s": progress.train_time_s, "peak_cuda_allocated_bytes": mem["peak_cuda_allocated_bytes"],
-            "peak_rss_bytes": mem["peak_rss_bytes"],
-        })
-        emit({"event": "epoch", "key": key, "epoch": epoch, "loss": loss, "test_acc": test_acc, "val_acc": val_acc,
-              "train_time_s": progress.train_time_s})
-        if not math.isfinite(loss):
-            return "diverged", f"training loss became {loss} in epoch {epoch}"
-        if val_acc is not None:
-            if val_acc > progress.best_val:
-                progress.best_val, progress.best_val_epoch, progress.bad_epochs = val_acc, epoch, 0
-            else:
-                progress.bad_epochs += 1
-        save_checkpoint()
-        patience = config.early_stopping_patience
-        if patience and val_acc is not None and progress.bad_epochs >= patience:
-            return "ok", f"early stopped after epoch {epoch}"
-    return "ok", ""
-
-
-def _final_evaluation(row: dict, model: torch.nn.Module, splits: data.Splits, config: RunConfig, seed: int,
-                      progress: _Progress) -> torch.Tensor:
-    """Headline test accuracy (mean and spread over inference repeats), train and validation accuracy.
-
-    Returns the test predictions of the first inference repeat (saved for the report's confusion matrix).
-    """
-    device = splits.train_x.device
-    with Stopwatch(device) as clock, execution.precision(config, device):
-        mean, std, _, test_pred = repeated_accuracy(model, splits.test_x, splits.test_y, splits.mean, splits.std, seed,
-                                            config.eval_repeats)
-        row.update(test_acc=mean, test_acc_std=std, test_acc_repeats=config.eval_repeats)
-        n = min(TRAIN_ACC_SAMPLES, splits.train_y.numel())
-        row["train_acc"] = accuracy(predictions(model, splits.train_x[:n], splits.mean, splits.std, seed * 1000),
-                                    splits.train_y[:n])
-        if splits.val_x is not None:
-            row["val_acc"] = accuracy(predictions(model, splits.val_x, splits.mean, splits.std, seed * 1000),
-                                      splits.val_y)
-    progress.eval_time_s += clock.elapsed
-    return test_pred
-
-
-def _summary(progress: _Progress, config: RunConfig, n_train: int, device: torch.device) -> dict:
-    """The run row's timing, throughput, selection and memory columns from what was measured."""
-    done, train_time = progress.epochs_done, progress.train_time_s
-    samples_per_s = n_train * done / train_time if train_time > 0 else None
-    best = progress.best_val_epoch
-    best_test = progress.epoch_rows[best - 1]["test_acc"] if best else None
-    return {
-        "epochs_done": done, "train_time_s": train_time, "eval_time_s": progress.eval_time_s,
-        "warmup_time_s": progress.warmup_time_s, "time_per_epoch_s": train_time / done if done else None,
-        "samples_per_s": samples_per_s,
-        "block_samples_per_s": samples_per_s * config.T if samples_per_s is not None else None,
-        "best_val_epoch": best, "best_val_test_acc": best_test,
-        **peak_memory(device),
-    }

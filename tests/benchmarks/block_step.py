@@ -51,10 +51,7 @@ def main() -> None:
 
     def step(t: int) -> None:
         with execution.precision(config, cpu):
-            loss = model.block_loss(t, x, y)
-            model._zero_grad([t])
-            loss.backward()
-            model._step_blocks([t])
+            model.train_step(x, y, blocks=[t])
 
     for i in range(a.warmup):
         step(i % s.T + 1)

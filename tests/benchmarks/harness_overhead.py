@@ -3,10 +3,10 @@
     python -m tests.benchmarks.harness_overhead [--config smoke] [--repeats 3]
 
 Times, on the config's real data (Fashion-MNIST for smoke) and with its fast-path settings:
-- ``epoch``: ``fit_epoch`` over the harness's ``Batches``, as a run times it;
+- ``epoch``: ``fit_epoch`` over the harness's ``ShuffledPasses``, as a run times it;
 - ``steps``: the same block steps (loss, zero_grad, backward, optimiser step) on batches made beforehand, with
   none of fit_epoch's bookkeeping;
-- ``batching``: the T passes of ``Batches`` alone (shuffle, index, normalise), no model.
+- ``batching``: the T passes of ``ShuffledPasses`` alone (shuffle, index, normalise), no model.
 Overhead = (epoch - steps) / epoch; medians over ``--repeats`` epochs. Not collected by pytest.
 """
 
@@ -21,7 +21,7 @@ import torch
 from bench.run import config as cfg
 from bench.run import data, methods
 from bench.run import switches as execution
-from bench.run.batching import Batches
+from bench.run.batching import ShuffledPasses
 
 
 def main() -> None:
@@ -32,7 +32,7 @@ def main() -> None:
     config = cfg.resolve(config=a.config)
     splits = data.load(config.dataset, train_subset=config.train_subset, test_subset=config.test_subset, seed=0)
     splits = execution.prepare_splits(splits, config)
-    batches = Batches(splits.train_x, splits.train_y, splits.mean, splits.std, config.batch_size, seed=0)
+    batches = ShuffledPasses(splits.train_x, splits.train_y, splits.mean, splits.std, config.batch_size, seed=0)
     model = execution.prepare_model(methods.build("noprop-dt", config, splits, len(batches), seed=0), config)
     cpu = torch.device("cpu")
     ready = [list(batches()) for _ in range(config.T)]
@@ -43,10 +43,7 @@ def main() -> None:
     def steps() -> None:
         for t, pass_ in enumerate(ready, start=1):
             for x, y in pass_:
-                loss = model.block_loss(t, x, y)
-                model._zero_grad([t])
-                loss.backward()
-                model._step_blocks([t])
+                model.train_step(x, y, blocks=[t])
 
     def batching() -> None:
         for _ in range(config.T):

@@ -17,7 +17,7 @@ import torch
 
 from bench.run import methods
 from bench.run import switches as execution
-from bench.run.batching import Batches
+from bench.run.batching import ShuffledPasses
 from bench.run.config import RunConfig
 from bench.run.data import Splits, channel_stats, get_spec
 from bench.run.measure import synchronize
@@ -43,7 +43,7 @@ def build(method: str, dataset: str, order: str = "paper", T: int = 10, precisio
     """A model as a run builds it, with the run's layout and precision settings (returned as ``config``)."""
     config = RunConfig(dataset=dataset, width=0.25, batch_size=BATCH, order=order, T=T, precision=precision)
     splits = execution.prepare_splits(synthetic_splits(dataset), config)
-    batches = Batches(splits.train_x, splits.train_y, splits.mean, splits.std, BATCH, seed=0)
+    batches = ShuffledPasses(splits.train_x, splits.train_y, splits.mean, splits.std, BATCH, seed=0)
     model = execution.prepare_model(methods.build(method, config, splits, len(batches), seed=0), config)
     return model, batches, config
 
@@ -64,7 +64,7 @@ def timed(benchmark, fn, *args, config: RunConfig | None = None, **extra) -> Non
     benchmark(call)
 
 
-def one_batch(batches: Batches):
+def one_batch(batches: ShuffledPasses):
     x, y = next(iter(batches()))
     return lambda: iter([(x, y)])
 
@@ -104,6 +104,6 @@ def test_inference_pass(benchmark, shape, method):
 def test_batching_pass(benchmark, shape):
     """The harness's data path: a shuffled, normalised pass over 4,096 images (no model)."""
     splits = synthetic_splits(SHAPES[shape], n=4096)
-    batches = Batches(splits.train_x, splits.train_y, splits.mean, splits.std, 128, seed=0)
+    batches = ShuffledPasses(splits.train_x, splits.train_y, splits.mean, splits.std, 128, seed=0)
     timed(benchmark, lambda: sum(1 for _ in itertools.chain(batches())), shape=shape,
           unit="one pass of 4096 images, batch 128")

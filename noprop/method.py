@@ -1,0 +1,58 @@
+"""The one interface every method (NoProp-DT, its backprop baseline, and those to come) offers the harness.
+
+The harness builds a method, hands it training passes, and asks for predictions and state; it never reaches
+inside one and never names one. A method, in turn, never opens a file or reads the clock. What the harness must
+know about a method to record a run (how many block passes an image costs, which of its settings a result row
+records) the method declares here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import Tensor
+
+# What fit_epoch receives: each call returns a fresh iterator over one full pass of (x, y) training batches.
+Passes = Callable[[], Iterable[tuple[Tensor, Tensor]]]
+
+
+@runtime_checkable
+class Method(Protocol):
+    """A trainable classifier as the harness sees it (every method is also a ``torch.nn.Module``)."""
+
+    @property
+    def block_passes_per_sample(self) -> int:
+        """Block forward/backward passes one training image costs per epoch (T for NoProp-DT and backprop)."""
+        ...
+
+    def recorded_settings(self) -> dict[str, str]:
+        """Settings of this method that a result row records (column -> value), e.g. NoProp-DT's block order."""
+        ...
+
+    def train_step(self, x: Tensor, y: Tensor) -> Tensor:
+        """One optimiser step of every block on one mini-batch; returns detached statistics, never syncs."""
+        ...
+
+    def fit_epoch(self, passes: Passes) -> dict[str, float]:
+        """One epoch (every image trains every block once); returns mean statistics, "loss" among them."""
+        ...
+
+    def predict(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Logits from images alone (labels never reach a method at inference)."""
+        ...
+
+    def label_embedding(self) -> Tensor:
+        """The class embeddings W [classes, d] (for the report's figures)."""
+        ...
+
+    def training_state(self) -> dict:
+        """Weights, optimiser state and counters: a plain dict of tensors and numbers (loads with weights_only)."""
+        ...
+
+    def load_training_state(self, state: dict) -> None:
+        """Continue from what ``training_state`` returned."""
+        ...
+
+    def parameters(self) -> Iterator[torch.nn.Parameter]: ...
