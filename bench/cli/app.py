@@ -109,11 +109,21 @@ def _sweep(config: cfg.RunConfig, resume: bool, in_process: bool, quiet: bool, j
         return run_sweep(config, resume=resume, in_process=in_process, emit=display)
 
 
+def _usage_error_type() -> type[Exception]:
+    """Typer 0.29 vendors click and raises ``typer.TyperException``; older Typer raises click's own."""
+    found = getattr(typer, "TyperException", None)
+    if found is None:
+        import click
+
+        found = click.ClickException
+    return found
+
+
 def main() -> None:
     """Console-script entry point: a usage error (unknown option, bad value) is one line and exit 2, too."""
     try:
         code = app(prog_name="noprop-bench", standalone_mode=False)
-    except typer.TyperException as e:
+    except _usage_error_type() as e:
         message = e.format_message() if hasattr(e, "format_message") else str(e)
         err_console.print(f"[bold red]error:[/] {message} (see --help)", highlight=False, soft_wrap=True)
         sys.exit(getattr(e, "exit_code", 2))

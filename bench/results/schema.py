@@ -133,12 +133,9 @@ def is_float(column: str) -> bool:
     return KINDS.get(column) == "float"
 
 
-def version_of(header: list[str], schema: tuple[Column, ...]) -> int | None:
-    """The schema version whose columns are exactly ``header``, or None."""
-    for version in range(SCHEMA_VERSION, OLDEST_READABLE - 1, -1):
-        if list(columns(schema, version)) == header:
-            return version
-    return None
+def versions_of(header: list[str], schema: tuple[Column, ...]) -> list[int]:
+    """The readable schema versions whose columns are exactly ``header`` (several where a file did not change)."""
+    return [v for v in range(OLDEST_READABLE, SCHEMA_VERSION + 1) if list(columns(schema, v)) == header]
 
 
 def format_cell(column: str, value: Any, index: int) -> str:

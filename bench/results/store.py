@@ -40,7 +40,7 @@ from bench.results.schema import (
     format_cell,
     is_float,
     pandas_dtype,
-    version_of,
+    versions_of,
 )
 
 if TYPE_CHECKING:
@@ -136,10 +136,11 @@ def _read(path: Path, schema: tuple[Column, ...]) -> pandas.DataFrame:
     current = columns(schema)
     if not path.exists() or path.stat().st_size == 0:
         return pd.DataFrame({c: pd.Series(dtype=pandas_dtype(c)) for c in current})
-    version = version_of(_read_header(path), schema)
-    if version is None:
+    header = _read_header(path)
+    possible = versions_of(header, schema)
+    if not possible:
         _check_header(path, current)  # raises, saying how the header differs
-    found = columns(schema, version)
+    found = tuple(header)
     # Only an empty cell is missing: a string cell reading "NA" or "None" stays a string; "nan" in a float
     # column is a real NaN (e.g. a diverged loss).
     na_values = {c: ["", "nan"] if is_float(c) else [""] for c in found}
@@ -152,16 +153,16 @@ def _read(path: Path, schema: tuple[Column, ...]) -> pandas.DataFrame:
     except OSError as err:
         raise ResultsError(f"could not read {path}: {err.strerror or err}") from err
     versions = set(frame["schema_version"].dropna().unique())
-    if frame["schema_version"].isna().any() or versions - {version}:
+    if frame["schema_version"].isna().any() or len(versions) > 1 or versions - set(possible):
         listed = ", ".join(str(v) for v in sorted(versions)) or "none"
         raise SchemaMismatchError(
             f"{path} holds rows of schema_version {listed} (or rows without one) under a header of version "
-            f"{version}; this noprop-bench reads versions {OLDEST_READABLE} to {SCHEMA_VERSION}, one per file. "
-            "Repair the file, or write new results to another --out folder."
+            f"{' or '.join(map(str, possible))}; this noprop-bench reads versions {OLDEST_READABLE} to "
+            f"{SCHEMA_VERSION}, one per file. Repair the file, or write new results to another --out folder."
         )
     for column in current:
         if column not in frame:
-            frame[column] = pd.Series(pd.NA, index=frame.index, dtype=pandas_dtype(column))
+            frame[column] = pd.Series(index=frame.index, dtype=pandas_dtype(column))  # all missing
     return frame[list(current)]
 
 
@@ -219,12 +220,12 @@ def _check_header(path: Path, columns: tuple[str, ...]) -> None:
     except OSError as err:
         raise ResultsError(f"could not read {path}: {err.strerror or err}") from err
     found = header.decode("utf-8", errors="replace").rstrip("\r\n").split(",")
-    older = version_of(found, RUN_SCHEMA) or version_of(found, EPOCH_SCHEMA)
+    older = versions_of(found, RUN_SCHEMA) or versions_of(found, EPOCH_SCHEMA)
     if found != list(columns) and older:
         raise SchemaMismatchError(
-            f"{path} holds results of schema_version {older}; this noprop-bench reads them but appends only to files "
-            f"of schema_version {SCHEMA_VERSION}. Write new results to another --out folder (report and compare "
-            "read both)."
+            f"{path} holds results of schema_version {older[-1]}; this noprop-bench reads them but appends only to "
+            f"files of schema_version {SCHEMA_VERSION}. Write new results to another --out folder (report and "
+            "compare read both)."
         )
     if found != list(columns):
         missing = [c for c in columns if c not in found]

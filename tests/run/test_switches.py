@@ -10,8 +10,8 @@ from bench.run import config as cfg
 from bench.run import data
 from bench.run import switches as execution
 from noprop.blocks import DenoiseBlock
+from tests.conftest import cli
 from tests.formats import write_cifar
-from tests.test_run import cli
 
 CPU = torch.device("cpu")
 

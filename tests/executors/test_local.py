@@ -18,22 +18,7 @@ import pytest
 
 from bench.results import EPOCH_COLUMNS, RUN_COLUMNS
 from bench.run import data
-from tests.formats import write_idx_dataset
-
-TINY = ["--dataset", "mnist", "--width", "0.125", "--T", "3", "--batch-size", "64", "--eval-repeats", "2"]
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("data")
-    write_idx_dataset(root / "mnist", n_train=256, n_test=64)
-    return root
-
-
-def cli(*args: str, timeout: float = 240, **kw) -> subprocess.CompletedProcess:
-    env = {**os.environ, "XDG_CACHE_HOME": "/nonexistent-cache", "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "bench.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, **kw)
+from tests.conftest import TINY, cli
 
 
 def rows(path: Path) -> list[dict]:
@@ -48,9 +33,9 @@ def header(path: Path) -> list[str]:
         return f.readline().strip().split(",")
 
 
-def test_sweep_in_child_processes_writes_every_row(data_dir, tmp_path):
+def test_sweep_in_child_processes_writes_every_row(tiny_mnist, tmp_path):
     out = tmp_path / "res"
-    proc = cli("run", *TINY, "--data-dir", str(data_dir), "--epochs", "2", "--seeds", "0,1", "--out", str(out))
+    proc = cli("run", *TINY, "--data-dir", str(tiny_mnist), "--epochs", "2", "--seeds", "0,1", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     assert header(out / "runs.csv") == list(RUN_COLUMNS) and header(out / "epochs.csv") == list(EPOCH_COLUMNS)
     runs, epochs = rows(out / "runs.csv"), rows(out / "epochs.csv")
@@ -76,10 +61,10 @@ def test_sweep_in_child_processes_writes_every_row(data_dir, tmp_path):
     assert "Runs" in proc.stdout and "noprop-dt" in proc.stdout
 
 
-def test_jsonl_mode_prints_one_event_per_line(data_dir, tmp_path):
+def test_jsonl_mode_prints_one_event_per_line(tiny_mnist, tmp_path):
     import json
 
-    proc = cli("run", *TINY, "--data-dir", str(data_dir), "--epochs", "1", "--methods", "backprop",
+    proc = cli("run", *TINY, "--data-dir", str(tiny_mnist), "--epochs", "1", "--methods", "backprop",
                "--out", str(tmp_path), "--in-process", "--jsonl")
     assert proc.returncode == 0, proc.stderr
     events = [json.loads(line) for line in proc.stdout.splitlines()]
@@ -87,8 +72,8 @@ def test_jsonl_mode_prints_one_event_per_line(data_dir, tmp_path):
     assert events[-1]["row"]["status"] == "ok" and events[-1]["row"]["measured_in"] == "process"
 
 
-def test_interrupt_then_resume_completes_the_same_rows(data_dir, tmp_path):
-    args = ["run", *TINY, "--data-dir", str(data_dir), "--epochs", "12", "--seeds", "0", "--quiet"]
+def test_interrupt_then_resume_completes_the_same_rows(tiny_mnist, tmp_path):
+    args = ["run", *TINY, "--data-dir", str(tiny_mnist), "--epochs", "12", "--seeds", "0", "--quiet"]
     reference = cli(*args, "--out", str(tmp_path / "straight"), "--in-process")
     assert reference.returncode == 0, reference.stderr
 
@@ -121,8 +106,8 @@ def test_interrupt_then_resume_completes_the_same_rows(data_dir, tmp_path):
     assert again.returncode == 0 and len(rows(out / "runs.csv")) == 2
 
 
-def test_divergence_is_recorded_and_the_sweep_goes_on(data_dir, tmp_path):
-    proc = cli("run", *TINY, "--data-dir", str(data_dir), "--epochs", "2", "--lr", "1e30", "--out", str(tmp_path),
+def test_divergence_is_recorded_and_the_sweep_goes_on(tiny_mnist, tmp_path):
+    proc = cli("run", *TINY, "--data-dir", str(tiny_mnist), "--epochs", "2", "--lr", "1e30", "--out", str(tmp_path),
                "--in-process", "--quiet")
     assert proc.returncode == 1 and "did not finish ok" in proc.stderr
     runs = rows(tmp_path / "runs.csv")
@@ -139,8 +124,8 @@ def test_divergence_is_recorded_and_the_sweep_goes_on(data_dir, tmp_path):
     (["--device", "cuda:7"] if not __import__("torch").cuda.is_available() else ["--device", "tpu"], "device"),
     (["--config", "/no/such.yaml"], "not found"),
 ])
-def test_bad_input_is_one_line_and_non_zero(data_dir, tmp_path, args, message):
-    proc = cli("run", "--data-dir", str(data_dir), "--out", str(tmp_path), *args)
+def test_bad_input_is_one_line_and_non_zero(tiny_mnist, tmp_path, args, message):
+    proc = cli("run", "--data-dir", str(tiny_mnist), "--out", str(tmp_path), *args)
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) <= 2  # one line (Rich may wrap it once)
@@ -152,8 +137,8 @@ def test_missing_dataset_offline_is_one_line(tmp_path):
     assert proc.returncode == 2 and "cifar-10-python.tar.gz" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_two_concurrent_sweeps_into_one_folder(data_dir, tmp_path):
-    args = [sys.executable, "-m", "bench.cli", "run", *TINY, "--data-dir", str(data_dir), "--epochs", "1",
+def test_two_concurrent_sweeps_into_one_folder(tiny_mnist, tmp_path):
+    args = [sys.executable, "-m", "bench.cli", "run", *TINY, "--data-dir", str(tiny_mnist), "--epochs", "1",
             "--out", str(tmp_path), "--in-process", "--quiet"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # two processes on a 2-core machine: no oversubscription
     procs = [subprocess.Popen(args + ["--seeds", s], stderr=subprocess.PIPE, text=True, env=env)
