@@ -1,7 +1,7 @@
 """One run as a recipe: (config, method, seed) in; setup, train, evaluate, record; one run row and its epoch rows
 out. This is the unit every executor dispatches.
 
-What is timed (README, "Methodology"): the training clock runs around ``fit_epoch`` only, with CUDA synchronised
+What is timed (docs/methodology.md): the training clock runs around ``fit_epoch`` only, with CUDA synchronised
 at both ends; evaluation, data loading, model construction and checkpointing are timed separately. Memory peaks
 are reset at the start of the run (and again after the untimed probes). Rows are written once per run (also on
 failure or Ctrl-C), atomically, and a checkpoint after every epoch lets ``--resume`` finish an interrupted run

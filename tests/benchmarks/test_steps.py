@@ -4,7 +4,7 @@ Small CPU shapes (width 0.25, batch 64, T = 10) for MNIST- (1x28x28) and CIFAR-s
 whole suite runs in well under a minute. Models and data get the run's fast paths (``bench.run.switches``): the
 default channels_last layout, and bf16 autocast where a benchmark names it. In the normal test run
 (``--benchmark-disable``) each body runs once as a smoke test; CI's benchmark step times them and compares with
-the committed baseline (see README).
+the committed baseline (see docs/performance.md).
 """
 
 from __future__ import annotations
