@@ -21,12 +21,8 @@ class BackpropBaseline(DenoiserStack):
     17-19); logits = classifier(z_T); cross-entropy (our choice of loss); one AdamW over all parameters
     (the T mixing scalars included, weight decay too), clipping over all parameters."""
 
-    def __init__(
-        self,
-        s: MethodSettings,
-        prototype_data: tuple[Tensor, Tensor] | None = None,
-        generator_seed: int = 0,
-    ) -> None:
+    def __init__(self, s: MethodSettings, prototype_data: tuple[Tensor, Tensor] | None = None,
+                 generator_seed: int = 0) -> None:
         super().__init__(s, prototype_data, generator_seed)
         self.mix = nn.Parameter(torch.full((s.T,), MIX_INIT))
         self._opt = adamw(self.parameters(), s)

@@ -39,12 +39,8 @@ class NoPropDT(DenoiserStack):
     with every block update, uses the mean block update count.
     """
 
-    def __init__(
-        self,
-        s: MethodSettings,
-        prototype_data: tuple[Tensor, Tensor] | None = None,
-        generator_seed: int = 0,
-    ) -> None:
+    def __init__(self, s: MethodSettings, prototype_data: tuple[Tensor, Tensor] | None = None,
+                 generator_seed: int = 0) -> None:
         super().__init__(s, prototype_data, generator_seed)
         # The schedule is fixed: Python floats (from the float64 schedule, so 1 - ᾱ_T keeps its digits) fold into
         # kernels without extra tensor ops in the hot loop.

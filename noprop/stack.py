@@ -13,12 +13,8 @@ from noprop.settings import MethodSettings
 class DenoiserStack(nn.Module):
     """Embedding W [classes, d], blocks (an nn.ModuleList of T DenoiseBlocks) and classifier Linear(d, classes)."""
 
-    def __init__(
-        self,
-        s: MethodSettings,
-        prototype_data: tuple[Tensor, Tensor] | None = None,
-        generator_seed: int = 0,
-    ) -> None:
+    def __init__(self, s: MethodSettings, prototype_data: tuple[Tensor, Tensor] | None = None,
+                 generator_seed: int = 0) -> None:
         super().__init__()
         check_prototype_data(s, prototype_data)
         self.s = s

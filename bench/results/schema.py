@@ -3,12 +3,11 @@ version that added it, and what it means.
 
 Everything else follows from these two tuples: the column lists and their order, the pandas dtypes a reader
 uses, how a cell is encoded and checked on write, which older files can still be read, and the column table in
-the README (``python -m bench.results.schema`` prints it; a test keeps the README in step).
+the README (``python -m bench.results`` prints it; a test keeps the README in step).
 """
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any, Literal
@@ -96,11 +95,9 @@ RUN_SCHEMA: tuple[Column, ...] = (
     _c("config_json", "str", "the full resolved config as JSON (repeat a run from its row)"),
 )  # fmt: skip
 
+_RUN_BY_NAME = {c.name: c for c in RUN_SCHEMA}
 EPOCH_SCHEMA: tuple[Column, ...] = (
-    _VERSION, _RUN_ID,
-    _c("dataset", "str", "as in runs.csv"),
-    _c("method", "str", "as in runs.csv"),
-    _c("seed", "int", "as in runs.csv"),
+    _VERSION, _RUN_ID, *(_RUN_BY_NAME[name] for name in ("dataset", "method", "seed")),
     _c("epoch", "int", "1-based epoch number"),
     _c("train_loss", "float", "mean training loss of the epoch (NaN when it diverged)"),
     _c("test_acc", "float", "test accuracy in % after the epoch (one inference run)"),
@@ -176,7 +173,3 @@ def readme_section() -> str:
     """Both column tables as they appear in the README, between its generated-table markers."""
     return (f"`runs.csv` (schema_version {SCHEMA_VERSION}):\n\n{markdown_table(RUN_SCHEMA)}\n\n"
             f"`epochs.csv`:\n\n{markdown_table(EPOCH_SCHEMA)}\n")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.stdout.write(readme_section())
