@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 from typing import Any
 
@@ -12,11 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-
-def _fmt(value: Any, spec: str, missing: str = "-") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return missing
-    return format(value, spec)
+from bench.formatting import BYTES_PER_MB, fmt
 
 
 class RichDisplay:
@@ -46,8 +41,8 @@ class RichDisplay:
                 loss="-", acc="-",
             )
         elif kind == "epoch" and key in self.tasks:
-            self.progress.update(self.tasks[key], completed=event["epoch"], loss=_fmt(event["loss"], ".4f"),
-                                 acc=_fmt(event["test_acc"], ".2f") + "%")
+            self.progress.update(self.tasks[key], completed=event["epoch"], loss=fmt(event["loss"], ".4f"),
+                                 acc=fmt(event["test_acc"], ".2f") + "%")
         elif kind == "end" and key in self.tasks:
             row = event["row"]
             if row["status"] != "ok":
@@ -66,13 +61,13 @@ def summary_table(rows: list[dict]) -> Table:
         table.add_column(col, justify="left" if col in ("method", "status") else "right", no_wrap=True)
     for r in rows:
         mem = r.get("peak_cuda_allocated_bytes") or r.get("peak_rss_bytes")
-        acc = _fmt(r.get("test_acc"), ".2f")
+        acc = fmt(r.get("test_acc"), ".2f")
         if r.get("test_acc") is not None and r.get("test_acc_std") is not None:
             acc += f"±{r['test_acc_std']:.2f}"
         status = r["status"] if r["status"] == "ok" else f"[red]{r['status']}[/]"
-        table.add_row(r["method"], str(r["seed"]), status, acc, _fmt(r.get("train_time_s"), ".1f"),
-                      _fmt(r.get("time_per_epoch_s"), ".2f"), _fmt(r.get("samples_per_s"), ".0f"),
-                      _fmt(r.get("train_gflop_per_s"), ".0f"), _fmt(mem / 2**20 if mem else None, ".0f"))
+        table.add_row(r["method"], str(r["seed"]), status, acc, fmt(r.get("train_time_s"), ".1f"),
+                      fmt(r.get("time_per_epoch_s"), ".2f"), fmt(r.get("samples_per_s"), ".0f"),
+                      fmt(r.get("train_gflop_per_s"), ".0f"), fmt(mem / BYTES_PER_MB if mem else None, ".0f"))
     return table
 
 

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bench.cli.common import app, console, err_console, fail, state
+from bench.cli.common import app, console, err_console, fail, user_errors
+from bench.results.schema import SWITCH_COLUMNS
+
+if TYPE_CHECKING:
+    from bench.report.compare import Comparison
+
+Switch = Enum("Switch", {name: name for name in SWITCH_COLUMNS}, type=str)  # the choices of --across
+
+
+def _warn(lines: list[str]) -> None:
+    from rich.markup import escape
+
+    for line in lines:
+        err_console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -22,29 +36,26 @@ def report(
     """Compare methods over seeds from runs.csv / epochs.csv: a table here, summary.csv/.md and figures in OUT."""
     from rich.markup import escape
 
-    from bench import report as rep
-    from bench.report import figures
+    from bench.report import aggregate, figures, load, tables
 
     if fmt not in figures.FORMATS:
         raise fail(f"unknown --format '{fmt}'; use one of {', '.join(figures.FORMATS)}")
     folders = results_dirs or [Path("results")]
     out = out or folders[0] / "report"
-    result = rep.build(rep.load(folders), datasets=[dataset] if dataset else None,
-                       methods=methods.split(",") if methods else None)
-    for line in result.warnings:
-        err_console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
+    result = aggregate.build(load.load(folders), datasets=[dataset] if dataset else None,
+                             methods=methods.split(",") if methods else None)
+    _warn(result.warnings)
     if result.empty:
-        raise fail(rep.nothing_to_report(result))
-    for table in rep.terminal_tables(result):
+        raise fail(aggregate.nothing_to_report(result))
+    for table in tables.terminal_tables(result):
         console.print(table)
     shown = len(result.warnings)
     try:
         written = figures.write_figures(result, out, fmt)
-        written = rep.write_tables(result, out, written) + written
+        written = tables.write_tables(result, out, written) + written
     except OSError as e:
         raise fail(f"could not write the report to {out}: {e.strerror or e}") from None
-    for line in result.warnings[shown:]:
-        err_console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
+    _warn(result.warnings[shown:])
     console.print(f"wrote {len(written)} files to {escape(str(out))}/:", highlight=False)
     for path in written:
         console.print(f"  {escape(str(path))}", highlight=False, soft_wrap=True)
@@ -57,44 +68,54 @@ def compare(
     max_accuracy_drop: Annotated[float | None, typer.Option(
         help="Allowed drop of mean test accuracy in points, plus 2 pooled se of the seeds. Default 0.5.")] = None,
     max_slowdown: Annotated[float | None, typer.Option(
-        help="Allowed candidate/baseline ratio of median time per epoch. Default 1.25.")] = None,
+        help="Allowed candidate/baseline ratio of the median epoch time (time per epoch where a side lacks it). "
+             "Default 1.25.")] = None,
     max_memory_growth: Annotated[float | None, typer.Option(
         help="Allowed candidate/baseline ratio of peak memory and saved activations. Default 1.25.")] = None,
     thresholds: Annotated[Path | None, typer.Option(
         help="YAML file with any of max_accuracy_drop, max_slowdown, max_memory_growth; flags override it.")] = None,
     markdown: Annotated[bool, typer.Option(
         "--markdown", help="Print markdown (for CI logs and PR comments) instead of the terminal table.")] = False,
+    across: Annotated[list[Switch] | None, typer.Option(
+        help="Pair runs that differ in this execution switch on purpose (it is left out of the match key), e.g. "
+             "a channels_last=false baseline against a channels_last=true candidate. Repeatable.")] = None,
 ) -> None:
     """CI regression gate: compare CANDIDATE's ok runs with BASELINE's; exit 1 when a threshold is crossed.
 
-    Runs are matched by (dataset, method, embedding, config_hash); see the README's "CI regression gate".
+    Runs are matched by (dataset, method, embedding, config_hash) and the execution switches (precision,
+    channels_last), less those given with --across; see the README's "CI regression gate".
 
     Exit codes: 0 pass, 1 a threshold crossed, 2 bad input (missing folder, schema mismatch, bad thresholds).
     """
-    from rich.markup import escape
-
+    from bench.report import aggregate, load
     from bench.report import compare as gate
     from bench.results import ResultsError
 
-    try:
+    with user_errors(load.InputError, ResultsError):
         from_file = gate.read_thresholds(thresholds) if thresholds else {}
         limits = gate.make_thresholds(from_file, {"max_accuracy_drop": max_accuracy_drop,
                                                   "max_slowdown": max_slowdown,
                                                   "max_memory_growth": max_memory_growth})
-        result = gate.compare(gate.load_runs(baseline, "baseline"), gate.load_runs(candidate, "candidate"), limits)
-    except (gate.CompareError, ResultsError) as e:
-        if state["debug"]:
-            raise
-        raise fail(str(e)) from None
-    if markdown:
-        console.file.write(gate.markdown(result, str(baseline), str(candidate)))
-    else:
-        for table in gate.rich_tables(result):
-            console.print(table)
-        for line in gate.other_lines(result):
-            err_console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
-        for line in gate.verdict_lines(result):
-            style = "bold red" if result.failed else "bold green"
-            console.print(f"[{style}]{escape(line)}[/]", highlight=False, soft_wrap=True)
+        sides = [load.read_side(baseline, "baseline"), load.read_side(candidate, "candidate")]
+        base, cand = (aggregate.with_epoch_medians(side.runs, side.epochs) for side in sides)
+        result = gate.compare(base, cand, limits, across=[s.value for s in across or []])
+    _print_comparison(result, [w for side in sides for w in side.warnings], markdown, str(baseline), str(candidate))
     if result.failed:
         raise typer.Exit(1)
+
+
+def _print_comparison(result: Comparison, warnings: list[str], markdown: bool, baseline: str, candidate: str) -> None:
+    """Markdown on stdout, or the tables, then warnings and notes (stderr), then the verdict lines."""
+    from rich.markup import escape
+
+    from bench.report import tables
+
+    if markdown:
+        console.file.write(tables.compare_markdown(result, baseline, candidate))
+        return
+    for table in tables.compare_tables(result):
+        console.print(table)
+    _warn(warnings + tables.other_lines(result))
+    style = "bold red" if result.failed else "bold green"
+    for line in tables.verdict_lines(result):
+        console.print(f"[{style}]{escape(line)}[/]", highlight=False, soft_wrap=True)

@@ -1,157 +1,140 @@
 """The CI regression gate behind ``noprop-bench compare``: do a candidate's runs still match a baseline's?
 
-Both sides are ``runs.csv`` rows. Only rows with status ``ok`` count. Runs are grouped as in ``report``, by
-(dataset, method, embedding, config_hash), so only runs of the same settings are compared. A group on one side
-only is listed and not judged. Per group and side, a seed run more than once is averaged first, so each seed
-counts once. Then:
+Both sides are run rows (with their epochs, for the median epoch time of older rows). Only rows with status ``ok``
+count. Runs are grouped and their seeds averaged exactly as in ``report`` (``bench.report.aggregate``): a group is
+(dataset, method, embedding, config_hash, *SWITCH_COLUMNS), and a seed run more than once counts once. Groups are
+paired on that key, less the switches named in ``across`` (so a run with ``channels_last`` off can be paired with
+one with it on, on purpose). A group on one side only is listed and not judged. Then:
 
 - accuracy: mean of ``test_acc`` (%) over seeds, and its sample sd (ddof=1). The candidate fails when
   ``baseline_mean - candidate_mean > max_accuracy_drop + SPREAD_K * pooled_se`` with
   ``pooled_se = sqrt(sd_b**2 / n_b + sd_c**2 / n_c)`` and ``SPREAD_K = 2``. A side with one seed has no sd and adds
   0 to ``pooled_se``, so with one seed on each side only ``max_accuracy_drop`` is allowed. Seeds that
   disagree with each other widen the allowance; an identical rerun never fails.
-- time: ``time_per_epoch_s`` median over seeds (one slow seed on a busy machine does not decide).
-  ``slowdown = candidate / baseline`` fails when above ``max_slowdown``. ``samples_per_s`` (median) is shown as
-  a ratio and not judged, because it restates the time.
+- time: each run's median epoch time (``epoch_time_median_s``; a first epoch's warm-up does not inflate it), median
+  over seeds (one slow seed on a busy machine does not decide). Where either side lacks it, ``time_per_epoch_s``
+  (the mean epoch) is used on both sides, and a note says so. ``slowdown = candidate / baseline`` fails when above
+  ``max_slowdown``. ``samples_per_s`` (median) is shown as a ratio and not judged, because it restates the time.
 - memory: ``peak_cuda_allocated_bytes`` when both sides have it, else ``peak_rss_bytes`` (median over seeds).
   ``growth = candidate / baseline`` fails when above ``max_memory_growth``. ``peak_saved_activation_bytes`` is
   judged against the same threshold when both sides have it; it does not depend on timing, so it is a tight signal.
 
 A value missing on one side leaves that check unjudged, and a note says so (except for saved activations, which
-most runs do not record). When ``device_name`` differs between
-the sides a note says the timings are not comparable, and they are still compared. The functions are pure
-(DataFrames in, a ``Comparison`` out); ``load_runs`` and ``read_thresholds`` are the only ones that read files.
+most runs do not record). When ``device_name`` differs between the sides a note says the timings are not
+comparable, and they are still compared. Pure: DataFrames in, a ``Comparison`` out; the thresholds file is the only
+thing read here (sides are read by ``bench.report.load``, tables made by ``bench.report.tables``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import pandas as pd
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bench.results import RUNS_FILE, read_runs
+from bench.formatting import mb
+from bench.report.aggregate import GROUP, config_text, per_seed, with_keys
+from bench.report.load import InputError
+from bench.results.schema import SWITCH_COLUMNS
 
-if TYPE_CHECKING:
-    from rich.table import Table
-
-GROUP = ["dataset", "method", "embedding", "config_hash"]
 SPREAD_K = 2.0  # how many pooled standard errors of seed spread an accuracy drop may add to max_accuracy_drop
-BYTES_PER_MB = 2**20
-_EPS = 1e-9  # so a value exactly at its threshold passes despite floating-point noise
+EPS = 1e-9  # so a value exactly at its threshold passes despite floating-point noise
 
 
-class CompareError(Exception):
-    """The input cannot be compared (missing folder, bad thresholds, nothing in common); exit code 2."""
+class CompareError(InputError):
+    """The input cannot be compared (bad thresholds, nothing in common, an ambiguous pairing); exit code 2."""
 
 
 # ----------------------------------------------------------------------------------------------- thresholds
 
 
-@dataclass(frozen=True)
-class Thresholds:
+class Thresholds(BaseModel):
     """How much worse the candidate may be. Accuracy in percentage points; time and memory as ratios."""
 
-    max_accuracy_drop: float = 0.5
-    max_slowdown: float = 1.25
-    max_memory_growth: float = 1.25
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_accuracy_drop: float = Field(0.5, ge=0, strict=True, allow_inf_nan=False, description="percentage points")
+    max_slowdown: float = Field(1.25, gt=0, strict=True, allow_inf_nan=False,
+                                description="a ratio; 1.25 allows 25% more")
+    max_memory_growth: float = Field(1.25, gt=0, strict=True, allow_inf_nan=False,
+                                     description="a ratio; 1.25 allows 25% more")
 
 
-THRESHOLD_KEYS: tuple[str, ...] = tuple(f.name for f in fields(Thresholds))
+THRESHOLD_KEYS: tuple[str, ...] = tuple(Thresholds.model_fields)
 
 
 def read_thresholds(path: str | Path) -> dict[str, float]:
     """The threshold keys set in a YAML file. An unknown key is an error, so a typo cannot silently loosen the gate."""
     path = Path(path)
+    where = f"thresholds file {path}"
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as e:
-        raise CompareError(f"thresholds file {path}: cannot read it ({e.strerror or e})") from None
+        raise CompareError(f"{where}: cannot read it ({e.strerror or e})") from None
     except yaml.YAMLError as e:
-        raise CompareError(f"thresholds file {path}: not valid YAML ({str(e).splitlines()[0]})") from None
+        raise CompareError(f"{where}: not valid YAML ({str(e).splitlines()[0]})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise CompareError(f"thresholds file {path}: expected a mapping of keys ({', '.join(THRESHOLD_KEYS)}), "
+        raise CompareError(f"{where}: expected a mapping of keys ({', '.join(THRESHOLD_KEYS)}), "
                            f"found {type(data).__name__}")
-    unknown = [str(k) for k in data if k not in THRESHOLD_KEYS]
-    if unknown:
-        raise CompareError(f"thresholds file {path}: unknown key '{unknown[0]}'; allowed keys: "
-                           f"{', '.join(THRESHOLD_KEYS)}")
-    return {key: _check_threshold(key, value, str(path)) for key, value in data.items()}
+    _validated(data, where)
+    return {str(key): float(value) for key, value in data.items()}
 
 
 def make_thresholds(*layers: Mapping[str, float | None]) -> Thresholds:
     """Defaults, then each layer in turn (a file, then the command line); a None value leaves the key as it was."""
-    thresholds = Thresholds()
+    thresholds, values = Thresholds(), {}
     for layer in layers:
-        unknown = [k for k in layer if k not in THRESHOLD_KEYS]
-        if unknown:
-            raise CompareError(f"unknown threshold '{unknown[0]}'; allowed: {', '.join(THRESHOLD_KEYS)}")
-        given = {k: _check_threshold(k, v, "command line") for k, v in layer.items() if v is not None}
-        thresholds = replace(thresholds, **given)
+        values.update({k: v for k, v in layer.items() if v is not None})
+        thresholds = _validated(values, "command line")
     return thresholds
 
 
-def _check_threshold(key: str, value: object, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise CompareError(f"{where}: {key} must be a number, got {value!r}")
-    if key == "max_accuracy_drop" and value < 0:
-        raise CompareError(f"{where}: max_accuracy_drop must be >= 0 (percentage points), got {value!r}")
-    if key != "max_accuracy_drop" and value <= 0:
-        raise CompareError(f"{where}: {key} must be a ratio > 0 (1.25 allows 25% more), got {value!r}")
-    return float(value)
-
-
-# ------------------------------------------------------------------------------------------------- reading
-
-
-def load_runs(folder: str | Path, side: str) -> pd.DataFrame:
-    """The runs.csv rows of one side; a missing folder or file is a CompareError naming it.
-
-    ``ResultsError`` (including ``SchemaMismatchError``) from ``read_runs`` passes through. Both mean bad input.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise CompareError(f"{side} folder {folder} does not exist (or is not a folder)")
-    if not (folder / RUNS_FILE).is_file():
-        raise CompareError(f"{side} folder {folder} holds no {RUNS_FILE} (give the folder that `run --out` wrote)")
-    return read_runs(folder)
+def _validated(values: Mapping[str, Any], where: str) -> Thresholds:
+    try:
+        return Thresholds.model_validate(dict(values))
+    except ValidationError as e:
+        error = e.errors()[0]
+        key = ".".join(str(part) for part in error["loc"]) or "thresholds"
+        if error["type"] == "extra_forbidden":
+            raise CompareError(f"{where}: unknown key '{key}'; allowed keys: {', '.join(THRESHOLD_KEYS)}") from None
+        info = Thresholds.model_fields.get(key)
+        hint = f" ({info.description})" if info is not None and info.description else ""
+        raise CompareError(f"{where}: {key}: {error['msg'].lower()}{hint}, got {error.get('input')!r}") from None
 
 
 # --------------------------------------------------------------------------------------------- aggregation
 
-_SIDE_COLUMNS = ["n_seeds", "n_acc", "acc_mean", "acc_sd", "time_median", "samples_median", "cuda_median",
-                 "rss_median", "saved_median", "devices"]
+# per-seed value name -> run column (through ``aggregate.per_seed``, the report's own per-seed step)
+_VALUES = {"acc": ("test_acc", 1.0), "time": ("time_per_epoch_s", 1.0), "epoch": ("epoch_time_median_s", 1.0),
+           "samples": ("samples_per_s", 1.0), "cuda": ("peak_cuda_allocated_bytes", 1.0),
+           "rss": ("peak_rss_bytes", 1.0), "saved": ("peak_saved_activation_bytes", 1.0)}
+SIDE_COLUMNS = ["n_seeds", "n_acc", "acc_mean", "acc_sd", "time_median", "epoch_median", "samples_median",
+                "cuda_median", "rss_median", "saved_median", "devices"]
 
 
-def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per group of ok runs: seeds, accuracy mean and sd, and medians of time, throughput and memory."""
-    ok = runs[runs["status"] == "ok"].copy()
+def summarize_side(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per group of ok runs: seeds, accuracy mean and sd, and medians over seeds of time, median epoch
+    time, throughput and memory (in bytes)."""
+    runs = with_keys(runs)
+    ok = runs[runs["status"] == "ok"]
     if ok.empty:
-        return pd.DataFrame(columns=[*GROUP, *_SIDE_COLUMNS])
-    for column in GROUP:
-        ok[column] = ok[column].astype("object").where(ok[column].notna(), "").astype(str)
-    values = ok[GROUP].copy()
-    values["seed"] = ok["seed"].astype("float64")  # a missing seed is a seed of its own, not dropped
-    sources = {"acc": "test_acc", "time": "time_per_epoch_s", "samples": "samples_per_s",
-               "cuda": "peak_cuda_allocated_bytes", "rss": "peak_rss_bytes", "saved": "peak_saved_activation_bytes"}
-    for name, column in sources.items():
-        values[name] = ok[column].astype("float64")
-    per_seed = values.groupby([*GROUP, "seed"], dropna=False, sort=True).mean().reset_index()
-    grouped = per_seed.groupby(GROUP, sort=True, dropna=False)
+        return pd.DataFrame(columns=[*GROUP, *SIDE_COLUMNS])
+    grouped = per_seed(ok, _VALUES, GROUP).groupby(GROUP, sort=True, dropna=False)
     out = grouped.agg(n_seeds=("seed", "size"), n_acc=("acc", "count"), acc_mean=("acc", "mean"),
-                      acc_sd=("acc", "std"), time_median=("time", "median"), samples_median=("samples", "median"),
-                      cuda_median=("cuda", "median"), rss_median=("rss", "median"),
-                      saved_median=("saved", "median")).reset_index()
+                      acc_sd=("acc", "std"), time_median=("time", "median"), epoch_median=("epoch", "median"),
+                      samples_median=("samples", "median"), cuda_median=("cuda", "median"),
+                      rss_median=("rss", "median"), saved_median=("saved", "median")).reset_index()
     names = ok.groupby(GROUP, sort=True, dropna=False)["device_name"].agg(
         lambda s: ", ".join(sorted({str(v) for v in s.dropna() if str(v)})))
     out["devices"] = out.set_index(GROUP).index.map(names).to_numpy()
-    return out[[*GROUP, *_SIDE_COLUMNS]]
+    return out[[*GROUP, *SIDE_COLUMNS]]
 
 
 # ---------------------------------------------------------------------------------------------- comparison
@@ -166,6 +149,7 @@ class Comparison:
     only_baseline: list[str] = field(default_factory=list)
     only_candidate: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # ignored non-ok rows, device differences, unjudged checks
+    across: tuple[str, ...] = ()
 
     @property
     def failures(self) -> list[str]:
@@ -178,33 +162,63 @@ class Comparison:
 
 
 COMPARISON_COLUMNS = [
-    *GROUP, "n_base", "n_cand", "acc_base", "acc_cand", "acc_sd_base", "acc_sd_cand", "acc_drop", "pooled_se",
-    "acc_allowed", "time_base", "time_cand", "slowdown", "samples_base", "samples_cand", "samples_ratio",
-    "memory_kind", "memory_base", "memory_cand", "memory_growth", "saved_base", "saved_cand", "saved_growth",
-    "devices_base", "devices_cand", "failed_checks", "failures",
+    "label", *GROUP, "n_base", "n_cand", "acc_base", "acc_cand", "acc_sd_base", "acc_sd_cand", "acc_drop",
+    "pooled_se", "acc_allowed", "time_measure", "time_base", "time_cand", "slowdown", "samples_base",
+    "samples_cand", "samples_ratio", "memory_kind", "memory_base", "memory_cand", "memory_growth", "saved_base",
+    "saved_cand", "saved_growth", "devices_base", "devices_cand", "failed_checks", "failures",
 ]
 
 
-def compare(baseline: pd.DataFrame, candidate: pd.DataFrame, thresholds: Thresholds | None = None) -> Comparison:
+def compare(baseline: pd.DataFrame, candidate: pd.DataFrame, thresholds: Thresholds | None = None,
+            across: Sequence[str] = ()) -> Comparison:
     """Judge every group present on both sides (see the module docstring for the rules).
 
-    Raises CompareError when no group is on both sides: a gate that compared nothing must not pass.
+    ``across``: switches (of SWITCH_COLUMNS) left out of the pairing key. Raises CompareError when no group is on
+    both sides (a gate that compared nothing must not pass) or when a side holds two groups for one pairing key.
     """
     thresholds = thresholds or Thresholds()
+    across = tuple(dict.fromkeys(across))
+    unknown = [s for s in across if s not in SWITCH_COLUMNS]
+    if unknown:
+        raise CompareError(f"--across {unknown[0]}: not a switch; choose from {', '.join(SWITCH_COLUMNS)}")
     notes = [*_not_ok_notes(baseline, "baseline"), *_not_ok_notes(candidate, "candidate")]
-    base, cand = aggregate(baseline), aggregate(candidate)
-    merged = base.merge(cand, on=GROUP, how="outer", suffixes=("_b", "_c"), indicator=True)
-    only_baseline = [f"{_label(r)}, {_seeds(r['n_seeds_b'])}" for _, r in merged.iterrows()
-                     if r["_merge"] == "left_only"]
-    only_candidate = [f"{_label(r)}, {_seeds(r['n_seeds_c'])}" for _, r in merged.iterrows()
-                      if r["_merge"] == "right_only"]
+    base, cand = summarize_side(baseline), summarize_side(candidate)
+    key = [k for k in GROUP if k not in across]
+    for frame, side in ((base, "baseline"), (cand, "candidate")):
+        _check_unique(frame, key, across, side)
+    merged = base.merge(cand, on=key, how="outer", suffixes=("_b", "_c"), indicator=True)
+    merged = _with_across_columns(merged, across)
     both = merged[merged["_merge"] == "both"]
     if both.empty:
-        raise CompareError(_nothing_matched(base, cand))
+        raise CompareError(_nothing_matched(base, cand, across))
     rows = [_judge(r, thresholds, notes) for _, r in both.iterrows()]
-    table = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
-    return Comparison(table=table, thresholds=thresholds, only_baseline=only_baseline,
-                      only_candidate=only_candidate, notes=notes)
+    return Comparison(table=pd.DataFrame(rows, columns=COMPARISON_COLUMNS), thresholds=thresholds,
+                      only_baseline=_one_side(merged, "left_only", "_b"),
+                      only_candidate=_one_side(merged, "right_only", "_c"), notes=notes, across=across)
+
+
+def _one_side(merged: pd.DataFrame, which: str, suffix: str) -> list[str]:
+    """The groups found on one side only (``which``: the merge indicator), with their number of seeds."""
+    return [f"{_label(r)}, {_seeds(r['n_seeds' + suffix])}" for _, r in merged[merged["_merge"] == which].iterrows()]
+
+
+def _check_unique(frame: pd.DataFrame, key: list[str], across: tuple[str, ...], side: str) -> None:
+    """With ``across``, a side must hold one value of each such switch per pairing key, or pairs are ambiguous."""
+    repeated = frame[frame.duplicated(key, keep=False)]
+    if across and not repeated.empty:
+        first = repeated.iloc[0]
+        values = sorted(set(repeated[(repeated[key] == first[key]).all(axis=1)][across[0]]))
+        raise CompareError(f"--across {', '.join(across)}: the {side} holds {first['dataset']}/{first['method']}/"
+                           f"{first['embedding']} ({config_text(first)}) with {across[0]} "
+                           f"{' and '.join(v or '?' for v in values)}; give each side one value of it")
+
+
+def _with_across_columns(merged: pd.DataFrame, across: tuple[str, ...]) -> pd.DataFrame:
+    """A switch paired across gets one column: its value, or ``base -> cand`` where the two sides differ."""
+    for name in across:
+        b, c = merged[f"{name}_b"].fillna(""), merged[f"{name}_c"].fillna("")
+        merged[name] = [x if not y or x == y else (y if not x else f"{x} -> {y}") for x, y in zip(b, c, strict=True)]
+    return merged
 
 
 def accuracy_allowance(max_drop: float, sd_b: float, n_b: int, sd_c: float, n_c: int) -> tuple[float, float]:
@@ -225,68 +239,96 @@ def ratio(base: float, cand: float) -> float:
     return 1.0 if cand == 0 else math.inf
 
 
-def _judge(r: pd.Series, t: Thresholds, notes: list[str]) -> dict:
-    label = _label(r)
-    checks: list[str] = []
-    failures: list[str] = []
-    row: dict = {k: r[k] for k in GROUP}
-    row.update(n_base=int(r["n_seeds_b"]), n_cand=int(r["n_seeds_c"]), devices_base=r["devices_b"],
-               devices_cand=r["devices_c"])
-    if r["devices_b"] != r["devices_c"]:
-        notes.append(f"{label}: device differs (baseline: {r['devices_b'] or '?'}; candidate: "
-                     f"{r['devices_c'] or '?'}), so the timings are not comparable; compared anyway")
+def crossed(value: float, limit: float) -> bool:
+    """Above its limit (a missing value never is)."""
+    return not pd.isna(value) and value > limit + EPS
 
-    # accuracy
+
+class _Verdict:
+    """What the checks of one group add up to: its table row, crossed checks and failure lines, and notes."""
+
+    def __init__(self, label: str, notes: list[str]) -> None:
+        self.label, self.notes = label, notes
+        self.row: dict[str, Any] = {"label": label}
+        self.checks: list[str] = []
+        self.failures: list[str] = []
+
+    def fail(self, check: str, line: str) -> None:
+        self.checks.append(check)
+        self.failures.append(f"{self.label}: {line}")
+
+
+def _judge(r: pd.Series, t: Thresholds, notes: list[str]) -> dict:
+    verdict = _Verdict(_label(r), notes)
+    verdict.row.update({k: r[k] for k in GROUP})
+    verdict.row.update(n_base=int(r["n_seeds_b"]), n_cand=int(r["n_seeds_c"]), devices_base=r["devices_b"],
+                       devices_cand=r["devices_c"])
+    if r["devices_b"] != r["devices_c"]:
+        notes.append(f"{verdict.label}: device differs (baseline: {r['devices_b'] or '?'}; candidate: "
+                     f"{r['devices_c'] or '?'}), so the timings are not comparable; compared anyway")
+    _judge_accuracy(r, t, verdict)
+    _judge_time(r, t, verdict)
+    _judge_memory(r, t, verdict)
+    verdict.row.update(failed_checks=verdict.checks, failures=verdict.failures)
+    return verdict.row
+
+
+def _judge_accuracy(r: pd.Series, t: Thresholds, v: _Verdict) -> None:
     pooled_se, allowed = accuracy_allowance(t.max_accuracy_drop, r["acc_sd_b"], int(r["n_acc_b"]), r["acc_sd_c"],
                                             int(r["n_acc_c"]))
     drop = r["acc_mean_b"] - r["acc_mean_c"]
-    row.update(acc_base=r["acc_mean_b"], acc_cand=r["acc_mean_c"], acc_sd_base=r["acc_sd_b"],
-               acc_sd_cand=r["acc_sd_c"], acc_drop=drop, pooled_se=pooled_se, acc_allowed=allowed)
+    v.row.update(acc_base=r["acc_mean_b"], acc_cand=r["acc_mean_c"], acc_sd_base=r["acc_sd_b"],
+                 acc_sd_cand=r["acc_sd_c"], acc_drop=drop, pooled_se=pooled_se, acc_allowed=allowed)
     if pd.isna(drop):
-        notes.append(f"{label}: accuracy not judged (no test_acc on one side)")
-    elif drop > allowed + _EPS:
-        checks.append("accuracy")
-        failures.append(f"{label}: test accuracy {r['acc_mean_b']:.2f}% -> {r['acc_mean_c']:.2f}%, a drop of "
-                        f"{drop:.2f} points > {allowed:.2f} allowed (max_accuracy_drop {t.max_accuracy_drop:g} + "
-                        f"{SPREAD_K:g} x pooled se {pooled_se:.2f})")
+        v.notes.append(f"{v.label}: accuracy not judged (no test_acc on one side)")
+    elif crossed(drop, allowed):
+        v.fail("accuracy", f"test accuracy {r['acc_mean_b']:.2f}% -> {r['acc_mean_c']:.2f}%, a drop of "
+                           f"{drop:.2f} points > {allowed:.2f} allowed (max_accuracy_drop {t.max_accuracy_drop:g} + "
+                           f"{SPREAD_K:g} x pooled se {pooled_se:.2f})")
 
-    # time
-    slowdown = ratio(r["time_median_b"], r["time_median_c"])
-    row.update(time_base=r["time_median_b"], time_cand=r["time_median_c"], slowdown=slowdown,
-               samples_base=r["samples_median_b"], samples_cand=r["samples_median_c"],
-               samples_ratio=ratio(r["samples_median_b"], r["samples_median_c"]))
+
+def _judge_time(r: pd.Series, t: Thresholds, v: _Verdict) -> None:
+    """On the median epoch time where both sides have it, else on time_per_epoch_s (with a note)."""
+    lacking = [side for side, s in (("baseline", "_b"), ("candidate", "_c")) if pd.isna(r[f"epoch_median{s}"])]
+    key, measure, what = ("time_median", "mean", "time per epoch") if lacking else \
+        ("epoch_median", "median", "median epoch time")
+    slowdown = ratio(r[f"{key}_b"], r[f"{key}_c"])
+    v.row.update(time_measure=measure, time_base=r[f"{key}_b"], time_cand=r[f"{key}_c"], slowdown=slowdown,
+                 samples_base=r["samples_median_b"], samples_cand=r["samples_median_c"],
+                 samples_ratio=ratio(r["samples_median_b"], r["samples_median_c"]))
     if pd.isna(slowdown):
-        notes.append(f"{label}: time not judged (no time_per_epoch_s on one side)")
-    elif slowdown > t.max_slowdown + _EPS:
-        checks.append("time")
-        failures.append(f"{label}: time per epoch {r['time_median_b']:.3g} s -> {r['time_median_c']:.3g} s, "
-                        f"x{slowdown:.2f} > x{t.max_slowdown:g} (max_slowdown)")
+        v.notes.append(f"{v.label}: time not judged (no time_per_epoch_s on one side)")
+        return
+    if lacking:
+        v.notes.append(f"{v.label}: time judged on time_per_epoch_s (the mean epoch, a first epoch's warm-up "
+                       f"included): the {' and the '.join(lacking)} has no median epoch time")
+    if crossed(slowdown, t.max_slowdown):
+        v.fail("time", f"{what} {r[f'{key}_b']:.3g} s -> {r[f'{key}_c']:.3g} s, x{slowdown:.2f} > "
+                       f"x{t.max_slowdown:g} (max_slowdown)")
 
-    # peak memory: CUDA allocated when both sides measured it, else RSS
+
+def _judge_memory(r: pd.Series, t: Thresholds, v: _Verdict) -> None:
+    """Peak memory (CUDA allocated when both sides measured it, else RSS), then saved activations where both
+    sides have them (deterministic, so always judged then)."""
     on_cuda = not (pd.isna(r["cuda_median_b"]) or pd.isna(r["cuda_median_c"]))
     kind, key = ("CUDA allocated", "cuda_median") if on_cuda else ("RSS", "rss_median")
     growth = ratio(r[f"{key}_b"], r[f"{key}_c"])
-    row.update(memory_kind=kind, memory_base=r[f"{key}_b"], memory_cand=r[f"{key}_c"], memory_growth=growth)
+    v.row.update(memory_kind=kind, memory_base=r[f"{key}_b"], memory_cand=r[f"{key}_c"], memory_growth=growth)
     if pd.isna(growth):
-        notes.append(f"{label}: peak memory not judged (no peak_rss_bytes on one side)")
-    elif growth > t.max_memory_growth + _EPS:
-        checks.append("memory")
-        failures.append(f"{label}: peak {kind} memory {_mb(r[f'{key}_b'])} -> {_mb(r[f'{key}_c'])} MB, "
-                        f"x{growth:.2f} > x{t.max_memory_growth:g} (max_memory_growth)")
-
-    # saved activations: deterministic, so judged whenever both sides have them
+        v.notes.append(f"{v.label}: peak memory not judged (no peak_rss_bytes on one side)")
+    elif crossed(growth, t.max_memory_growth):
+        v.fail("memory", f"peak {kind} memory {mb(r[f'{key}_b'])} -> {mb(r[f'{key}_c'])} MB, "
+                         f"x{growth:.2f} > x{t.max_memory_growth:g} (max_memory_growth)")
     saved = ratio(r["saved_median_b"], r["saved_median_c"])
-    row.update(saved_base=r["saved_median_b"], saved_cand=r["saved_median_c"], saved_growth=saved)
-    if not pd.isna(saved) and saved > t.max_memory_growth + _EPS:
-        checks.append("saved activations")
-        failures.append(f"{label}: peak saved activations {_mb(r['saved_median_b'])} -> "
-                        f"{_mb(r['saved_median_c'])} MB, x{saved:.2f} > x{t.max_memory_growth:g} (max_memory_growth)")
-    row.update(failed_checks=checks, failures=failures)
-    return row
+    v.row.update(saved_base=r["saved_median_b"], saved_cand=r["saved_median_c"], saved_growth=saved)
+    if crossed(saved, t.max_memory_growth):
+        v.fail("saved activations", f"peak saved activations {mb(r['saved_median_b'])} -> "
+                                    f"{mb(r['saved_median_c'])} MB, x{saved:.2f} > x{t.max_memory_growth:g} "
+                                    "(max_memory_growth)")
 
 
 def _label(r: pd.Series | Mapping) -> str:
-    return f"{r['dataset']}/{r['method']}/{r['embedding']} (config {r['config_hash'] or '?'})"
+    return f"{r['dataset']}/{r['method']}/{r['embedding']} ({config_text(r)})"
 
 
 def _seeds(n: object) -> str:
@@ -302,7 +344,7 @@ def _not_ok_notes(runs: pd.DataFrame, side: str) -> list[str]:
     return [f"{side}: {len(bad)} run(s) not ok ignored ({counts})"]
 
 
-def _nothing_matched(base: pd.DataFrame, cand: pd.DataFrame) -> str:
+def _nothing_matched(base: pd.DataFrame, cand: pd.DataFrame, across: tuple[str, ...]) -> str:
     if base.empty or cand.empty:
         sides = " and ".join(s for s, frame in (("baseline", base), ("candidate", cand)) if frame.empty)
         return f"nothing to compare: the {sides} hold(s) no runs with status ok"
@@ -311,139 +353,22 @@ def _nothing_matched(base: pd.DataFrame, cand: pd.DataFrame) -> str:
         labels = [_label(r) for _, r in frame.iterrows()]
         return "; ".join(labels[:3]) + (f"; and {len(labels) - 3} more" if len(labels) > 3 else "")
 
-    message = (f"nothing to compare: no (dataset, method, embedding, config_hash) group of ok runs is on both sides "
+    key = [k for k in GROUP if k not in across]
+    message = (f"nothing to compare: no ({', '.join(key)}) group of ok runs is on both sides "
                f"(baseline: {listed(base)}; candidate: {listed(cand)})")
-    same = base[["dataset", "method", "embedding"]].merge(cand[["dataset", "method", "embedding"]])
-    if not same.empty:
-        message += ("; the same dataset, method and embedding exist with a different config_hash: the configs "
-                    "differ, so rerun the candidate with the baseline's config")
-    return message
+    return message + _hint(base, cand, across)
 
 
-# ------------------------------------------------------------------------------------------ presentation
-
-MEASURE_HEADER = ["measure", "baseline", "candidate", "change", "limit", "verdict"]
-
-
-def _num(value: float, spec: str) -> str:
-    return "-" if pd.isna(value) else format(value, spec)
-
-
-def _mb(value: float) -> str:
-    return _num(value / BYTES_PER_MB if not pd.isna(value) else value, ".1f")
-
-
-def _times(value: float) -> str:
-    return "-" if pd.isna(value) else f"x{value:.2f}"
-
-
-def _mean_sd(mean: float, sd: float) -> str:
-    return _num(mean, ".2f") if pd.isna(sd) else f"{mean:.2f} ± {sd:.2f}"
-
-
-def _judged(value: float, limit: float) -> str:
-    if pd.isna(value):
-        return "n/a"
-    return "FAIL" if value > limit + _EPS else "ok"
-
-
-def group_label(r: pd.Series | Mapping) -> str:
-    """The heading of one group: what was compared, and over how many seeds on each side."""
-    return f"{_label(r)}, seeds {r['n_base']} vs {r['n_cand']}"
-
-
-def display_rows(comparison: Comparison) -> list[tuple[str, list[list[str]]]]:
-    """Per matched group, its label and one row per measure (MEASURE_HEADER): shared by terminal and markdown.
-
-    Long format (a row per measure, not a column) so the terminal table stays legible in an 80-column CI log.
-    """
-    t = comparison.thresholds
-    groups = []
-    for _, r in comparison.table.iterrows():
-        acc_change = r["acc_cand"] - r["acc_base"]
-        rows = [[
-            "test acc %", _mean_sd(r["acc_base"], r["acc_sd_base"]), _mean_sd(r["acc_cand"], r["acc_sd_cand"]),
-            _num(acc_change, "+.2f"),
-            f">= {-r['acc_allowed']:.2f}", _judged(r["acc_drop"], r["acc_allowed"]),
-        ], [
-            "s/epoch", _num(r["time_base"], ".4g"), _num(r["time_cand"], ".4g"), _times(r["slowdown"]),
-            f"<= x{t.max_slowdown:g}", _judged(r["slowdown"], t.max_slowdown),
-        ], [
-            "samples/s", _num(r["samples_base"], ".1f"), _num(r["samples_cand"], ".1f"),
-            _times(r["samples_ratio"]), "-", "-",
-        ], [
-            f"peak {'CUDA' if r['memory_kind'] == 'CUDA allocated' else 'RSS'} MB", _mb(r["memory_base"]),
-            _mb(r["memory_cand"]), _times(r["memory_growth"]), f"<= x{t.max_memory_growth:g}",
-            _judged(r["memory_growth"], t.max_memory_growth),
-        ]]
-        if not (pd.isna(r["saved_base"]) and pd.isna(r["saved_cand"])):
-            rows.append(["saved act. MB", _mb(r["saved_base"]), _mb(r["saved_cand"]), _times(r["saved_growth"]),
-                         f"<= x{t.max_memory_growth:g}", _judged(r["saved_growth"], t.max_memory_growth)])
-        groups.append((group_label(r), rows))
-    return groups
-
-
-def legend(t: Thresholds) -> str:
-    """What the tables show and the rules they were judged by, in one paragraph."""
-    return (f"Ok runs only. Test accuracy: mean ± sd over seeds; change = candidate - baseline in points; fails "
-            f"below -(max_accuracy_drop {t.max_accuracy_drop:g} + {SPREAD_K:g} x pooled se of the seeds), the se "
-            f"term being 0 for a side with one seed. s/epoch, samples/s, memory: medians over seeds; change = "
-            f"candidate / baseline. Peak memory is CUDA allocated when both sides have it, else RSS; "
-            f"MB = 2^20 bytes.")
-
-
-def verdict_lines(comparison: Comparison) -> list[str]:
-    """The closing lines: PASS with how much was compared, or FAIL and one line per crossed threshold."""
-    n = len(comparison.table)
-    if not comparison.failed:
-        return [f"PASS: {n} group(s) compared, no threshold crossed"]
-    groups = sum(1 for checks in comparison.table["failed_checks"] if checks)
-    return [f"FAIL: {groups} of {n} group(s) crossed a threshold", *comparison.failures]
-
-
-def other_lines(comparison: Comparison) -> list[str]:
-    """Groups on one side only (listed, not judged) and notes, one line each."""
-    return ([f"only in baseline (not compared): {g}" for g in comparison.only_baseline]
-            + [f"only in candidate (not compared): {g}" for g in comparison.only_candidate] + comparison.notes)
-
-
-def rich_tables(comparison: Comparison) -> list[Table]:
-    """One small table per matched group (fits an 80-column log); FAIL cells in red, the legend under the last."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    groups = display_rows(comparison)
-    tables = []
-    for index, (label, rows) in enumerate(groups):
-        caption = legend(comparison.thresholds) if index == len(groups) - 1 else None
-        table = Table(title=escape(label), caption=caption, title_justify="left", caption_justify="left")
-        for name in MEASURE_HEADER:
-            table.add_column(name, justify="left" if name in ("measure", "limit", "verdict") else "right")
-        for row in rows:
-            cells = [escape(c) for c in row]
-            cells[-1] = {"FAIL": "[bold red]FAIL[/]", "ok": "[green]ok[/]"}.get(row[-1], cells[-1])
-            table.add_row(*cells)
-        tables.append(table)
-    return tables
-
-
-def markdown(comparison: Comparison, baseline: str = "baseline", candidate: str = "candidate") -> str:
-    """The whole result as markdown for a CI log or a pull-request comment: verdict, table, notes."""
-    def cell(text: object) -> str:
-        return str(text).replace("|", "\\|").replace("\n", " ")
-
-    header = ["group", *MEASURE_HEADER]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for label, rows in display_rows(comparison):
-        for i, row in enumerate(rows):
-            verdict = "**FAIL**" if row[-1] == "FAIL" else row[-1]
-            lines.append("| " + " | ".join(map(cell, [label if i == 0 else "", *row[:-1], verdict])) + " |")
-    verdict = verdict_lines(comparison)
-    parts = ["## noprop-bench compare", f"Baseline `{baseline}` vs candidate `{candidate}`: **{verdict[0]}**",
-             "\n".join(lines), legend(comparison.thresholds)]
-    if verdict[1:]:
-        parts.append("\n".join(f"- {line}" for line in verdict[1:]))
-    others = other_lines(comparison)
-    if others:
-        parts.append("Notes:\n\n" + "\n".join(f"- {line}" for line in others))
-    return "\n\n".join(parts) + "\n"
+def _hint(base: pd.DataFrame, cand: pd.DataFrame, across: tuple[str, ...]) -> str:
+    """Why nothing paired: the same config under other switches (then --across helps), or another config."""
+    config = ["dataset", "method", "embedding", "config_hash"]
+    same = base[[*config, *SWITCH_COLUMNS]].merge(cand[[*config, *SWITCH_COLUMNS]], on=config, suffixes=("_b", "_c"))
+    differ = [s for s in SWITCH_COLUMNS if s not in across and (same[f"{s}_b"] != same[f"{s}_c"]).any()]
+    if differ:
+        flags = " ".join(f"--across {s}" for s in differ)
+        return (f"; the same configs exist with a different {' and '.join(differ)}: pass {flags} to pair runs "
+                "that differ only in that switch on purpose")
+    if not base[config[:3]].merge(cand[config[:3]]).empty:
+        return ("; the same dataset, method and embedding exist with a different config_hash: the configs "
+                "differ, so rerun the candidate with the baseline's config")
+    return ""

@@ -10,6 +10,8 @@ continuous-time variants are kept as ``noprop-ct`` / ``noprop-fm`` for completen
 
 from __future__ import annotations
 
+from bench.formatting import BYTES_PER_MB
+
 SOURCE = "Li, Teh, Pascanu 2025, arXiv 2503.24322 v1"
 LEARNED_EMBED_DIM = 20  # the paper's learned embeddings ("dim 20"); ours match only with embed_dim 20
 BYTES_PER_GB = 2**30  # **(our choice)** the paper does not say; GB read as GiB, as torch and nvidia-smi count
@@ -66,4 +68,4 @@ def accuracy_pct(dataset: str, method: str, embedding: str, embed_dim: float | N
 def peak_gpu_mb(dataset: str, method: str, embedding: str) -> float | None:
     """The paper's peak GPU memory in MB (2**20 bytes) for this setting, or None where it has none."""
     gb = PEAK_GPU_GB.get((dataset, method, embedding))
-    return None if gb is None else gb * BYTES_PER_GB / 2**20
+    return None if gb is None else gb * BYTES_PER_GB / BYTES_PER_MB

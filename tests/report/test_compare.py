@@ -1,4 +1,5 @@
-"""The ``compare`` regression gate: exact numbers from the pure functions, exit codes and key lines from the CLI.
+"""``bench.report.compare``, the regression gate: exact numbers from the pure functions, exit codes and key lines
+from the CLI.
 
 Results folders are written by hand with ``bench.results.append_rows`` (the real schema), with values chosen so
 means, sds, medians and ratios are exact in floating point.
@@ -15,7 +16,8 @@ from typer.testing import CliRunner
 
 from bench.cli import app
 from bench.report import compare as gate
-from bench.results import RUN_COLUMNS, RUNS_FILE, append_rows, read_runs
+from bench.report.load import InputError
+from bench.results import EPOCH_COLUMNS, EPOCHS_FILE, RUN_COLUMNS, RUNS_FILE, append_rows, read_runs
 
 MB = 2**20
 runner = CliRunner()
@@ -24,14 +26,16 @@ runner = CliRunner()
 def run_row(run_id: str, seed: int, test_acc: float | None = 90.0, time_per_epoch: float = 1.0, *,
             status: str = "ok", dataset: str = "fashion-mnist", method: str = "noprop-dt",
             embedding: str = "one-hot", config_hash: str = "cfg000000001", rss_mb: int = 1000,
-            cuda_mb: int | None = None, saved_mb: int | None = None, device_name: str = "Test CPU") -> dict:
-    """One run row with the columns ``compare`` reads."""
+            cuda_mb: int | None = None, saved_mb: int | None = None, device_name: str = "Test CPU",
+            **columns: object) -> dict:
+    """One run row with the columns ``compare`` reads; ``columns`` adds others (switches, the median epoch)."""
     return {
         "run_id": run_id, "status": status, "dataset": dataset, "method": method, "embedding": embedding,
         "seed": seed, "config_hash": config_hash, "test_acc": test_acc, "time_per_epoch_s": time_per_epoch,
         "samples_per_s": 1000.0 / time_per_epoch, "peak_rss_bytes": rss_mb * MB,
         "peak_cuda_allocated_bytes": None if cuda_mb is None else cuda_mb * MB,
         "peak_saved_activation_bytes": None if saved_mb is None else saved_mb * MB, "device_name": device_name,
+        **columns,
     }
 
 
@@ -62,7 +66,7 @@ def test_aggregate_means_sds_and_medians_over_seeds(tmp_path):
             run_row("c", 2, 82.0, 6.0, rss_mb=200),
             run_row("d", 2, 82.0, 6.0, rss_mb=200),  # seed 2 twice: averaged, counts once
             run_row("x", 3, 10.0, 100.0, status="failed")]
-    agg = gate.aggregate(frame(tmp_path, "a", rows)).iloc[0]
+    agg = gate.summarize_side(frame(tmp_path, "a", rows)).iloc[0]
     assert (agg["n_seeds"], agg["n_acc"], agg["acc_mean"], agg["acc_sd"]) == (3, 3, 82.0, 2.0)
     assert (agg["time_median"], agg["samples_median"], agg["rss_median"]) == (2.0, 500.0, 200 * MB)
     assert math.isnan(agg["cuda_median"]) and math.isnan(agg["saved_median"]) and agg["devices"] == "Test CPU"
@@ -231,3 +235,105 @@ def test_markdown_output_for_ci_logs(tmp_path, base):
             "82.00 ± 2.83 | +0.00 | >= -6.16 | ok |") in result.output  # allowed: 0.5 + 2 * sqrt(8/2 + 8/2)
     assert "|  | s/epoch | 1 | 1.3 | x1.30 | <= x1.25 | **FAIL** |" in result.output
     assert "- fashion-mnist/noprop-dt/one-hot (config cfg000000001): device differs" in result.output
+
+
+# --------------------------------------------------------------------------------- thresholds (pydantic model)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("max_slowdown: true\n", "max_slowdown: input should be a valid number"),
+    ("max_slowdown: '1.5'\n", "max_slowdown: input should be a valid number"),
+    ("max_memory_growth: .inf\n", "max_memory_growth: input should be a finite number"),
+    ("max_accuracy_drop: -0.1\n", "max_accuracy_drop: input should be greater than or equal to 0 (percentage points)"),
+    ("max_slowdown: 0\n", "max_slowdown: input should be greater than 0 (a ratio; 1.25 allows 25% more), got 0"),
+])
+def test_threshold_errors_are_one_line_naming_the_file_and_key(tmp_path, text, message):
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    with pytest.raises(gate.CompareError) as caught:
+        gate.read_thresholds(path)
+    assert str(caught.value).startswith(f"thresholds file {path}: {message}") and "\n" not in str(caught.value)
+
+
+def test_threshold_flags_are_validated_too():
+    with pytest.raises(InputError, match="command line: max_slowdown: input should be greater than 0"):
+        gate.make_thresholds({"max_slowdown": 1.5}, {"max_slowdown": -1.0})
+    assert gate.make_thresholds() == gate.Thresholds()
+    assert set(gate.THRESHOLD_KEYS) == {"max_accuracy_drop", "max_slowdown", "max_memory_growth"}
+
+
+# ---------------------------------------------------------------------------------- switches and --across
+
+
+def layout(prefix: str, channels_last: bool, epoch_s: float, **kwargs) -> list[dict]:
+    return seeds(prefix, [80.0, 84.0], time_per_epoch=2 * epoch_s, precision="fp32", channels_last=channels_last,
+                 epoch_time_median_s=epoch_s, **kwargs)
+
+
+def test_switches_are_part_of_the_match_key(tmp_path):
+    base = frame(tmp_path, "base", layout("b", False, 1.0))
+    cand = frame(tmp_path, "cand", layout("c", True, 0.5))
+    with pytest.raises(gate.CompareError, match="different channels_last: pass --across channels_last"):
+        gate.compare(base, cand)
+    both = frame(tmp_path, "both", layout("d", False, 1.0) + layout("e", True, 0.5))
+    result = gate.compare(both, both)  # each layout paired with itself, never averaged with the other
+    assert list(result.table["channels_last"]) == ["false", "true"] and list(result.table["n_base"]) == [2, 2]
+
+
+def test_across_pairs_runs_that_differ_only_in_that_switch(tmp_path):
+    base = frame(tmp_path, "base", layout("b", False, 1.0))
+    cand = frame(tmp_path, "cand", layout("c", True, 0.5))
+    result = gate.compare(base, cand, across=["channels_last"])
+    row = result.table.iloc[0]
+    assert (row["time_measure"], row["time_base"], row["time_cand"], row["slowdown"]) == ("median", 1.0, 0.5, 0.5)
+    assert row["channels_last"] == "false -> true" and not result.failed
+    assert row["label"] == ("fashion-mnist/noprop-dt/one-hot (config cfg000000001, precision=fp32, "
+                            "channels_last=false -> true)")
+
+
+def test_across_needs_one_value_of_the_switch_per_side(tmp_path):
+    mixed = frame(tmp_path, "mixed", layout("b", False, 1.0) + layout("c", True, 0.5))
+    with pytest.raises(gate.CompareError, match="the baseline holds .* with channels_last false and true"):
+        gate.compare(mixed, frame(tmp_path, "cand", layout("d", True, 0.5)), across=["channels_last"])
+    with pytest.raises(gate.CompareError, match="not a switch"):
+        gate.compare(mixed, mixed, across=["seed"])
+
+
+def test_cli_across_flag(tmp_path):
+    base = folder(tmp_path / "nchw", layout("b", False, 1.0))
+    cand = folder(tmp_path / "nhwc", layout("c", True, 1.5))
+    plain = invoke(base, cand)
+    assert plain.exit_code == 2 and "--across channels_last" in plain.output
+    result = invoke(base, cand, "--across", "channels_last")
+    assert result.exit_code == 1, result.output
+    assert "median epoch time 1 s -> 1.5 s, x1.50 > x1.25 (max_slowdown)" in result.output
+    assert invoke(base, cand, "--across", "layout").exit_code == 2  # not a switch: a usage error
+
+
+# ------------------------------------------------------------------------------------------- median epoch time
+
+
+def test_time_is_judged_on_the_median_epoch_with_a_fallback_to_the_mean(tmp_path):
+    # the median is what is judged: the mean epoch (a slow first epoch included) would fail this candidate
+    base = frame(tmp_path, "base", seeds("b", [80.0], time_per_epoch=1.0, epoch_time_median_s=1.0))
+    cand = frame(tmp_path, "cand", seeds("c", [80.0], time_per_epoch=2.0, epoch_time_median_s=1.1))
+    result = gate.compare(base, cand)
+    assert (result.table.iloc[0]["time_measure"], result.table.iloc[0]["slowdown"]) == ("median", 1.1)
+    assert not result.failed and not any("time judged on time_per_epoch_s" in n for n in result.notes)
+    old = frame(tmp_path, "old", seeds("o", [80.0], time_per_epoch=2.0))  # no median (written before schema 3)
+    fallback = gate.compare(base, old)
+    assert (fallback.table.iloc[0]["time_measure"], fallback.table.iloc[0]["slowdown"]) == ("mean", 2.0)
+    assert fallback.table.iloc[0]["failed_checks"] == ["time"]
+    assert any("time judged on time_per_epoch_s" in n and "the candidate has no median epoch time" in n
+               for n in fallback.notes)
+
+
+def test_cli_takes_the_median_of_older_rows_from_their_epochs(tmp_path):
+    base = folder(tmp_path / "base", seeds("b", [80.0], time_per_epoch=3.0))
+    append_rows(base / EPOCHS_FILE, EPOCH_COLUMNS, [
+        {"run_id": "b0", "dataset": "fashion-mnist", "method": "noprop-dt", "seed": 0, "epoch": e, "test_acc": 80.0,
+         "epoch_time_s": t, "cum_train_time_s": 0.0} for e, t in ((1, 7.0), (2, 1.0), (3, 1.0))])
+    cand = folder(tmp_path / "cand", seeds("c", [80.0], time_per_epoch=1.2, epoch_time_median_s=1.2))
+    result = invoke(base, cand, "--markdown")
+    assert result.exit_code == 0, result.output
+    assert "|  | median s/epoch | 1 | 1.2 | x1.20 | <= x1.25 | ok |" in result.output

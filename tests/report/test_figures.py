@@ -19,12 +19,12 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from bench import report as rep
 from bench.cli import app
-from bench.report import figures
+from bench.report import aggregate, figures
+from bench.report.load import load
 from bench.results import read_runs
 from tests.formats import write_idx_dataset
-from tests.test_report import known_runs, write_folder
+from tests.report.helpers import known_runs, switched_runs, write_folder
 
 RUN = ["--config", "smoke", "--dataset", "mnist", "--download", "false", "--epochs", "2", "--train-subset", "200",
        "--test-subset", "100", "--width", "0.125", "--T", "3", "--eval-repeats", "2", "--quiet", "--in-process"]
@@ -83,10 +83,11 @@ def test_report_command_on_real_runs_writes_every_file(real_results: Path, tmp_p
 
 def test_summary_of_real_runs_matches_the_run_rows(real_results: Path):
     runs = read_runs(real_results)
-    report = rep.build(rep.load([real_results]))
-    assert report.warnings == ["mnist noprop-dt prototype (config "
-                               f"{runs[runs['embedding'] == 'prototype']['config_hash'].iloc[0]}): no ok backprop run "
-                               "with the same dataset and embedding; ratios left empty"]
+    report = aggregate.build(load([real_results]))
+    prototype = runs[runs["embedding"] == "prototype"].iloc[0]  # a group is named with its switches too
+    assert report.warnings == [f"mnist noprop-dt prototype (config {prototype['config_hash']}, precision="
+                               f"{prototype['precision']}, channels_last={str(prototype['channels_last']).lower()}): "
+                               "no ok backprop run with the same dataset and embedding; ratios left empty"]
     summary = report.summary.set_index(["method", "embedding"])
     for method in ("noprop-dt", "backprop"):
         own = runs[(runs["method"] == method) & (runs["embedding"] == "one-hot")]
@@ -108,7 +109,7 @@ def test_summary_of_real_runs_matches_the_run_rows(real_results: Path):
 
 @pytest.mark.parametrize("fmt", ["pdf", "svg"])
 def test_vector_formats(real_results: Path, tmp_path: Path, fmt: str):
-    report = rep.build(rep.load([real_results]), methods=["noprop"], datasets=["mnist"])
+    report = aggregate.build(load([real_results]), methods=["noprop"], datasets=["mnist"])
     written = figures.write_figures(report, tmp_path, fmt)
     assert {p.name for p in written} == {f"{s}.{fmt}" for s in EXPECTED if "backprop" not in s}
     for path in written:
@@ -118,7 +119,7 @@ def test_vector_formats(real_results: Path, tmp_path: Path, fmt: str):
 def test_runs_without_artifacts_get_the_summary_figures_only(tmp_path: Path):
     runs, epochs = known_runs()
     folder = write_folder(tmp_path / "hand", runs, epochs)
-    report = rep.build(rep.load([folder]))
+    report = aggregate.build(load([folder]))
     written = figures.write_figures(report, tmp_path / "out", "png")
     assert [p.name for p in written] == ["accuracy.png", "curves.png", "memory.png", "throughput.png"]
     for path in written:
@@ -131,3 +132,72 @@ def test_each_variant_has_its_own_marker_linestyle_and_hatch():
     styles = figures._Styles(variants)
     for attribute in ("marker", "linestyle", "hatch"):
         assert len({getattr(styles, attribute)(v) for v in variants}) == 4, attribute
+
+
+# ------------------------------------------------------------------------------- figures as a reader sees them
+
+
+def hand_report(tmp_path: Path, rows: list[dict]) -> aggregate.Report:
+    return aggregate.build(load([write_folder(tmp_path / "hand", rows)]))
+
+
+def draw(name: str, report: aggregate.Report):
+    styles = figures._Styles(figures._methods(report.runs))
+    with figures._style():
+        fig = getattr(figures, f"{name}_figure")(report, styles)
+        fig.canvas.draw()
+    return fig
+
+
+def texts(fig) -> list[str]:
+    return [fig.get_suptitle()] + [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+
+
+@pytest.mark.parametrize("name", ["accuracy", "curves", "memory", "throughput"])
+def test_titles_and_legends_lie_inside_the_figure(tmp_path: Path, name: str):
+    runs, epochs = known_runs()
+    report = aggregate.build(load([write_folder(tmp_path / "k", runs, epochs)]), datasets=["mnist"])  # narrowest
+    fig = draw(name, report)
+    width, height = fig.bbox.width, fig.bbox.height
+    for artist in [fig._suptitle, *fig.legends]:
+        box = artist.get_window_extent()
+        assert box.x0 >= 0 and box.x1 <= width and box.y0 >= 0 and box.y1 <= height, (name, artist)
+
+
+def test_the_paper_line_is_promised_only_where_drawn(tmp_path: Path):
+    with_paper = draw("accuracy", aggregate.build(load([write_folder(tmp_path / "k", *known_runs())])))
+    assert any("paper" in t for t in texts(with_paper))
+    fashion = draw("accuracy", hand_report(tmp_path, switched_runs()))  # the paper has no Fashion-MNIST numbers
+    assert not any("paper" in t for t in texts(fashion))
+
+
+def test_settings_are_labelled_by_what_differs_with_the_methods_side_by_side(tmp_path: Path):
+    fig = draw("accuracy", hand_report(tmp_path, switched_runs()))
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["channels_last=false", "channels_last=true"]
+    means = sorted((float(line.get_xdata()[0]), float(line.get_ydata()[0])) for line in ax.lines
+                   if line.get_marker() in ("o", "s"))  # the mean markers (not the error bars' caps)
+    assert [x for x, _ in means] == [-0.2, 0.2, 0.8, 1.2]  # NoProp-DT left of backprop within each setting
+    assert [y for _, y in means] == [80.5, 70.5, 80.5, 70.5]
+
+
+def test_memory_is_coloured_by_method_with_a_saved_activation_panel(tmp_path: Path):
+    rows = [{**r, "peak_saved_activation_bytes": (5 if r["method"] == "noprop-dt" else 50) * 2**20}
+            for r in switched_runs()]
+    report = hand_report(tmp_path, rows)
+    fig = draw("memory", report)
+    styles = figures._Styles(figures._methods(report.runs))
+    peak, saved = fig.axes[:2]
+    assert saved.get_title() == "fashion-mnist: saved activations"
+    for ax in (peak, saved):
+        colours = {tuple(round(c, 3) for c in bar.get_facecolor()[:3]) for bar in ax.patches}
+        assert colours == {tuple(round(c, 3) for c in styles.color(m)) for m in ("noprop-dt", "backprop")}
+    assert {bar.get_hatch() for bar in peak.patches} == {figures.MEASURE_HATCHES["RSS (CPU)"]}
+    assert sorted(bar.get_height() for bar in saved.patches) == [5.0, 5.0, 50.0, 50.0]
+    assert "peak RSS (CPU)" in texts(fig)
+
+
+def test_artifact_file_names_tell_apart_groups_that_share_a_config(tmp_path: Path):
+    report = hand_report(tmp_path, switched_runs())
+    suffixes = figures._file_suffixes(report.runs)
+    assert sorted(set(suffixes.values())) == ["channels_last-false", "channels_last-true"]

@@ -1,0 +1,104 @@
+"""Names a reader can tell apart: what distinguishes a group's setting from the other settings of its dataset.
+
+A config hash such as ``1f72be`` says that two groups differ, not how. The label of a setting is made of the config
+keys (from the runs' ``config_json``) and execution switches (their own columns) whose values differ between the
+settings of one dataset, e.g. ``train_subset=3000, width=0.25`` against ``train_subset=none, width=0.5``; a dataset
+with one setting is labelled by its embedding. Pure: DataFrames in, strings out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+import pandas as pd
+
+from bench.results.schema import SWITCH_COLUMNS
+
+MAX_KEYS = 3  # keys shown in a label; the rest are counted ("+2 more") and listed in summary.md's config table
+# Config keys that say where or what was swept, never how a run trained: never part of a label.
+_BOOKKEEPING = frozenset({"dataset", "methods", "seeds", "out", "data_dir", "download", "device"})
+# Keys a reader looks for first; other differing config keys follow alphabetically, then the switches.
+_FIRST = ("embedding", "epochs", "train_subset", "width", "T", "batch_size", "lr", "embed_dim", "order",
+          "test_subset", "eval_repeats")
+SETTING = ["embedding", "config_hash", *SWITCH_COLUMNS]  # a group without its dataset and method
+
+
+def value_text(value: object) -> str:
+    """A config or switch value as it reads in a label: ``none``, ``true``, ``0.001``, ``3000``."""
+    if value is None or value == "":
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(value_text, value))
+    return str(value)
+
+
+def switch_text(row: Mapping[str, object], names: tuple[str, ...] = SWITCH_COLUMNS) -> str:
+    """The recorded switches of a group, ``precision=fp32, channels_last=true``; "" when none was recorded."""
+    return ", ".join(f"{name}={row[name]}" for name in names if str(row.get(name, "") or ""))
+
+
+def setting_labels(runs: pd.DataFrame) -> pd.Series:
+    """Per run (same index), the label of its setting among the settings of its dataset.
+
+    ``runs`` has the group key columns as text (missing = ""), as ``aggregate.with_keys`` makes them.
+    """
+    labels = pd.Series("", index=runs.index, dtype=object)
+    for _, rows in runs.groupby("dataset", sort=False):
+        settings = rows.drop_duplicates(SETTING)
+        values = {_key(r): _setting(r) for _, r in settings.iterrows()}
+        named = _label_settings(values, {_key(r): r["embedding"] for _, r in settings.iterrows()})
+        labels.loc[rows.index] = [named[_key(r)] for _, r in rows.iterrows()]
+    return labels
+
+
+def _key(row: pd.Series) -> tuple[str, ...]:
+    return tuple(str(row[k]) for k in SETTING)
+
+
+def _setting(row: pd.Series) -> dict[str, str]:
+    """Everything that defines how a run trained: its config (less bookkeeping) and its switches."""
+    try:
+        config = json.loads(str(row.get("config_json", "")))
+    except ValueError:
+        config = {}
+    if not isinstance(config, dict):
+        config = {}
+    values = {k: value_text(v) for k, v in config.items() if k not in _BOOKKEEPING and k not in SWITCH_COLUMNS}
+    values["embedding"] = str(row["embedding"]) or "none"
+    values.update({name: str(row[name]) or "none" for name in SWITCH_COLUMNS})
+    return values
+
+
+def differing_keys(settings: list[dict[str, str]]) -> list[str]:
+    """The keys whose values are not the same in all settings, in reading order."""
+    keys = {k for s in settings for k in s}
+    differ = {k for k in keys if len({s.get(k, "none") for s in settings}) > 1}
+    first = [k for k in _FIRST if k in differ]
+    switches = [k for k in SWITCH_COLUMNS if k in differ]
+    rest = sorted(differ - set(first) - set(switches))
+    return [*first, *rest, *switches]
+
+
+def _label_settings(values: dict[tuple[str, ...], dict[str, str]], embeddings: dict[tuple[str, ...], str]
+                    ) -> dict[tuple[str, ...], str]:
+    if len(values) == 1:
+        return {key: embeddings[key] or "one setting" for key in values}
+    keys = differing_keys(list(values.values()))
+    named = {key: _parts(setting, keys) for key, setting in values.items()}
+    counts = pd.Series(list(named.values())).value_counts()
+    for key, label in named.items():  # same visible keys (or no config_json): the hash tells them apart
+        if counts[label] > 1:
+            named[key] = f"{label}, config {key[1][:6]}" if label else f"config {key[1][:6]}"
+    return named
+
+
+def _parts(setting: dict[str, str], keys: list[str]) -> str:
+    parts = [setting.get(k, "none") if k == "embedding" else f"{k}={setting.get(k, 'none')}" for k in keys]
+    if len(parts) > MAX_KEYS:
+        parts = [*parts[:MAX_KEYS], f"+{len(parts) - MAX_KEYS} more"]
+    return ", ".join(parts)
