@@ -14,10 +14,11 @@ from collections.abc import Mapping
 import pandas as pd
 
 from bench.results.schema import SWITCH_COLUMNS
+from bench.run.config import BOOKKEEPING_KEYS
 
 MAX_KEYS = 3  # keys shown in a label; the rest are counted ("+2 more") and listed in summary.md's config table
 # Config keys that say where or what was swept, never how a run trained: never part of a label.
-_BOOKKEEPING = frozenset({"dataset", "methods", "seeds", "out", "data_dir", "download", "device"})
+_BOOKKEEPING = BOOKKEEPING_KEYS | {"dataset"}
 # Keys a reader looks for first; other differing config keys follow alphabetically, then the switches.
 _FIRST = ("embedding", "epochs", "train_subset", "width", "T", "batch_size", "lr", "embed_dim", "order",
           "test_subset", "eval_repeats")

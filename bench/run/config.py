@@ -143,7 +143,8 @@ class RunConfig:
 
 
 SWITCH_KEYS: tuple[str, ...] = SWITCH_COLUMNS
-_NOT_HASHED = {"methods", "seeds", "out", "data_dir", "download", "device", *SWITCH_KEYS}
+BOOKKEEPING_KEYS = frozenset({"methods", "seeds", "out", "data_dir", "download", "device"})  # where, not what
+_NOT_HASHED = {*BOOKKEEPING_KEYS, *SWITCH_KEYS}
 _HASHED_UNLESS_DEFAULT: dict[str, Any] = {}
 KEYS: tuple[str, ...] = tuple(f.name for f in fields(RunConfig))
 _LIST_KEYS = {"methods", "seeds"}
