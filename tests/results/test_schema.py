@@ -20,7 +20,7 @@ from bench.results.schema import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-SMOKE_REFERENCE = ROOT / "results" / "reference" / "smoke-cpu"  # written with schema 2
+OLD_REFERENCE = ROOT / "results" / "reference" / "fashion-mnist-w0.5-2ep-cpu"  # committed with schema 2
 
 
 def test_columns_follow_the_table():
@@ -33,15 +33,15 @@ def test_columns_follow_the_table():
 
 
 def test_a_file_of_the_previous_version_is_read_with_the_new_columns_missing(tmp_path: Path):
-    assert versions_of((SMOKE_REFERENCE / "runs.csv").read_text().splitlines()[0].split(","), RUN_SCHEMA) == [2]
-    runs = read_runs(SMOKE_REFERENCE)
-    assert list(runs.columns) == list(RUN_COLUMNS) and len(runs) == 4
+    assert versions_of((OLD_REFERENCE / "runs.csv").read_text().splitlines()[0].split(","), RUN_SCHEMA) == [2]
+    runs = read_runs(OLD_REFERENCE)
+    assert list(runs.columns) == list(RUN_COLUMNS) and len(runs) == 2
     assert runs["epoch_time_median_s"].isna().all() and runs["test_acc"].notna().all()
-    assert len(read_epochs(SMOKE_REFERENCE)) == 8
+    assert len(read_epochs(OLD_REFERENCE)) == 4
 
 
 def test_appending_to_an_older_file_is_refused_and_leaves_it_intact(tmp_path: Path):
-    shutil.copy(SMOKE_REFERENCE / "runs.csv", tmp_path / "runs.csv")
+    shutil.copy(OLD_REFERENCE / "runs.csv", tmp_path / "runs.csv")
     before = (tmp_path / "runs.csv").read_bytes()
     with pytest.raises(ResultsError, match="schema_version 2; this noprop-bench reads them but appends only"):
         append_rows(tmp_path / "runs.csv", RUN_COLUMNS, [{"run_id": "x", "status": "ok"}])
