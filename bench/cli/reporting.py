@@ -83,12 +83,12 @@ def compare(
     """CI regression gate: compare CANDIDATE's ok runs with BASELINE's; exit 1 when a threshold is crossed.
 
     Runs are matched by (dataset, method, embedding, config_hash) and the execution switches (precision,
-    channels_last), less those given with --across; see the README's "CI regression gate".
+    channels_last), less those given with --across; see docs/usage.md, "CI regression gate".
 
     Exit codes: 0 pass, 1 a threshold crossed, 2 bad input (missing folder, schema mismatch, bad thresholds).
     """
-    from bench.report import aggregate, load
     from bench.report import compare as gate
+    from bench.report import load
     from bench.results import ResultsError
 
     with user_errors(load.InputError, ResultsError):
@@ -97,8 +97,7 @@ def compare(
                                                   "max_slowdown": max_slowdown,
                                                   "max_memory_growth": max_memory_growth})
         sides = [load.read_side(baseline, "baseline"), load.read_side(candidate, "candidate")]
-        base, cand = (aggregate.with_epoch_medians(side.runs, side.epochs) for side in sides)
-        result = gate.compare(base, cand, limits, across=[s.value for s in across or []])
+        result = gate.compare_sides(*sides, limits, across=[s.value for s in across or []])
     _print_comparison(result, [w for side in sides for w in side.warnings], markdown, str(baseline), str(candidate))
     if result.failed:
         raise typer.Exit(1)

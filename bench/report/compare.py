@@ -38,8 +38,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bench.formatting import mb
-from bench.report.aggregate import GROUP, config_text, per_seed, with_keys
-from bench.report.load import InputError
+from bench.report.aggregate import GROUP, config_text, per_seed, with_epoch_medians, with_keys
+from bench.report.load import InputError, Loaded
 from bench.results.schema import SWITCH_COLUMNS
 
 SPREAD_K = 2.0  # how many pooled standard errors of seed spread an accuracy drop may add to max_accuracy_drop
@@ -195,6 +195,14 @@ def compare(baseline: pd.DataFrame, candidate: pd.DataFrame, thresholds: Thresho
     return Comparison(table=pd.DataFrame(rows, columns=COMPARISON_COLUMNS), thresholds=thresholds,
                       only_baseline=_one_side(merged, "left_only", "_b"),
                       only_candidate=_one_side(merged, "right_only", "_c"), notes=notes, across=across)
+
+
+def compare_sides(baseline: Loaded, candidate: Loaded, thresholds: Thresholds | None = None,
+                  across: Sequence[str] = ()) -> Comparison:
+    """``compare`` of two folders as ``load.read_side`` read them: older rows get their median epoch time from
+    epochs.csv first, so both sides are judged on the same measure."""
+    base, cand = (with_epoch_medians(side.runs, side.epochs) for side in (baseline, candidate))
+    return compare(base, cand, thresholds, across=across)
 
 
 def _one_side(merged: pd.DataFrame, which: str, suffix: str) -> list[str]:

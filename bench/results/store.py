@@ -27,7 +27,7 @@ from typing import IO, TYPE_CHECKING
 
 import filelock
 
-from bench.results.atomic import ResultsError, atomic_write, write_error, write_json_atomic
+from bench.results.atomic import ResultsError, atomic_write, write_error
 from bench.results.schema import (
     EPOCH_COLUMNS,
     EPOCH_SCHEMA,
@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 RUNS_FILE = "runs.csv"
 EPOCHS_FILE = "epochs.csv"
 LOCK_TIMEOUT_S = 600.0
-__all__ = ["EPOCH_COLUMNS", "RUN_COLUMNS", "ResultsError", "write_json_atomic"]  # re-exported
 
 
 class SchemaMismatchError(ResultsError):
