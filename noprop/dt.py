@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from noprop.method import Passes
+from noprop.method import Passes, read_back
 from noprop.schedule import make_schedule
 from noprop.settings import MethodSettings, adamw, set_lr
 from noprop.stack import DenoiserStack
@@ -177,14 +177,12 @@ class NoPropDT(DenoiserStack):
                 counts[b] += n
         total = sum(counts)
         if records:
-            weighted = torch.stack(records).double() * torch.tensor(sizes, dtype=torch.float64,
-                                                                    device=records[0].device)[:, None, None]
-            owner = torch.tensor(owners, device=weighted.device).flatten()
-            l2 = torch.zeros(T, dtype=torch.float64, device=weighted.device)
-            l2.index_add_(0, owner, weighted[..., 1].flatten())
-            values = torch.cat([weighted.sum(dim=(0, 1)), l2]).tolist()  # the one sync of the epoch
-            loss, _, ce, kl = values[:4]
-            l2_sums = values[4:]
+            values = read_back(torch.stack(records)).double()  # [steps, k, 4]: the one sync of the epoch
+            weighted = values * torch.tensor(sizes, dtype=torch.float64, device="cpu")[:, None, None]
+            owner = torch.tensor(owners, device="cpu").flatten()
+            l2 = torch.zeros(T, dtype=torch.float64, device="cpu").index_add_(0, owner, weighted[..., 1].flatten())
+            l2_sums = l2.tolist()
+            loss, _, ce, kl = weighted.sum(dim=(0, 1)).tolist()
         else:
             loss = ce = kl = math.nan
             l2_sums = [math.nan] * T

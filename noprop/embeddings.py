@@ -32,9 +32,10 @@ class LearnedEmbedding(nn.Module):
 
     def __init__(self, num_classes: int, dim: int, seed: int = 0) -> None:
         super().__init__()
-        weight = torch.empty(num_classes, dim)
+        # Drawn on the CPU from a seeded generator, so the embedding is the same on every device.
+        weight = torch.empty(num_classes, dim, device="cpu")
         nn.init.orthogonal_(weight, generator=torch.Generator().manual_seed(seed))
-        self.weight = nn.Parameter(weight)
+        self.weight = nn.Parameter(weight.to(torch.get_default_device()))
 
     @property
     def W(self) -> Tensor:
@@ -79,7 +80,7 @@ def class_medoids(
         if idx.numel() == 0:
             raise ValueError(f"prototype embedding: class {cls} has no images in prototype_data")
         if idx.numel() > max_per_class:
-            idx = idx[torch.randperm(idx.numel(), generator=gen)[:max_per_class]]
+            idx = idx[torch.randperm(idx.numel(), generator=gen, device="cpu")[:max_per_class]]
         members = images[idx.to(images.device)].detach()
         rows.append(members[medoid_index(members)])
     return torch.stack(rows)

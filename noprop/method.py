@@ -56,3 +56,19 @@ class Method(Protocol):
         ...
 
     def parameters(self) -> Iterator[torch.nn.Parameter]: ...
+
+
+def read_back(t: Tensor) -> Tensor:
+    """``t`` on the host: the one device synchronisation a ``fit_epoch`` makes, at its end, to return its statistics.
+
+    It is exempt from torch's CUDA sync debug mode, which a CUDA test sets to "error" around whole epochs so that any
+    other synchronisation in a training loop fails it.
+    """
+    if t.device.type != "cuda":
+        return t
+    mode = torch.cuda.get_sync_debug_mode()
+    torch.cuda.set_sync_debug_mode(0)
+    try:
+        return t.cpu()
+    finally:
+        torch.cuda.set_sync_debug_mode(mode)

@@ -70,13 +70,13 @@ def make_schedule(kind: str, T: int, eta: float, dtype: torch.dtype = torch.floa
     noise)."""
     if T < 1:
         raise ValueError(f"T={T!r} is invalid; allowed: an int >= 1")
-    ab = torch.tensor(_alpha_bar(kind, T), dtype=torch.float64)
+    ab = torch.tensor(_alpha_bar(kind, T), dtype=torch.float64, device="cpu")  # small, host-side
     # ᾱ_t = ∏_{s=t..T} α_s  =>  α_T = ᾱ_T and α_t = ᾱ_t / ᾱ_{t+1}.
     alpha = torch.empty_like(ab)
     alpha[T] = ab[T]
     alpha[:T] = ab[:T] / ab[1:]
     snr = ab / (1 - ab)
-    zero = torch.zeros(1, dtype=torch.float64)
+    zero = torch.zeros(1, dtype=torch.float64, device="cpu")
     # Eq. 8 weight of block t's L2 term: (T/2) η (SNR(t) - SNR(t-1)).
     w = torch.cat([zero, (T / 2) * eta * (snr[1:] - snr[:-1])])
     # Eq. 3: the Gaussian posterior q(z_t | z_{t-1}, u) of the forward (t -> t-1) noising process.

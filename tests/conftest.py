@@ -2,6 +2,10 @@
 
 ``tiny_mnist`` is a small MNIST-format dataset in the real IDX layout (random pixels: it checks code paths, never
 accuracy); ``cli`` runs the real command line in a child process, as a user would.
+
+The device the suite runs on: ``pytest --device cuda`` (or ``NOPROP_TEST_DEVICE=cuda``) makes CUDA torch's default
+device for every test, and ``cli`` passes ``--device cuda`` to every ``run`` it starts, so the whole suite, child
+processes included, exercises the CUDA path. Tests that are about the CPU alone name ``cpu`` explicitly.
 """
 
 from __future__ import annotations
@@ -12,8 +16,33 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.formats import write_idx_dataset
+
+_DEVICE = {"name": "cpu"}  # the suite's device, set once in pytest_configure (read by ``cli``)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--device", default=os.environ.get("NOPROP_TEST_DEVICE", "cpu"),
+                     help="run the suite on this torch device: cpu (default) or cuda[:N] (env NOPROP_TEST_DEVICE)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    name = config.getoption("--device")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise pytest.UsageError(f"--device {name}: CUDA is not available here; run the suite with --device cpu")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise pytest.UsageError(f"--device {name}: choose cpu or cuda[:N]")
+    _DEVICE["name"] = name
+    if name != "cpu":
+        torch.set_default_device(name)
+
+
+@pytest.fixture
+def device() -> torch.device:
+    """The torch device the suite runs on (``--device``)."""
+    return torch.device(_DEVICE["name"])
 
 # A tiny but complete run: the paper's model at 1/8 width with 3 blocks, on the tiny dataset.
 TINY = ["--dataset", "mnist", "--width", "0.125", "--T", "3", "--batch-size", "64", "--eval-repeats", "2"]
@@ -28,7 +57,10 @@ def tiny_mnist(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def cli(*args: str, timeout: float = 240, **kw) -> subprocess.CompletedProcess:
-    """``python -m bench.cli ARGS`` with no dataset cache, captured."""
+    """``python -m bench.cli ARGS`` with no dataset cache, captured; a ``run`` gets the suite's ``--device`` unless it
+    names one."""
+    if args and args[0] == "run" and "--device" not in args:
+        args = (*args, "--device", _DEVICE["name"])
     env = {**os.environ, "XDG_CACHE_HOME": "/nonexistent-cache", "COLUMNS": "200"}
     return subprocess.run([sys.executable, "-m", "bench.cli", *args], capture_output=True, text=True,
                           timeout=timeout, env=env, **kw)

@@ -24,11 +24,20 @@ def normalise(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.T
     return torch.addcmul(shift, x.float(), scale)
 
 
+def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``t`` (on the CPU) on ``device``. To CUDA it goes through pinned memory without blocking the host, so drawing a
+    pass's order never synchronises the training loop with the GPU."""
+    if device.type != "cuda":
+        return t.to(device)
+    return t.pin_memory().to(device, non_blocking=True)
+
+
 class ShuffledPasses:
     """A reusable source of training passes (``noprop.method.Passes``): each call yields one shuffled pass.
 
     Calling it again draws a new permutation from its own seeded generator, so NoProp-DT's
-    T passes per epoch and backprop's single pass see the same sequence of orders per seed.
+    T passes per epoch and backprop's single pass see the same sequence of orders per seed. The generator is on the
+    CPU, so a seed gives the same batches on every device.
     """
 
     def __init__(
@@ -57,7 +66,7 @@ class ShuffledPasses:
 
     def __call__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = self.y.numel()
-        order = torch.randperm(n, generator=self.generator).to(self.x.device)
+        order = to_device(torch.randperm(n, generator=self.generator, device="cpu"), self.x.device)
         bounds = self._starts()
         for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
             idx = order[start:stop]

@@ -80,6 +80,8 @@ class RunConfig:
         None, EVAL, "stop after N epochs without a better validation accuracy (needs val_size)", ge=1)
     timing_warmup_batches: int = _key(0, EVAL, "untimed training batches on a throw-away copy before epoch 1", ge=0)
     precision: Literal["fp32", "bf16"] = _key("fp32", SWITCH, "bf16: autocast training and inference to bfloat16")
+    tf32: bool = _key(False, SWITCH, "CUDA only: float32 matmuls and convolutions in TF32 (changes the numbers, so "
+                      "it is part of the config hash; off = strict IEEE float32)")
     channels_last: bool = _key(True, SWITCH, "NHWC images and conv weights (the same arithmetic, a faster layout)")
     data_dir: str | None = _key(None, WHERE, "folder holding dataset files (else $NOPROP_BENCH_DATA, the cache)")
     download: bool = _key(True, WHERE, "download a missing dataset with torchvision (needs network)")
@@ -145,7 +147,7 @@ class RunConfig:
 SWITCH_KEYS: tuple[str, ...] = SWITCH_COLUMNS
 BOOKKEEPING_KEYS = frozenset({"methods", "seeds", "out", "data_dir", "download", "device"})  # where, not what
 _NOT_HASHED = {*BOOKKEEPING_KEYS, *SWITCH_KEYS}
-_HASHED_UNLESS_DEFAULT: dict[str, Any] = {}
+_HASHED_UNLESS_DEFAULT: dict[str, Any] = {"tf32": False}
 KEYS: tuple[str, ...] = tuple(f.name for f in fields(RunConfig))
 _LIST_KEYS = {"methods", "seeds"}
 

@@ -186,13 +186,13 @@ def balanced_indices(labels: torch.Tensor, n: int, num_classes: int, generator: 
     """A seeded, class-balanced choice of ``n`` indices (classes differ in count by at most one where possible)."""
     if n > labels.numel():
         raise DataError(f"asked for {n} examples but the split holds only {labels.numel()}")
-    order = torch.randperm(labels.numel(), generator=generator)
+    order = torch.randperm(labels.numel(), generator=generator, device="cpu").to(labels.device)
     shuffled = labels[order]
     # rank of each element within its class, in shuffled order; take the lowest ranks first
     rank = torch.zeros_like(shuffled)
     for c in range(num_classes):
         mask = shuffled == c
-        rank[mask] = torch.arange(int(mask.sum()))
+        rank[mask] = torch.arange(int(mask.sum()), device=rank.device)
     pick = torch.argsort(rank * num_classes + shuffled, stable=True)[:n]
     return order[pick]
 
@@ -251,7 +251,7 @@ def load(
     val_x = val_y = None
     if val_size:
         val_idx = balanced_indices(train_y, val_size, spec.num_classes, g)
-        keep = torch.ones(train_y.numel(), dtype=torch.bool)
+        keep = torch.ones(train_y.numel(), dtype=torch.bool, device=train_y.device)
         keep[val_idx] = False
         val_x, val_y = train_x[val_idx], train_y[val_idx]
         train_x, train_y = train_x[keep], train_y[keep]

@@ -124,6 +124,9 @@ class Run:
         self.config, self.method_name, self.seed, self.emit, self.build = config, method, seed, emit, build
         self.out = Path(config.out)
         self.device = resolve_device(config.device)
+        if config.tf32 and self.device.type != "cuda":
+            raise RunError(f"tf32 applies to CUDA matmuls and convolutions, but this run is on {self.device.type}; "
+                           "drop --tf32 or use --device cuda")
         self.key = run_key(config.dataset, method, config.model_hash(), config.switches(), seed)
         self.previous = checkpoint.latest_checkpoint(self.out, self.key) if resume else None
         self.restored = checkpoint.load(self.previous) if self.previous else None
@@ -183,6 +186,8 @@ class Run:
             self.model.load_training_state(self.restored["model"])
             self.passes.generator.set_state(self.restored["batch_rng"])
             torch.set_rng_state(self.restored["torch_rng"])
+            if self.device.type == "cuda" and self.restored.get("cuda_rng") is not None:
+                torch.cuda.set_rng_state(self.restored["cuda_rng"], self.device)
         if c.timing_warmup_batches and self.progress.warmup_time_s is None:
             self.progress.warmup_time_s = scratch_steps(self.model, self.splits, c, self.device,
                                                         c.timing_warmup_batches)
@@ -270,6 +275,7 @@ class Run:
             "run_id": self.run_id, "progress": dataclasses.asdict(self.progress),
             "model": self.model.training_state(), "batch_rng": self.passes.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
         })
 
     def _one_inference(self, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -298,14 +304,13 @@ def scratch_steps(model: Method, splits: data.Splits, config: RunConfig, device:
     """Train a throw-away copy on ``n_batches`` batches of its own order; the run's model and random streams
     are untouched. Returns the wall time. Used for the optional warm-up (kernel selection, allocator) and to
     measure bytes saved for backward during one training step."""
-    rng = torch.get_rng_state()
     scratch = copy.deepcopy(model)
     own = ShuffledPasses(splits.train_x, splits.train_y, splits.mean, splits.std, config.batch_size, WARMUP_SEED)
-    with Stopwatch(device) as sw, meter or contextlib.nullcontext(), switches.precision(config, device):
-        scratch.fit_epoch(_limited(own, n_batches))
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):  # CPU and CUDA streams restored
+        with Stopwatch(device) as sw, meter or contextlib.nullcontext(), switches.precision(config, device):
+            scratch.fit_epoch(_limited(own, n_batches))
     del scratch
     gc.collect()
-    torch.set_rng_state(rng)
     return sw.elapsed
 
 

@@ -5,6 +5,9 @@ both methods get exactly the same treatment.
   convolutions, and the pooling and ReLU around them, are faster in that layout; the arithmetic is the same.
 - ``precision = bf16``: ``torch.autocast`` around training epochs and inference, on the CPU as on CUDA. Weights,
   optimiser state and the losses stay float32; matrix products and convolutions run in bfloat16.
+- ``tf32`` (CUDA only): float32 matrix products and convolutions on the tensor cores in TF32 (10-bit mantissa).
+  Unlike the two above it changes the numbers, so it is part of the config hash. Off means strict IEEE float32 for
+  both, also for cuDNN's convolutions, which torch would otherwise run in TF32 by default.
 """
 
 from __future__ import annotations
@@ -23,11 +26,37 @@ _AUTOCAST_DTYPES = {"bf16": torch.bfloat16}
 
 @contextlib.contextmanager
 def precision(config: RunConfig, device: torch.device) -> Iterator[None]:
-    """Autocast to the configured precision for the code inside (a no-op for fp32)."""
-    dtype = _AUTOCAST_DTYPES.get(config.precision)
-    if dtype is None:
+    """The configured arithmetic for the code inside: autocast (none for fp32) and, on CUDA, the float32 mode."""
+    with contextlib.ExitStack() as stack:
+        if device.type == "cuda":
+            stack.enter_context(fp32_mode("tf32" if config.tf32 else "ieee"))
+        dtype = _AUTOCAST_DTYPES.get(config.precision)
+        if dtype is not None:
+            stack.enter_context(_autocast(device, dtype))
         yield
-        return
+
+
+@contextlib.contextmanager
+def fp32_mode(mode: str) -> Iterator[None]:
+    """CUDA float32 matmuls and convolutions in ``mode`` ("tf32" or "ieee") inside, restored after."""
+    cudnn_conv = getattr(torch.backends.cudnn, "conv", None)
+    if cudnn_conv is not None and hasattr(cudnn_conv, "fp32_precision"):  # torch >= 2.9
+        settings = [(torch.backends.cuda.matmul, "fp32_precision", mode), (cudnn_conv, "fp32_precision", mode)]
+    else:
+        on = mode == "tf32"
+        settings = [(torch.backends.cuda.matmul, "allow_tf32", on), (torch.backends.cudnn, "allow_tf32", on)]
+    before = [getattr(obj, name) for obj, name, _ in settings]
+    try:
+        for obj, name, value in settings:
+            setattr(obj, name, value)
+        yield
+    finally:
+        for (obj, name, _), value in zip(settings, before, strict=True):
+            setattr(obj, name, value)
+
+
+@contextlib.contextmanager
+def _autocast(device: torch.device, dtype: torch.dtype) -> Iterator[None]:
     # cache_enabled=False: the context spans whole epochs, optimiser steps included. With autocast's cache on, the
     # low-precision copy of each weight is made once per context and reused, so every forward in the epoch would
     # see the weights as they were at its start (training silently stalls).

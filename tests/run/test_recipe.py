@@ -85,9 +85,9 @@ def stub(fail_at: int | None = None, fail: str = ""):
 
 
 @pytest.fixture
-def config(tiny_mnist: Path, tmp_path: Path) -> RunConfig:
+def config(tiny_mnist: Path, tmp_path: Path, device: torch.device) -> RunConfig:
     return RunConfig(dataset="mnist", data_dir=str(tiny_mnist), download=False, out=str(tmp_path / "out"),
-                     epochs=3, batch_size=64, eval_repeats=3, T=3)
+                     epochs=3, batch_size=64, eval_repeats=3, T=3, device=str(device))
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ from bench.run import config as cfg
 from bench.run import data
 from bench.run import switches as execution
 from noprop.blocks import DenoiseBlock
-from tests.conftest import cli
+from tests.conftest import TINY, cli
 from tests.formats import write_cifar
 
 CPU = torch.device("cpu")
@@ -128,3 +128,31 @@ def test_flops_per_sample_do_not_depend_on_the_batch_size(method: str) -> None:
         model = methods.build(method, config, splits, len(batches), seed=0)
         per_sample.append(probe_one_step(model, splits, config, CPU, batches.sizes()[0])["train_gflop_per_sample"])
     assert per_sample[0] > 0 and per_sample[1] == pytest.approx(per_sample[0], rel=0.01)
+
+
+def test_tf32_is_hashed_when_on_and_old_hashes_stay() -> None:
+    """TF32 changes the numbers, so a tf32 run is another experiment; configs without it keep their hash."""
+    base = cfg.resolve(config="smoke")
+    assert base.tf32 is False and "tf32" not in cfg.SWITCH_KEYS
+    assert cfg.resolve(config="smoke", overrides={"tf32": True}).model_hash() != base.model_hash()
+    assert base.model_hash() == cfg.resolve(config="smoke", overrides={"tf32": False}).model_hash()
+
+
+def test_fp32_mode_sets_both_matmul_and_convolution_and_restores_them() -> None:
+    from bench.run.switches import fp32_mode
+
+    def modes() -> tuple:
+        return torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision
+
+    before = modes()
+    for mode in ("ieee", "tf32"):
+        with fp32_mode(mode):
+            assert modes() == (mode, mode)
+        assert modes() == before
+
+
+def test_tf32_off_cuda_is_one_clear_error(tiny_mnist: Path, tmp_path: Path) -> None:
+    proc = cli("run", *TINY, "--data-dir", str(tiny_mnist), "--out", str(tmp_path), "--epochs", "1", "--tf32", "true",
+               "--device", "cpu")
+    assert proc.returncode == 2 and "tf32 applies to CUDA" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "runs.csv").exists()
