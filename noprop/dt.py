@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from noprop.grouped import GroupedBlocks, stack_adamw_state, unstack_adamw_state
 from noprop.method import Passes, read_back
 from noprop.schedule import make_schedule
 from noprop.settings import MethodSettings, adamw, set_lr
@@ -37,6 +39,10 @@ class NoPropDT(DenoiserStack):
 
     Learning rate: each block's lr follows `lr_factor` of its own update count; the shared optimiser, stepped
     with every block update, uses the mean block update count.
+
+    Noise: a step of k blocks draws its noise as one [k, 2, B, d] tensor (block by block: the z_{t-1} sample, then
+    the z_T sample), the order in which blocks take it one after another. ``batched_blocks`` (interleaved order)
+    trains the T blocks as one stacked computation (``noprop.grouped``): the same function and update, to rounding.
     """
 
     def __init__(self, s: MethodSettings, prototype_data: tuple[Tensor, Tensor] | None = None,
@@ -44,6 +50,7 @@ class NoPropDT(DenoiserStack):
         super().__init__(s, prototype_data, generator_seed)
         # The schedule is fixed: Python floats (from the float64 schedule, so 1 - ᾱ_T keeps its digits) fold into
         # kernels without extra tensor ops in the hot loop.
+        T_ = s.T
         sched = make_schedule(s.schedule, s.T, s.eta, dtype=torch.float64)
         ab = sched.alpha_bar
         self._sqrt_ab = ab.sqrt().tolist()
@@ -57,6 +64,11 @@ class NoPropDT(DenoiserStack):
         self._shared_params = list(self.classifier.parameters()) + list(self.embedding.parameters())
         self._shared_opt = adamw(self._shared_params, s)
         self._block_updates = [0] * s.T
+        # Per-block schedule constants as [T, 1, 1] tensors for the batched step (not saved: they follow from s).
+        for name, values in (("_sqrt_ab_prev", self._sqrt_ab[:T_]), ("_sqrt_1m_ab_prev", self._sqrt_1m_ab[:T_]),
+                             ("_w_blocks", self._w[1:])):
+            self.register_buffer(name, torch.tensor(values, device="cpu").view(-1, 1, 1), persistent=False)
+        self._grouped: tuple[GroupedBlocks, torch.optim.Optimizer] | None = None
 
     @property
     def block_passes_per_sample(self) -> int:
@@ -83,8 +95,19 @@ class NoPropDT(DenoiserStack):
 
     # ---- training ------------------------------------------------------------------------------------------
 
-    def block_terms(self, t: int, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Eq. 8 for block t (1-based): (loss, L2, CE, KL).
+    def _noise(self, k: int, y: Tensor) -> Tensor:
+        """Standard normal noise [k, 2, B, d] for k blocks: per block the z_{t-1} sample's, then the z_T sample's."""
+        W = self.embedding.W
+        return torch.randn((k, 2, y.shape[0], self.dim), device=W.device, dtype=W.dtype)
+
+    def _kl(self, u: Tensor) -> Tensor:
+        """KL(N(√ᾱ_0 u_y, (1-ᾱ_0) I) || N(0, I)) in closed form, mean over the batch."""
+        ab0 = self._ab0
+        return 0.5 * (ab0 * u.pow(2).sum(dim=-1).mean() + self.dim * (-ab0 - math.log1p(-ab0)))
+
+    def block_terms(self, t: int, x: Tensor, y: Tensor, noise: Tensor | None = None
+                    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Eq. 8 for block t (1-based): (loss, L2, CE, KL), with ``noise`` [2, B, d] (drawn here if not given).
 
         Samples are reparameterised from u_y, so with a trainable embedding W_embed gets the exact gradient of
         the objective (through û, the target u_y and the noisy inputs). Only block t is run: nothing flows
@@ -93,22 +116,36 @@ class NoPropDT(DenoiserStack):
         T = self.s.T
         W = self.embedding.W
         u = W[y]
+        eps = self._noise(1, y)[0] if noise is None else noise
         # z_{t-1} ~ q(z_{t-1} | y) = N(√ᾱ_{t-1} u_y, (1 - ᾱ_{t-1}) I)
-        z_prev = self._sqrt_ab[t - 1] * u + self._sqrt_1m_ab[t - 1] * torch.randn_like(u)
+        z_prev = self._sqrt_ab[t - 1] * u + self._sqrt_1m_ab[t - 1] * eps[0]
         _, u_hat = self.blocks[t - 1](x, z_prev, W)
         l2 = (u_hat - u).pow(2).sum(dim=-1).mean()
         # CE term: z_T sampled from q(z_T | y), not produced by the blocks.
-        z_T = self._sqrt_ab[T] * u + self._sqrt_1m_ab[T] * torch.randn_like(u)
+        z_T = self._sqrt_ab[T] * u + self._sqrt_1m_ab[T] * eps[1]
         ce = F.cross_entropy(self.classifier(z_T), y)
-        # KL(N(√ᾱ_0 u_y, (1-ᾱ_0) I) || N(0, I)) in closed form, mean over the batch.
-        ab0 = self._ab0
-        kl = 0.5 * (ab0 * u.pow(2).sum(dim=-1).mean() + self.dim * (-ab0 - math.log1p(-ab0)))
+        kl = self._kl(u)
         loss = ce + kl + self._w[t] * l2  # Eq. 8
         return loss, l2, ce, kl
 
     def block_loss(self, t: int, x: Tensor, y: Tensor) -> Tensor:
         """Eq. 8 loss of block t (1-based); its gradient reaches block t, the classifier and W_embed only."""
         return self.block_terms(t, x, y)[0]
+
+    def batched_terms(self, grouped: GroupedBlocks, x: Tensor, y: Tensor, noise: Tensor) -> Tensor:
+        """Eq. 8 of all T blocks at once through ``grouped``: [T, 4] rows of (loss, L2, CE, KL), as ``block_terms``
+        gives them block by block for the same ``noise`` [T, 2, B, d]."""
+        T, B = self.s.T, y.shape[0]
+        W = self.embedding.W
+        u = W[y]
+        z_prev = self._sqrt_ab_prev * u + self._sqrt_1m_ab_prev * noise[:, 0]
+        _, u_hat = grouped(x, z_prev, W)
+        l2 = (u_hat - u).pow(2).sum(dim=-1).mean(dim=-1)
+        z_T = self._sqrt_ab[T] * u + self._sqrt_1m_ab[T] * noise[:, 1]
+        ce = F.cross_entropy(self.classifier(z_T).flatten(0, 1), y.repeat(T), reduction="none").view(T, B).mean(1)
+        kl = self._kl(u).expand(T)
+        loss = ce + kl + self._w_blocks.view(T) * l2  # Eq. 8, block by block
+        return torch.stack([loss, l2, ce, kl], dim=1)
 
     def _clip(self, params: Iterable[Tensor]) -> None:
         if self.s.grad_clip is not None:
@@ -138,12 +175,50 @@ class NoPropDT(DenoiserStack):
         Returns a detached [k, 4] tensor of (Eq. 8 loss, L2, CE, KL) for its k blocks; no host sync.
         """
         ts = list(blocks) if blocks is not None else list(range(1, self.s.T + 1))
-        terms = [self.block_terms(t, x, y) for t in ts]
+        noise = self._noise(len(ts), y)
+        if self._grouped is not None and len(ts) == self.s.T:
+            return self._batched_step(x, y, noise)
+        terms = [self.block_terms(t, x, y, eps) for t, eps in zip(ts, noise, strict=True)]
         self._zero_grad(ts)
         total = terms[0][0] if len(terms) == 1 else torch.stack([term[0] for term in terms]).sum()
         total.backward()  # block grads are disjoint
         self._step_blocks(ts)
         return torch.stack([torch.stack(term) for term in terms]).detach()
+
+    def _batched_step(self, x: Tensor, y: Tensor, noise: Tensor) -> Tensor:
+        """``train_step`` of all T blocks as one stacked computation (inside ``batched_blocks``)."""
+        assert self._grouped is not None
+        grouped, opt = self._grouped
+        rows = self.batched_terms(grouped, x, y, noise)
+        opt.zero_grad(set_to_none=True)
+        self._shared_opt.zero_grad(set_to_none=True)
+        rows[:, 0].sum().backward()
+        if self.s.grad_clip is not None:
+            grouped.clip_per_block(self.s.grad_clip)
+        self._clip(self._shared_params)
+        set_lr(opt, self.s, self._block_updates[0])  # the interleaved order: every block has the same count
+        set_lr(self._shared_opt, self.s, sum(self._block_updates) / self.s.T)
+        opt.step()
+        self._shared_opt.step()
+        self._block_updates = [n + 1 for n in self._block_updates]
+        return rows.detach()
+
+    @contextlib.contextmanager
+    def batched_blocks(self) -> Iterator[None]:
+        """Inside, a ``train_step`` of all T blocks runs them as one stacked computation; the weights, BatchNorm
+        statistics and AdamW moments move into the stack on entry and back into the blocks on exit."""
+        if len(set(self._block_updates)) != 1:
+            raise ValueError("batched blocks need every block at the same update count (the interleaved order)")
+        grouped = GroupedBlocks(self.blocks)
+        opt = adamw(grouped.parameters(), self.s)
+        stack_adamw_state(self._block_opts, self.blocks, grouped, opt)
+        self._grouped = (grouped, opt)
+        try:
+            yield
+        finally:
+            self._grouped = None
+            grouped.unstack(self.blocks)
+            unstack_adamw_state(opt, self._block_opts, self.blocks, grouped)
 
     def fit_epoch(self, passes: Passes) -> dict[str, float]:
         """One epoch: every example trains every block once. Paper order calls `passes()` T times (block t
@@ -161,11 +236,13 @@ class NoPropDT(DenoiserStack):
         owners: list[list[int]] = []  # 0-based blocks of each record's rows
         sizes: list[int] = []
         block_sets = [[t] for t in range(1, T + 1)] if self.s.order == "paper" else [list(range(1, T + 1))]
-        for ts in block_sets:
-            for x, y in passes():
-                records.append(self.train_step(x, y, ts))
-                owners.append([t - 1 for t in ts])
-                sizes.append(y.shape[0])
+        batched = self.batched_blocks() if self.s.batched_blocks else contextlib.nullcontext()
+        with batched:
+            for ts in block_sets:
+                for x, y in passes():
+                    records.append(self.train_step(x, y, ts))
+                    owners.append([t - 1 for t in ts])
+                    sizes.append(y.shape[0])
         return self._epoch_stats(records, owners, sizes)
 
     def _epoch_stats(self, records: list[Tensor], owners: list[list[int]], sizes: list[int]) -> dict[str, float]:

@@ -54,6 +54,7 @@ class MethodSettings:
     order: str = "paper"
     inference: str = "stochastic"
     readout: str = "classifier"
+    batched_blocks: bool = False
 
     def __post_init__(self) -> None:
         _check(self.in_channels >= 1, "in_channels", self.in_channels, "an int >= 1 (1 or 3 for the datasets)")
@@ -86,6 +87,8 @@ class MethodSettings:
         _check(self.order in ORDERS, "order", self.order, ", ".join(ORDERS))
         _check(self.inference in INFERENCES, "inference", self.inference, ", ".join(INFERENCES))
         _check(self.readout in READOUTS, "readout", self.readout, ", ".join(READOUTS))
+        _check(not self.batched_blocks or self.order == "interleaved", "batched_blocks", self.batched_blocks,
+               "True only with order='interleaved' (the paper order trains one block per step)")
 
 
 def lr_factor(step: float, s: MethodSettings) -> float:

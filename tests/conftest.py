@@ -39,10 +39,15 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_default_device(name)
 
 
+def suite_device() -> torch.device:
+    """The torch device the suite runs on (``--device``), for module-level use."""
+    return torch.device(_DEVICE["name"])
+
+
 @pytest.fixture
 def device() -> torch.device:
     """The torch device the suite runs on (``--device``)."""
-    return torch.device(_DEVICE["name"])
+    return suite_device()
 
 # A tiny but complete run: the paper's model at 1/8 width with 3 blocks, on the tiny dataset.
 TINY = ["--dataset", "mnist", "--width", "0.125", "--T", "3", "--batch-size", "64", "--eval-repeats", "2"]

@@ -5,11 +5,13 @@ from torch import Tensor
 
 
 def quadrant_data(n: int, seed: int) -> tuple[Tensor, Tensor]:
-    """4 classes of 1x8x8 images, class k brightens quadrant k."""
+    """4 classes of 1x8x8 images, class k brightens quadrant k; drawn on the CPU (the same on every device), returned
+    on the suite's device."""
     g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 4, (n,), generator=g)
-    x = 0.5 * torch.randn(n, 1, 8, 8, generator=g)
+    y = torch.randint(0, 4, (n,), generator=g, device="cpu")
+    x = 0.5 * torch.randn(n, 1, 8, 8, generator=g, device="cpu")
     for c in range(4):
         r, col = divmod(c, 2)
         x[y == c, :, r * 4 : (r + 1) * 4, col * 4 : (col + 1) * 4] += 2.0
-    return x, y
+    device = torch.get_default_device()
+    return x.to(device), y.to(device)

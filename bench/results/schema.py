@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any, Literal
 
-SCHEMA_VERSION = 3  # 2: precision, channels_last and the FLOP columns; 3: epoch_time_median_s
+SCHEMA_VERSION = 4  # 2: precision, channels_last and the FLOP columns; 3: epoch_time_median_s; 4: batched_blocks
 OLDEST_READABLE = 1  # files of this version or newer are read (columns they lack read as missing)
 
 Kind = Literal["int", "float", "bool", "str"]
@@ -20,7 +20,7 @@ Kind = Literal["int", "float", "bool", "str"]
 # Columns that record an execution switch: how a run computes (layout, precision), not what it trains. They are
 # not part of config_hash, so the report keeps them as group keys of their own and compare can pair runs across
 # one of them on purpose. A switch added to RunConfig is added here too (bench.run.config checks this).
-SWITCH_COLUMNS: tuple[str, ...] = ("precision", "channels_last")
+SWITCH_COLUMNS: tuple[str, ...] = ("precision", "channels_last", "batched_blocks")
 
 
 @dataclass(frozen=True)
@@ -31,10 +31,11 @@ class Column:
     kind: Kind
     doc: str
     since: int = 1
+    implied: Any = None  # what rows of files older than ``since`` had, where the code then always did one thing
 
 
-def _c(name: str, kind: Kind, doc: str, since: int = 1) -> Column:
-    return Column(name, kind, doc, since)
+def _c(name: str, kind: Kind, doc: str, since: int = 1, implied: Any = None) -> Column:
+    return Column(name, kind, doc, since, implied)
 
 
 _VERSION = _c("schema_version", "int", "version of this schema the row was written with")
@@ -53,6 +54,8 @@ RUN_SCHEMA: tuple[Column, ...] = (
     _c("order", "str", "NoProp-DT's block order (paper or interleaved); empty for methods without one"),
     _c("precision", "str", "switch: fp32 or bf16 (autocast)", since=2),
     _c("channels_last", "bool", "switch: NHWC layout for images and conv weights", since=2),
+    _c("batched_blocks", "bool", "switch: NoProp-DT's interleaved blocks trained as one stacked computation",
+       since=4, implied=False),
     _c("seed", "int", "the run's seed (data order, initialisation, noise)"),
     _c("epochs_planned", "int", "epochs the config asked for"),
     _c("epochs_done", "int", "epochs completed"),
@@ -113,6 +116,7 @@ def columns(schema: tuple[Column, ...], version: int = SCHEMA_VERSION) -> tuple[
     return tuple(c.name for c in schema if c.since <= version)
 
 
+IMPLIED: dict[str, Any] = {c.name: c.implied for c in RUN_SCHEMA if c.implied is not None}
 RUN_COLUMNS = columns(RUN_SCHEMA)
 EPOCH_COLUMNS = columns(EPOCH_SCHEMA)
 KINDS: dict[str, Kind] = {c.name: c.kind for c in (*RUN_SCHEMA, *EPOCH_SCHEMA)}

@@ -31,6 +31,7 @@ from bench.results.atomic import ResultsError, atomic_write, write_error
 from bench.results.schema import (
     EPOCH_COLUMNS,
     EPOCH_SCHEMA,
+    IMPLIED,
     OLDEST_READABLE,
     RUN_COLUMNS,
     RUN_SCHEMA,
@@ -160,8 +161,8 @@ def _read(path: Path, schema: tuple[Column, ...]) -> pandas.DataFrame:
             f"{SCHEMA_VERSION}, one per file. Repair the file, or write new results to another --out folder."
         )
     for column in current:
-        if column not in frame:
-            frame[column] = pd.Series(index=frame.index, dtype=pandas_dtype(column))  # all missing
+        if column not in frame:  # all missing, or what the older code always did
+            frame[column] = pd.Series(IMPLIED.get(column), index=frame.index, dtype=pandas_dtype(column))
     return frame[list(current)]
 
 

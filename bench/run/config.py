@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.dataclasses import dataclass
 
 from bench.results.schema import SWITCH_COLUMNS
@@ -83,6 +83,8 @@ class RunConfig:
     tf32: bool = _key(False, SWITCH, "CUDA only: float32 matmuls and convolutions in TF32 (changes the numbers, so "
                       "it is part of the config hash; off = strict IEEE float32)")
     channels_last: bool = _key(True, SWITCH, "NHWC images and conv weights (the same arithmetic, a faster layout)")
+    batched_blocks: bool = _key(False, SWITCH, "NoProp-DT, interleaved order: train the T blocks as one stacked "
+                                "computation (the same update, fewer kernel launches)")
     data_dir: str | None = _key(None, WHERE, "folder holding dataset files (else $NOPROP_BENCH_DATA, the cache)")
     download: bool = _key(True, WHERE, "download a missing dataset with torchvision (needs network)")
     device: str = _key("auto", WHERE, "auto, cpu, cuda, cuda:N or mps")
@@ -121,6 +123,12 @@ class RunConfig:
             return v
         raise ValueError("device must be auto, cpu, cuda, cuda:N or mps")
 
+    @model_validator(mode="after")
+    def _batched_blocks_order(self) -> RunConfig:
+        if self.batched_blocks and self.order != "interleaved":
+            raise ValueError("batched_blocks needs order interleaved (the paper order trains one block per step)")
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -154,10 +162,12 @@ _LIST_KEYS = {"methods", "seeds"}
 
 def _one_line(e: ValidationError, values: dict[str, Any]) -> str:
     err = e.errors()[0]
-    key = ".".join(str(p) for p in err["loc"]) or "config"
-    top = str(err["loc"][0]) if err["loc"] else key
-    shown = values.get(top, err.get("input"))
     msg = err["msg"].removeprefix("Value error, ")
+    if not err["loc"]:  # a rule across keys
+        return f"bad config: {msg}"
+    key = ".".join(str(p) for p in err["loc"])
+    top = str(err["loc"][0])
+    shown = values.get(top, err.get("input"))
     return f"bad value for '{key}': {shown!r} ({msg})"
 
 

@@ -34,6 +34,7 @@ def settings_for(config: RunConfig, splits: Splits, batches_per_pass: int) -> Me
         weight_decay=config.weight_decay, grad_clip=config.grad_clip, warmup_steps=config.warmup_steps,
         lr_decay=config.lr_decay, total_steps=config.epochs * batches_per_pass, order=config.order,
         inference=config.inference, readout=config.readout,
+        batched_blocks=config.batched_blocks,
     )
 
 

@@ -9,8 +9,8 @@ the committed baseline (see docs/performance.md).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-import os
 
 import pytest
 import torch
@@ -21,27 +21,28 @@ from bench.run.batching import ShuffledPasses
 from bench.run.config import RunConfig
 from bench.run.data import Splits, channel_stats, get_spec
 from bench.run.measure import synchronize
+from tests.conftest import suite_device
 
 SHAPES = {"mnist": "mnist", "cifar": "cifar10"}
 BATCH = 64
-DEVICE = torch.device(os.environ.get("NOPROP_BENCH_DEVICE", "cpu"))  # e.g. cuda on a GPU machine
+DEVICE = suite_device()  # pytest --device cuda on a GPU machine
 
 
 def synthetic_splits(dataset: str, n: int = 4 * BATCH) -> Splits:
     """Random uint8 images of the dataset's shape: these benchmarks time arithmetic, not learning."""
     spec = get_spec(dataset)
     g = torch.Generator().manual_seed(0)
-    x = torch.randint(0, 256, (n, *spec.image_shape), dtype=torch.uint8, generator=g)
-    y = torch.arange(n) % spec.num_classes
+    x = torch.randint(0, 256, (n, *spec.image_shape), dtype=torch.uint8, generator=g, device="cpu")
+    y = torch.arange(n, device="cpu") % spec.num_classes
     mean, std = channel_stats(x)
     x, y, mean, std = (t.to(DEVICE) for t in (x, y, mean, std))
     return Splits(spec=spec, source="synthetic", train_x=x, train_y=y, test_x=x, test_y=y, val_x=None, val_y=None,
                   mean=mean, std=std)
 
 
-def build(method: str, dataset: str, order: str = "paper", T: int = 10, precision: str = "fp32"):
+def build(method: str, dataset: str, order: str = "paper", T: int = 10, precision: str = "fp32", **kw: object):
     """A model as a run builds it, with the run's layout and precision settings (returned as ``config``)."""
-    config = RunConfig(dataset=dataset, width=0.25, batch_size=BATCH, order=order, T=T, precision=precision)
+    config = RunConfig(dataset=dataset, width=0.25, batch_size=BATCH, order=order, T=T, precision=precision, **kw)
     splits = execution.prepare_splits(synthetic_splits(dataset), config)
     batches = ShuffledPasses(splits.train_x, splits.train_y, splits.mean, splits.std, BATCH, seed=0)
     model = execution.prepare_model(methods.build(method, config, splits, len(batches), seed=0), config)
@@ -87,6 +88,17 @@ def test_all_blocks_train_one_batch(benchmark, shape, method, order, precision):
     model, batches, config = build(method, SHAPES[shape], order or "paper", precision=precision)
     timed(benchmark, model.fit_epoch, one_batch(batches), config=config, shape=shape, method=method, order=order,
           unit="all T blocks, one batch of 64")
+
+
+@pytest.mark.parametrize("batched", [False, True])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_interleaved_step_batched_or_not(benchmark, shape, batched):
+    """One interleaved step of all T blocks, block by block or as one stacked computation (``batched_blocks``)."""
+    model, batches, config = build("noprop-dt", SHAPES[shape], "interleaved")
+    x, y = next(iter(batches()))
+    with model.batched_blocks() if batched else contextlib.nullcontext():
+        timed(benchmark, model.train_step, x, y, config=config, shape=shape, batched_blocks=batched,
+              unit="all T blocks, one batch of 64")
 
 
 @pytest.mark.parametrize("method", ["noprop-dt", "backprop"])

@@ -157,8 +157,8 @@ def test_epoch_stats_are_example_weighted_means_of_the_step_terms(order: str) ->
     seen: list[tuple[int, int, list[float]]] = []  # (block, batch size, [loss, l2, ce, kl])
     original = model.block_terms
 
-    def recording(t: int, x: Tensor, y: Tensor):
-        terms = original(t, x, y)
+    def recording(t: int, x: Tensor, y: Tensor, noise: Tensor | None = None):
+        terms = original(t, x, y, noise)
         seen.append((t, y.shape[0], [float(v.detach()) for v in terms]))
         return terms
 

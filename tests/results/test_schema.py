@@ -29,7 +29,7 @@ def test_columns_follow_the_table():
     assert "epoch_time_median_s" in RUN_COLUMNS and "epoch_time_median_s" not in columns(RUN_SCHEMA, 2)
     assert set(SWITCH_COLUMNS) <= set(RUN_COLUMNS)
     assert pandas_dtype("seed") == "Int64" and pandas_dtype("channels_last") == "boolean"
-    assert versions_of(list(columns(EPOCH_SCHEMA, 1)), EPOCH_SCHEMA) == [1, 2, SCHEMA_VERSION]  # never changed
+    assert versions_of(list(columns(EPOCH_SCHEMA, 1)), EPOCH_SCHEMA) == [1, 2, 3, SCHEMA_VERSION]  # never changed
 
 
 def test_a_file_of_the_previous_version_is_read_with_the_new_columns_missing(tmp_path: Path):
@@ -37,6 +37,7 @@ def test_a_file_of_the_previous_version_is_read_with_the_new_columns_missing(tmp
     runs = read_runs(OLD_REFERENCE)
     assert list(runs.columns) == list(RUN_COLUMNS) and len(runs) == 2
     assert runs["epoch_time_median_s"].isna().all() and runs["test_acc"].notna().all()
+    assert (runs["batched_blocks"] == False).all()  # noqa: E712 (implied: older code never batched blocks)
     assert len(read_epochs(OLD_REFERENCE)) == 4
 
 
