@@ -15,6 +15,7 @@ from types import TracebackType
 
 import psutil
 import torch
+from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 # ------------------------------------------------------------------------------------------------- stopwatch
 
@@ -235,3 +236,21 @@ def _storage_key(tensor: torch.Tensor) -> tuple[tuple, int]:
         return ("storage", str(tensor.device), storage.data_ptr()), int(storage.nbytes())
     except (RuntimeError, NotImplementedError):  # tensors without a plain storage (sparse, some subclasses)
         return ("tensor", id(tensor)), tensor.numel() * tensor.element_size()
+
+
+def _conv_backward_flops(grad_out_shape: list[int], x_shape: list[int], w_shape: list[int], *args: object,
+                         transposed: bool = False, output_mask: list[bool] | None = None,
+                         out_shape: object = None, **kwargs: object) -> int:
+    """Gradients of a convolution's input and weight each cost what its forward costs (2 x batch x output positions
+    x c_out x c_in/groups x kernel); ``w_shape`` already holds c_in/groups, so grouped convolutions count right."""
+    forward = conv_flop_count(x_shape, w_shape, grad_out_shape, transposed)
+    mask = output_mask if output_mask is not None else [True, True, False]
+    return forward * (int(mask[0]) + int(mask[1]))
+
+
+def count_flops() -> FlopCounterMode:
+    """torch's FlopCounterMode (matrix products and convolutions, forward and backward), with the backward of a
+    grouped convolution counted right: torch 2.14 counts it as if every group saw all input channels (measured: 5.5x
+    the FLOPs of the same convolutions run one group at a time, for 10 groups)."""
+    aten = torch.ops.aten
+    return FlopCounterMode(display=False, custom_mapping={aten.convolution_backward: _conv_backward_flops})

@@ -29,14 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from bench.results import artifacts, replace_run_rows
 from bench.run import checkpoint, data, environment, methods, switches
 from bench.run.batching import ShuffledPasses
 from bench.run.config import SWITCH_KEYS, RunConfig
 from bench.run.evaluate import accuracy, predictions, repeated_accuracy
-from bench.run.measure import SavedActivationMeter, Stopwatch, peak_memory, reset_peak_memory
+from bench.run.measure import SavedActivationMeter, Stopwatch, count_flops, peak_memory, reset_peak_memory
 from noprop.method import Method
 
 Emit = Callable[[dict[str, Any]], None]
@@ -321,11 +320,11 @@ def probe_one_step(model: Method, splits: data.Splits, config: RunConfig, device
     ``peak_saved_activation_bytes``: NoProp-DT in the paper's order steps one block at a time, so this is one
     block's activations; in the interleaved order, and for backprop, one step holds all T blocks' activations.
     ``train_gflop_per_sample``: the matrix-multiply and convolution FLOPs (forward and backward, counted by
-    torch's FlopCounterMode) of training every block once, per image (``batch``: the size of a pass's first
-    batch, the one the step trains on); elementwise work is not counted.
+    ``measure.count_flops``) of training every block once, per image (``batch``: the size of a pass's first batch,
+    the one the step trains on); elementwise work is not counted. Batched blocks count the same FLOPs.
     """
     meter = SavedActivationMeter()
-    with FlopCounterMode(display=False) as flops:
+    with count_flops() as flops:
         scratch_steps(model, splits, config, device, 1, meter)
     return {"peak_saved_activation_bytes": meter.peak_bytes,
             "train_gflop_per_sample": flops.get_total_flops() / batch / 1e9}

@@ -123,3 +123,17 @@ def test_saved_activations_on_cuda():
     meter = _step(net, torch.randn(64, 1000, device="cuda"))
     assert meter.peak_bytes >= 64 * 1000 * 4
     assert meter.live_bytes == 0
+
+
+def test_grouped_convolutions_count_the_flops_of_their_groups_run_one_by_one():
+    from bench.run.measure import count_flops
+
+    groups = 4
+    x = torch.randn(2, groups * 3, 8, 8, requires_grad=True)
+    w = torch.randn(groups * 5, 3, 3, 3, requires_grad=True)
+    with count_flops() as grouped:
+        nn.functional.conv2d(x, w, padding=1, groups=groups).sum().backward()
+    with count_flops() as one:
+        nn.functional.conv2d(x[:, :3].detach().requires_grad_(), w[:5].detach().requires_grad_(),
+                             padding=1).sum().backward()
+    assert grouped.get_total_flops() == groups * one.get_total_flops() > 0

@@ -156,3 +156,18 @@ def test_tf32_off_cuda_is_one_clear_error(tiny_mnist: Path, tmp_path: Path) -> N
                "--device", "cpu")
     assert proc.returncode == 2 and "tf32 applies to CUDA" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "runs.csv").exists()
+
+
+def test_batched_blocks_count_the_flops_of_the_blocks_one_by_one() -> None:
+    from bench.run import methods
+    from bench.run.recipe import probe_one_step
+    from tests.benchmarks.test_steps import synthetic_splits
+
+    splits = synthetic_splits("mnist", n=64)
+    gflop = []
+    for batched in (False, True):
+        config = cfg.RunConfig(dataset="mnist", width=0.125, T=3, batch_size=32, order="interleaved",
+                               batched_blocks=batched)
+        model = methods.build("noprop-dt", config, splits, 2, seed=0)
+        gflop.append(probe_one_step(model, splits, config, CPU, 32)["train_gflop_per_sample"])
+    assert gflop[0] > 0 and gflop[1] == pytest.approx(gflop[0], rel=1e-6)
