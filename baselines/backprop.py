@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from noprop.method import Passes
+from noprop.method import Passes, read_back
 from noprop.settings import MethodSettings, adamw, set_lr
 from noprop.stack import DenoiserStack
 
@@ -79,7 +79,7 @@ class BackpropBaseline(DenoiserStack):
             total = weighted if total is None else total + weighted
             count += y.shape[0]
             steps += 1
-        mean = total.item() / count if total is not None and count > 0 else math.nan
+        mean = read_back(total).item() / count if total is not None and count > 0 else math.nan
         return {"loss": mean, "ce": mean, "steps": float(steps)}
 
     @torch.no_grad()
