@@ -50,7 +50,6 @@ class NoPropDT(DenoiserStack):
         super().__init__(s, prototype_data, generator_seed)
         # The schedule is fixed: Python floats (from the float64 schedule, so 1 - ᾱ_T keeps its digits) fold into
         # kernels without extra tensor ops in the hot loop.
-        T_ = s.T
         sched = make_schedule(s.schedule, s.T, s.eta, dtype=torch.float64)
         ab = sched.alpha_bar
         self._sqrt_ab = ab.sqrt().tolist()
@@ -65,7 +64,7 @@ class NoPropDT(DenoiserStack):
         self._shared_opt = adamw(self._shared_params, s)
         self._block_updates = [0] * s.T
         # Per-block schedule constants as [T, 1, 1] tensors for the batched step (not saved: they follow from s).
-        for name, values in (("_sqrt_ab_prev", self._sqrt_ab[:T_]), ("_sqrt_1m_ab_prev", self._sqrt_1m_ab[:T_]),
+        for name, values in (("_sqrt_ab_prev", self._sqrt_ab[:-1]), ("_sqrt_1m_ab_prev", self._sqrt_1m_ab[:-1]),
                              ("_w_blocks", self._w[1:])):
             self.register_buffer(name, torch.tensor(values, device="cpu").view(-1, 1, 1), persistent=False)
         self._grouped: tuple[GroupedBlocks, torch.optim.Optimizer] | None = None

@@ -55,25 +55,20 @@ def _idx_spec(name: str, tv_class: str) -> DatasetSpec:
     )
 
 
+def _cifar_spec(name: str, classes: int, folder: str, archive: str, tv_class: str) -> DatasetSpec:
+    return DatasetSpec(
+        name=name, num_classes=classes, channels=3, size=32, train_size=50_000, test_size=10_000,
+        subdirs=(folder, archive, f"{name}/{folder}", f"{name}/{archive}"), layout="cifar",
+        how_to_get=f"put the folder {folder}/ or the archive {archive} in DATA_DIR/",
+        torchvision_class=tv_class,
+    )
+
+
 DATASETS: dict[str, DatasetSpec] = {
     "mnist": _idx_spec("mnist", "MNIST"),
     "fashion-mnist": _idx_spec("fashion-mnist", "FashionMNIST"),
-    "cifar10": DatasetSpec(
-        name="cifar10", num_classes=10, channels=3, size=32, train_size=50_000, test_size=10_000,
-        subdirs=("cifar-10-batches-py", "cifar-10-python.tar.gz", "cifar10/cifar-10-batches-py",
-                 "cifar10/cifar-10-python.tar.gz"),
-        layout="cifar",
-        how_to_get="put the folder cifar-10-batches-py/ or the archive cifar-10-python.tar.gz in DATA_DIR/",
-        torchvision_class="CIFAR10",
-    ),
-    "cifar100": DatasetSpec(
-        name="cifar100", num_classes=100, channels=3, size=32, train_size=50_000, test_size=10_000,
-        subdirs=("cifar-100-python", "cifar-100-python.tar.gz", "cifar100/cifar-100-python",
-                 "cifar100/cifar-100-python.tar.gz"),
-        layout="cifar",
-        how_to_get="put the folder cifar-100-python/ or the archive cifar-100-python.tar.gz in DATA_DIR/",
-        torchvision_class="CIFAR100",
-    ),
+    "cifar10": _cifar_spec("cifar10", 10, "cifar-10-batches-py", "cifar-10-python.tar.gz", "CIFAR10"),
+    "cifar100": _cifar_spec("cifar100", 100, "cifar-100-python", "cifar-100-python.tar.gz", "CIFAR100"),
 }
 
 _CIFAR_MEMBERS = {

@@ -238,14 +238,14 @@ def _storage_key(tensor: torch.Tensor) -> tuple[tuple, int]:
         return ("tensor", id(tensor)), tensor.numel() * tensor.element_size()
 
 
-def _conv_backward_flops(grad_out_shape: list[int], x_shape: list[int], w_shape: list[int], *args: object,
-                         transposed: bool = False, output_mask: list[bool] | None = None,
-                         out_shape: object = None, **kwargs: object) -> int:
-    """Gradients of a convolution's input and weight each cost what its forward costs (2 x batch x output positions
-    x c_out x c_in/groups x kernel); ``w_shape`` already holds c_in/groups, so grouped convolutions count right."""
+def _conv_backward_flops(grad_out_shape: list[int], x_shape: list[int], w_shape: list[int], _bias: object,
+                         _stride: object, _padding: object, _dilation: object, transposed: bool,
+                         _output_padding: object, _groups: int, output_mask: list[bool], **kwargs: object) -> int:
+    """Each gradient asked for (``output_mask``: input, weight) costs what the forward costs (2 x batch x output
+    positions x c_out x c_in/groups x kernel); ``w_shape`` already holds c_in/groups, so grouped convolutions count
+    right. For groups = 1 this is torch's own count."""
     forward = conv_flop_count(x_shape, w_shape, grad_out_shape, transposed)
-    mask = output_mask if output_mask is not None else [True, True, False]
-    return forward * (int(mask[0]) + int(mask[1]))
+    return forward * (int(output_mask[0]) + int(output_mask[1]))
 
 
 def count_flops() -> FlopCounterMode:

@@ -120,12 +120,13 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=10)
     a = p.parse_args()
     where = torch.cuda.get_device_name(a.device) if a.device.startswith("cuda") else f"cpu x{torch.get_num_threads()}"
-    variants = SWEEP if a.sweep else [("", {"order": a.order, "precision": a.precision, "tf32": a.tf32,
+    sweep = [v for v in SWEEP if a.device.startswith("cuda") or not v[1].get("tf32")]  # tf32: CUDA only
+    variants = sweep if a.sweep else [("", {"order": a.order, "precision": a.precision, "tf32": a.tf32,
                                             "batched": a.batched, "channels_last": not a.no_channels_last})]
     results = []
     for label, overrides in variants:
         r = {"label": label, **measure(a, **overrides)}
-        base = next((b for b in results if b["order"] == r["order"] and b["label"].endswith(" fp32")), r)
+        base = next((b for b in results if b["order"] == r["order"]), r)
         r["speedup"] = base["step_ms"] / r["step_ms"]
         results.append(r)
         print(f"{where} {a.shape} width={a.width} batch={a.batch} {label or r['order']}: step {r['step_ms']:.3f} ms "

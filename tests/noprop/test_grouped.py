@@ -1,6 +1,7 @@
 """noprop.grouped: the T blocks as one stacked computation compute what the blocks compute one by one."""
 
 import copy
+import dataclasses
 
 import pytest
 import torch
@@ -67,7 +68,7 @@ def test_batched_epochs_learn_and_hand_over_to_unbatched_ones() -> None:
     for _ in range(2):
         model.fit_epoch(CountingBatches())
     plain = copy.deepcopy(model)
-    object.__setattr__(plain.s, "batched_blocks", False)
+    plain.s = dataclasses.replace(plain.s, batched_blocks=False)
     stats = plain.fit_epoch(CountingBatches())  # continues from the state the batched epochs left in the blocks
     assert accuracy(plain) > 0.6 and stats["steps"] == 16  # chance is 0.25
 

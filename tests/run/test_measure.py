@@ -3,6 +3,7 @@ import time
 import pytest
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from bench.run import measure
 from bench.run.measure import SavedActivationMeter, Stopwatch
@@ -137,3 +138,11 @@ def test_grouped_convolutions_count_the_flops_of_their_groups_run_one_by_one():
         nn.functional.conv2d(x[:, :3].detach().requires_grad_(), w[:5].detach().requires_grad_(),
                              padding=1).sum().backward()
     assert grouped.get_total_flops() == groups * one.get_total_flops() > 0
+    for needs_input_grad in (True, False):  # groups = 1: torch's own count, which honours what backward computes
+        counts = []
+        for counter in (count_flops(), FlopCounterMode(display=False)):
+            with counter:
+                nn.functional.conv2d(torch.randn(2, 3, 8, 8, requires_grad=needs_input_grad),
+                                     w[:5].detach().requires_grad_(), padding=1).sum().backward()
+            counts.append(counter.get_total_flops())
+        assert counts[0] == counts[1] > 0
