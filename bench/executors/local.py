@@ -16,10 +16,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from bench.executors.one_run import execute_run
 from bench.executors.plan import PlannedRun, key_of, plan
 from bench.results import ResultsError, replace_run_rows, write_json_atomic
 from bench.run.config import RunConfig
-from bench.run.recipe import Emit, Run, RunError, resolve_device
+from bench.run.recipe import Emit, RunError, resolve_device
 
 
 class SweepInterrupted(Exception):
@@ -42,8 +43,8 @@ def run_sweep(config: RunConfig, *, resume: bool, in_process: bool, emit: Emit) 
     for run in todo:
         if in_process:
             try:
-                rows.append(Run(config, run.method, run.seed, resume=resume, emit=emit,
-                                measured_in="process").execute())
+                rows.append(execute_run(config, run.method, run.seed, resume=resume, emit=emit,
+                                        measured_in="process"))
             except KeyboardInterrupt:
                 raise SweepInterrupted from None
         else:
@@ -55,7 +56,7 @@ def _child(config_dict: dict, method: str, seed: int, resume: bool, events: Any)
     """Entry point of a run's own process: run, stream events, exit 130 if interrupted."""
     config = RunConfig(**config_dict)
     try:
-        Run(config, method, seed, resume=resume, emit=events.put, measured_in="subprocess").execute()
+        execute_run(config, method, seed, resume=resume, emit=events.put, measured_in="subprocess")
     except KeyboardInterrupt:
         os._exit(130)
     except Exception as e:  # errors that stop the sweep (bad data, unwritable results): tell the parent

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any, Literal
 
-SCHEMA_VERSION = 4  # 2: precision, channels_last and the FLOP columns; 3: epoch_time_median_s; 4: batched_blocks
+SCHEMA_VERSION = 5  # 2: precision, channels_last, FLOPs; 3: epoch_time_median_s; 4: batched_blocks; 5: block_workers
 OLDEST_READABLE = 1  # files of this version or newer are read (columns they lack read as missing)
 
 Kind = Literal["int", "float", "bool", "str"]
@@ -20,7 +20,7 @@ Kind = Literal["int", "float", "bool", "str"]
 # Columns that record an execution switch: how a run computes (layout, precision), not what it trains. They are
 # not part of config_hash, so the report keeps them as group keys of their own and compare can pair runs across
 # one of them on purpose. A switch added to RunConfig is added here too (bench.run.config checks this).
-SWITCH_COLUMNS: tuple[str, ...] = ("precision", "channels_last", "batched_blocks")
+SWITCH_COLUMNS: tuple[str, ...] = ("precision", "channels_last", "batched_blocks", "block_workers")
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,8 @@ RUN_SCHEMA: tuple[Column, ...] = (
     _c("channels_last", "bool", "switch: NHWC layout for images and conv weights", since=2),
     _c("batched_blocks", "bool", "switch: NoProp-DT's interleaved blocks trained as one stacked computation",
        since=4, implied=False),
+    _c("block_workers", "int", "switch: processes NoProp-DT's blocks were split over (torch.distributed)",
+       since=5, implied=1),
     _c("seed", "int", "the run's seed (data order, initialisation, noise)"),
     _c("epochs_planned", "int", "epochs the config asked for"),
     _c("epochs_done", "int", "epochs completed"),
@@ -85,7 +87,8 @@ RUN_SCHEMA: tuple[Column, ...] = (
     _c("peak_cuda_reserved_bytes", "int", "peak CUDA memory reserved by the caching allocator"),
     _PEAK_RSS,
     _c("peak_saved_activation_bytes", "int", "bytes autograd saves for backward in one training step (untimed)"),
-    _c("measured_in", "str", "subprocess (a run's own process, clean memory figures) or process"),
+    _c("measured_in", "str", "subprocess (a run's own process, clean memory figures), ray-task (its own Ray worker "
+       "process, Ray's own memory included) or process"),
     _c("device", "str", "torch device the run trained on"),
     _c("device_name", "str", "GPU name, or the CPU model"),
     _c("threads", "int", "torch intra-op threads"),

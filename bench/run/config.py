@@ -85,9 +85,13 @@ class RunConfig:
     channels_last: bool = _key(True, SWITCH, "NHWC images and conv weights (the same arithmetic, a faster layout)")
     batched_blocks: bool = _key(False, SWITCH, "NoProp-DT, interleaved order: train the T blocks as one stacked "
                                 "computation (the same update, fewer kernel launches)")
+    block_workers: int = _key(1, SWITCH, "NoProp-DT, interleaved order: split the T blocks over N processes "
+                              "(torch.distributed; each trains its own blocks, the same results for any N)", ge=1)
     data_dir: str | None = _key(None, WHERE, "folder holding dataset files (else $NOPROP_BENCH_DATA, the cache)")
     download: bool = _key(True, WHERE, "download a missing dataset with torchvision (needs network)")
     device: str = _key("auto", WHERE, "auto, cpu, cuda, cuda:N or mps")
+    threads: int | None = _key(None, WHERE, "torch threads per run process (none = torch's default, the cores "
+                               "here); the CPUs a Ray task asks for", ge=1)
     out: str = _key("results", WHERE, "results folder")
 
     @field_validator("dataset")
@@ -129,6 +133,20 @@ class RunConfig:
             raise ValueError("batched_blocks needs order interleaved (the paper order trains one block per step)")
         return self
 
+    @model_validator(mode="after")
+    def _block_workers_fit(self) -> RunConfig:
+        n = self.block_workers
+        if n == 1:
+            return self
+        if self.methods != ["noprop-dt"] or self.order != "interleaved":
+            raise ValueError(f"block_workers {n} splits NoProp-DT's blocks: it needs methods noprop and order "
+                             "interleaved (run backprop in a sweep of its own)")
+        if self.batched_blocks:
+            raise ValueError("block_workers and batched_blocks do not combine; choose one")
+        if n > self.T:
+            raise ValueError(f"block_workers {n} is more than the T={self.T} blocks to split")
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -153,7 +171,8 @@ class RunConfig:
 
 
 SWITCH_KEYS: tuple[str, ...] = SWITCH_COLUMNS
-BOOKKEEPING_KEYS = frozenset({"methods", "seeds", "out", "data_dir", "download", "device"})  # where, not what
+# where, not what:
+BOOKKEEPING_KEYS = frozenset({"methods", "seeds", "out", "data_dir", "download", "device", "threads"})
 _NOT_HASHED = {*BOOKKEEPING_KEYS, *SWITCH_KEYS}
 _HASHED_UNLESS_DEFAULT: dict[str, Any] = {"tf32": False}
 KEYS: tuple[str, ...] = tuple(f.name for f in fields(RunConfig))

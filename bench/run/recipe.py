@@ -40,6 +40,7 @@ from noprop.method import Method
 
 Emit = Callable[[dict[str, Any]], None]
 MethodBuilder = Callable[[str, RunConfig, data.Splits, int, int], Method]
+RowWriter = Callable[[Path, str, dict[str, Any], list[dict[str, Any]]], None]
 TRAIN_ACC_SAMPLES = 10_000  # training accuracy is measured on this many training images (first of the split)
 WARMUP_SEED = 2**31 - 1  # the warm-up draws its own batch order, leaving the run's untouched
 
@@ -115,13 +116,18 @@ class Run:
 
     The steps are methods of their own (``setup``, ``train``, ``evaluate``, ``record``) and the run's state lives
     on the object, so an executor can dispatch a ``Run`` anywhere and a test can drive it with a stub method
-    (``build``).
+    (``build``). ``write_rows=None`` leaves the results files to the caller: the ``end`` event carries the run row
+    and its epoch rows (the Ray executor's driver writes them, so only one process ever writes the CSVs).
     """
 
     def __init__(self, config: RunConfig, method: str, seed: int, *, resume: bool = False, emit: Emit = quiet,
-                 measured_in: str = "process", build: MethodBuilder = methods.build) -> None:
+                 measured_in: str = "process", build: MethodBuilder = methods.build,
+                 write_rows: RowWriter | None = replace_run_rows) -> None:
         self.config, self.method_name, self.seed, self.emit, self.build = config, method, seed, emit, build
+        self.write_rows = write_rows
         self.out = Path(config.out)
+        if config.threads:
+            torch.set_num_threads(config.threads)
         self.device = resolve_device(config.device)
         if config.tf32 and self.device.type != "cuda":
             raise RunError(f"tf32 applies to CUDA matmuls and convolutions, but this run is on {self.device.type}; "
@@ -258,12 +264,13 @@ class Run:
         self.row.update(status=status, reason=reason, early_stopped=reason.startswith("early stopped"),
                         timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"))
         epoch_rows = [{**r, "run_id": self.run_id} for r in self.progress.epoch_rows]
-        replace_run_rows(self.out, self.run_id, self.row, epoch_rows)
+        if self.write_rows is not None:
+            self.write_rows(self.out, self.run_id, self.row, epoch_rows)
         if status == "ok":
             self.ckpt_path.unlink(missing_ok=True)
             if self.previous:
                 self.previous.unlink(missing_ok=True)
-        self.emit({"event": "end", "key": self.key, "row": self.row})
+        self.emit({"event": "end", "key": self.key, "row": self.row, "epoch_rows": epoch_rows})
         return self.row
 
     # ---- helpers -------------------------------------------------------------------------------------------

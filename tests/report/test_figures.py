@@ -87,7 +87,7 @@ def test_summary_of_real_runs_matches_the_run_rows(real_results: Path):
     prototype = runs[runs["embedding"] == "prototype"].iloc[0]  # a group is named with its switches too
     assert report.warnings == [f"mnist noprop-dt prototype (config {prototype['config_hash']}, precision="
                                f"{prototype['precision']}, channels_last={str(prototype['channels_last']).lower()}, "
-                               "batched_blocks=false): "
+                               "batched_blocks=false, block_workers=1): "
                                "no ok backprop run with the same dataset and embedding; ratios left empty"]
     summary = report.summary.set_index(["method", "embedding"])
     for method in ("noprop-dt", "backprop"):

@@ -29,7 +29,7 @@ def test_columns_follow_the_table():
     assert "epoch_time_median_s" in RUN_COLUMNS and "epoch_time_median_s" not in columns(RUN_SCHEMA, 2)
     assert set(SWITCH_COLUMNS) <= set(RUN_COLUMNS)
     assert pandas_dtype("seed") == "Int64" and pandas_dtype("channels_last") == "boolean"
-    assert versions_of(list(columns(EPOCH_SCHEMA, 1)), EPOCH_SCHEMA) == [1, 2, 3, SCHEMA_VERSION]  # never changed
+    assert versions_of(list(columns(EPOCH_SCHEMA, 1)), EPOCH_SCHEMA) == [1, 2, 3, 4, SCHEMA_VERSION]  # never changed
 
 
 def test_a_file_of_the_previous_version_is_read_with_the_new_columns_missing(tmp_path: Path):
@@ -38,6 +38,7 @@ def test_a_file_of_the_previous_version_is_read_with_the_new_columns_missing(tmp
     assert list(runs.columns) == list(RUN_COLUMNS) and len(runs) == 2
     assert runs["epoch_time_median_s"].isna().all() and runs["test_acc"].notna().all()
     assert (runs["batched_blocks"] == False).all()  # noqa: E712 (implied: older code never batched blocks)
+    assert (runs["block_workers"] == 1).all()  # implied: older code trained every block in one process
     assert len(read_epochs(OLD_REFERENCE)) == 4
 
 

@@ -87,7 +87,8 @@ def test_switches_are_not_hashed_but_keep_runs_apart() -> None:
     assert base.model_hash() != cfg.resolve(config="smoke", overrides={"width": 0.5}).model_hash()
     keys = {run_key(c.dataset, "noprop-dt", c.model_hash(), c.switches(), 0) for c in [base, *others]}
     assert len(keys) == 3
-    assert set(base.switches()) == set(cfg.SWITCH_KEYS) == {"precision", "channels_last", "batched_blocks"}
+    assert set(base.switches()) == set(cfg.SWITCH_KEYS) == {"precision", "channels_last", "batched_blocks",
+                                                             "block_workers"}
 
 
 def test_bad_precision_is_one_clear_error() -> None:
