@@ -11,8 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from noprop.dropout import Dropout
 from noprop.grouped import GroupedBlocks, stack_adamw_state, unstack_adamw_state
 from noprop.method import Passes, read_back
+from noprop.parallel import BlockShard
 from noprop.schedule import make_schedule
 from noprop.settings import MethodSettings, adamw, set_lr
 from noprop.stack import DenoiserStack
@@ -40,9 +42,13 @@ class NoPropDT(DenoiserStack):
     Learning rate: each block's lr follows `lr_factor` of its own update count; the shared optimiser, stepped
     with every block update, uses the mean block update count.
 
-    Noise: a step of k blocks draws its noise as one [k, 2, B, d] tensor (block by block: the z_{t-1} sample, then
-    the z_T sample), the order in which blocks take it one after another. ``batched_blocks`` (interleaved order)
-    trains the T blocks as one stacked computation (``noprop.grouped``): the same function and update, to rounding.
+    Noise: in the paper order a step draws its block's noise as one [2, B, d] tensor (the z_{t-1} sample, then the
+    z_T sample) from torch's default stream. In the interleaved order every block has a random stream of its own,
+    seeded by (seed, block), for its noise and its dropout masks (our choice): a block's randomness then does not
+    depend on which process trains it, so block-parallel training (``shard``, ``noprop.parallel``) gives the same
+    results for any number of processes. ``batched_blocks`` (interleaved order) trains the T blocks as one stacked
+    computation (``noprop.grouped``): the same function and update, to rounding (its dropout masks come from block
+    1's stream).
     """
 
     def __init__(self, s: MethodSettings, prototype_data: tuple[Tensor, Tensor] | None = None,
@@ -68,6 +74,9 @@ class NoPropDT(DenoiserStack):
                              ("_w_blocks", self._w[1:])):
             self.register_buffer(name, torch.tensor(values, device="cpu").view(-1, 1, 1), persistent=False)
         self._grouped: tuple[GroupedBlocks, torch.optim.Optimizer] | None = None
+        self._seed = generator_seed
+        self._streams: list[torch.Generator] | None = None
+        self.shard: BlockShard | None = None  # set for block-parallel training: this process trains shard.blocks
 
     @property
     def block_passes_per_sample(self) -> int:
@@ -79,18 +88,34 @@ class NoPropDT(DenoiserStack):
 
     def training_state(self) -> dict:
         """Weights, optimiser states and update counters: everything needed to continue training exactly."""
-        return {
-            "model": self.state_dict(), "block_opts": [o.state_dict() for o in self._block_opts],
-            "shared_opt": self._shared_opt.state_dict(), "block_updates": list(self._block_updates),
+        streams = self.block_streams() if self.s.order == "interleaved" else None
+        owned = self.shard.blocks if self.shard else range(1, self.s.T + 1)
+        per_block = {t: (self._block_opts[t - 1].state_dict(), streams[t - 1].get_state() if streams else None)
+                     for t in owned}
+        if self.shard:  # a collective: every process of the group calls it; rank 0 gets every block's state
+            per_block = self.shard.gather_owned(per_block)
+        state = {
+            "model": self.state_dict(), "shared_opt": self._shared_opt.state_dict(),
+            "block_updates": list(self._block_updates),
         }
+        if len(per_block) == self.s.T:  # on a follower of a block-parallel group the state is partial: not saved
+            state["block_opts"] = [per_block[t][0] for t in range(1, self.s.T + 1)]
+            if streams:
+                state["block_streams"] = [per_block[t][1] for t in range(1, self.s.T + 1)]
+        return state
 
     def load_training_state(self, state: dict) -> None:
         """Restore what `training_state` saved (optimiser state follows each parameter's device)."""
         self.load_state_dict(state["model"])
-        for opt, opt_state in zip(self._block_opts, state["block_opts"], strict=True):
-            opt.load_state_dict(opt_state)
+        owned = set(self.shard.blocks) if self.shard else None
+        for t, (opt, opt_state) in enumerate(zip(self._block_opts, state["block_opts"], strict=True), start=1):
+            if owned is None or t in owned:  # a block-parallel process keeps only its own blocks' moments
+                opt.load_state_dict(opt_state)
         self._shared_opt.load_state_dict(state["shared_opt"])
         self._block_updates = list(state["block_updates"])
+        if state.get("block_streams") is not None:
+            for stream, stream_state in zip(self.block_streams(), state["block_streams"], strict=True):
+                stream.set_state(stream_state)
 
     # ---- training ------------------------------------------------------------------------------------------
 
@@ -98,6 +123,28 @@ class NoPropDT(DenoiserStack):
         """Standard normal noise [k, 2, B, d] for k blocks: per block the z_{t-1} sample's, then the z_T sample's."""
         W = self.embedding.W
         return torch.randn((k, 2, y.shape[0], self.dim), device=W.device, dtype=W.dtype)
+
+    def block_streams(self) -> list[torch.Generator]:
+        """The interleaved order's per-block random streams (noise and dropout), seeded by (seed, block) on the
+        blocks' device; made on first use and attached to each block's dropout layers."""
+        device = self.embedding.W.device
+        if self._streams is None or self._streams[0].device != device:
+            self._streams = [torch.Generator(device=device).manual_seed(block_seed(self._seed, t))
+                             for t in range(1, self.s.T + 1)]
+            for block, stream in zip(self.blocks, self._streams, strict=True):
+                for module in block.modules():
+                    if isinstance(module, Dropout):
+                        module.generator = stream
+        return self._streams
+
+    def _step_noise(self, ts: list[int], y: Tensor) -> Tensor:
+        """[k, 2, B, d] noise for the step's blocks: from each block's own stream in the interleaved order."""
+        if self.s.order != "interleaved":
+            return self._noise(len(ts), y)
+        W, streams = self.embedding.W, self.block_streams()
+        shape = (2, y.shape[0], self.dim)
+        return torch.stack([torch.randn(shape, device=W.device, dtype=W.dtype, generator=streams[t - 1])
+                            for t in ts])
 
     def _kl(self, u: Tensor) -> Tensor:
         """KL(N(√ᾱ_0 u_y, (1-ᾱ_0) I) || N(0, I)) in closed form, mean over the batch."""
@@ -173,15 +220,23 @@ class NoPropDT(DenoiserStack):
 
         Returns a detached [k, 4] tensor of (Eq. 8 loss, L2, CE, KL) for its k blocks; no host sync.
         """
-        ts = list(blocks) if blocks is not None else list(range(1, self.s.T + 1))
-        noise = self._noise(len(ts), y)
+        ts = list(blocks) if blocks is not None else self._trained_blocks()
+        noise = self._step_noise(ts, y)
         if self._grouped is not None and len(ts) == self.s.T:
             return self._batched_step(x, y, noise)
         terms = [self.block_terms(t, x, y, eps) for t, eps in zip(ts, noise, strict=True)]
         self._zero_grad(ts)
         total = terms[0][0] if len(terms) == 1 else torch.stack([term[0] for term in terms]).sum()
         total.backward()  # block grads are disjoint
+        if self.shard:  # the shared gradients become the sum over every process's blocks
+            for p in self._shared_params:
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+            self.shard.all_reduce_([p.grad for p in self._shared_params])
         self._step_blocks(ts)
+        if self.shard:  # the other processes stepped their blocks: keep every block's count (and so the lr) in step
+            for t in set(range(1, self.s.T + 1)) - set(ts):
+                self._block_updates[t - 1] += 1
         return torch.stack([torch.stack(term) for term in terms]).detach()
 
     def _batched_step(self, x: Tensor, y: Tensor, noise: Tensor) -> Tensor:
@@ -234,44 +289,49 @@ class NoPropDT(DenoiserStack):
         records: list[Tensor] = []
         owners: list[list[int]] = []  # 0-based blocks of each record's rows
         sizes: list[int] = []
-        block_sets = [[t] for t in range(1, T + 1)] if self.s.order == "paper" else [list(range(1, T + 1))]
+        if self.shard and self.s.order != "interleaved":
+            raise ValueError("block-parallel training needs the interleaved order")
+        block_sets = [[t] for t in range(1, T + 1)] if self.s.order == "paper" else [None]
         batched = self.batched_blocks() if self.s.batched_blocks else contextlib.nullcontext()
         with batched:
             for ts in block_sets:
                 for x, y in passes():
                     records.append(self.train_step(x, y, ts))
-                    owners.append([t - 1 for t in ts])
                     sizes.append(y.shape[0])
+                    owners.append([t - 1 for t in (ts or self._trained_blocks())])
+        if self.shard:
+            self.shard.broadcast_blocks(self.blocks)  # every process holds the whole model for inference
         return self._epoch_stats(records, owners, sizes)
 
+    def _trained_blocks(self) -> list[int]:
+        """The blocks (1-based) a step of every block trains here: this process's share, or all T."""
+        return list(self.shard.blocks) if self.shard else list(range(1, self.s.T + 1))
+
     def _epoch_stats(self, records: list[Tensor], owners: list[list[int]], sizes: list[int]) -> dict[str, float]:
-        """Example-weighted means of the epoch's records (see fit_epoch), with the epoch's one device sync."""
+        """Example-weighted means of the epoch's records (see fit_epoch), with the epoch's one device sync.
+
+        Per block: sums of (loss, L2, CE, KL) weighted by examples, examples and steps; a block-parallel group sums
+        them over its processes (each recorded only its own blocks).
+        """
         T = self.s.T
-        counts = [0] * T
-        for blocks, n in zip(owners, sizes, strict=True):
-            for b in blocks:
-                counts[b] += n
-        total = sum(counts)
+        sums = torch.zeros(T, 6, dtype=torch.float64, device="cpu")
         if records:
             values = read_back(torch.stack(records)).double()  # [steps, k, 4]: the one sync of the epoch
-            weighted = values * torch.tensor(sizes, dtype=torch.float64, device="cpu")[:, None, None]
-            owner = torch.tensor(owners, device="cpu").flatten()
-            l2 = torch.zeros(T, dtype=torch.float64, device="cpu").index_add_(0, owner, weighted[..., 1].flatten())
-            l2_sums = l2.tolist()
-            loss, _, ce, kl = weighted.sum(dim=(0, 1)).tolist()
-        else:
-            loss = ce = kl = math.nan
-            l2_sums = [math.nan] * T
+            n = torch.tensor(sizes, dtype=torch.float64, device="cpu")[:, None, None].expand(-1, values.shape[1], 1)
+            per_row = torch.cat([values * n, n, torch.ones_like(n)], dim=2).flatten(0, 1)
+            sums.index_add_(0, torch.tensor(owners, device="cpu").flatten(), per_row)
+        if self.shard:
+            self.shard.all_reduce_([sums])
+        loss, _, ce, kl, total, updates = sums.sum(dim=0).tolist()
 
-        def mean(v: float, n: int) -> float:
-            return v / n if n > 0 else math.nan
+        def mean(v: float, count: float) -> float:
+            return v / count if count > 0 else math.nan
 
         out = {"loss": mean(loss, total), "ce": mean(ce, total), "kl": mean(kl, total)}
-        for t in range(1, T + 1):
-            out[f"block_{t}_mse"] = mean(l2_sums[t - 1], counts[t - 1])
-        updates = sum(len(blocks) for blocks in owners)
-        out["steps"] = float(updates / T)
-        out["block_updates"] = float(updates)
+        for t, (l2, count) in enumerate(zip(sums[:, 1].tolist(), sums[:, 4].tolist(), strict=True), start=1):
+            out[f"block_{t}_mse"] = mean(l2, count)
+        out["steps"] = updates / T
+        out["block_updates"] = updates
         return out
 
     # ---- inference -----------------------------------------------------------------------------------------
@@ -308,3 +368,8 @@ class NoPropDT(DenoiserStack):
             return self.classifier(z)
         finally:
             self.train(was_training)
+
+
+def block_seed(seed: int, t: int) -> int:
+    """The seed of block t's own random stream in a run seeded ``seed`` (the interleaved order)."""
+    return (seed * 1_000_003 + t) % 2**63

@@ -178,11 +178,7 @@ class Run:
     def setup(self, started: float) -> None:
         """Data on the device, the method built (or restored from the checkpoint), untimed warm-up and probes."""
         c = self.config
-        splits = data.load(c.dataset, data_dir=c.data_dir, device=self.device, train_subset=c.train_subset,
-                           test_subset=c.test_subset, val_size=c.val_size, seed=self.seed, allow_download=c.download)
-        self.splits = switches.prepare_splits(splits, c)
-        self.passes = ShuffledPasses(self.splits.train_x, self.splits.train_y, self.splits.mean, self.splits.std,
-                                     c.batch_size, self.seed)
+        self.splits, self.passes = prepare_data(c, self.device, self.seed)
         built = self.build(self.method_name, c, self.splits, len(self.passes), self.seed)
         self.model = switches.prepare_model(built, c)
         self.row["params"] = sum(p.numel() for p in self.model.parameters())
@@ -287,6 +283,15 @@ class Run:
     def _one_inference(self, x: torch.Tensor, y: torch.Tensor) -> float:
         assert self.model is not None and self.splits is not None
         return accuracy(predictions(self.model, x, self.splits.mean, self.splits.std, self.seed * 1000), y)
+
+
+def prepare_data(config: RunConfig, device: torch.device, seed: int) -> tuple[data.Splits, ShuffledPasses]:
+    """A run's data on its device (layout switches applied) and its seeded training passes."""
+    c = config
+    splits = data.load(c.dataset, data_dir=c.data_dir, device=device, train_subset=c.train_subset,
+                       test_subset=c.test_subset, val_size=c.val_size, seed=seed, allow_download=c.download)
+    splits = switches.prepare_splits(splits, c)
+    return splits, ShuffledPasses(splits.train_x, splits.train_y, splits.mean, splits.std, c.batch_size, seed)
 
 
 def _new_run_id() -> str:

@@ -1,0 +1,230 @@
+"""One NoProp-DT run carried out by ``block_workers`` processes of a ``torch.distributed`` group, each training its
+own share of the T blocks (``noprop.parallel``).
+
+Rank 0, the leader, runs the ordinary recipe (``Run``): data, evaluation, rows, checkpoints, events. Its model is a
+``Leader``, which announces each call that needs the whole group (train an epoch, gather or load training state,
+stop) to the other ranks before making it. The followers hold the same data, draw the same batches and build the
+same model, and do exactly what is announced, so they need no recipe of their own and write nothing.
+
+Followers are started with ``subprocess`` (the local executor's run process is a daemon, which ``multiprocessing``
+forbids to have children), meet the leader through a ``FileStore`` in a temporary folder (one machine), and ignore
+Ctrl-C: the leader records the run as interrupted and then stops them. Backend: gloo on the CPU, nccl on CUDA
+(rank r on GPU r).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from bench.run import methods, switches
+from bench.run.batching import ShuffledPasses
+from bench.run.config import RunConfig
+from bench.run.data import Splits
+from bench.run.recipe import Emit, RowWriter, Run, RunError, prepare_data, resolve_device
+from noprop.dt import NoPropDT
+from noprop.method import Method
+from noprop.parallel import BlockShard
+
+TIMEOUT = timedelta(minutes=30)  # longest a rank waits in one collective (the followers wait out each evaluation)
+
+
+def run_block_parallel(config: RunConfig, method: str, seed: int, *, resume: bool, emit: Emit, measured_in: str,
+                       write_rows: RowWriter | None) -> dict[str, Any]:
+    """Run one (method, seed) over ``config.block_workers`` processes; this process is rank 0 and returns the row."""
+    world = config.block_workers
+    device = _rank_device(config, 0)
+    with tempfile.TemporaryDirectory(prefix="noprop-blocks-") as tmp:
+        store = Path(tmp) / "store"
+        spec = Path(tmp) / "run.json"
+        spec.write_text(json.dumps({"config": config.to_dict(), "method": method, "seed": seed}))
+        followers = [_start_follower(spec, r, world, store) for r in range(1, world)]
+        leaders: list[Leader] = []
+
+        def build(name: str, c: RunConfig, splits: Splits, batches: int, s: int) -> Method:
+            leaders.append(Leader(_sharded(methods.build(name, c, splits, batches, s), device)))
+            return leaders[0]
+
+        try:
+            _await_followers(store, followers)
+            _join_group(store, 0, world, device)
+            return Run(config, method, seed, resume=resume, emit=emit, measured_in=measured_in, build=build,
+                       write_rows=write_rows).execute()
+        finally:
+            _stop(leaders[0].calling if leaders else False, followers)
+
+
+class Leader(nn.Module):
+    """Rank 0's model: the sharded NoProp-DT, announcing every group-wide call to the followers first."""
+
+    def __init__(self, model: NoPropDT) -> None:
+        super().__init__()
+        self.model = model
+        self.calling = False  # inside a group-wide call (a failure there leaves the followers mid-collective)
+
+    @property
+    def block_passes_per_sample(self) -> int:
+        return self.model.block_passes_per_sample
+
+    def recorded_settings(self) -> dict[str, str]:
+        return self.model.recorded_settings()
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError("a block-parallel model trains whole epochs (fit_epoch)")
+
+    def fit_epoch(self, passes: ShuffledPasses) -> dict[str, float]:  # type: ignore[override]
+        with self._announce("fit", passes.generator.get_state()):
+            return self.model.fit_epoch(passes)
+
+    def training_state(self) -> dict:
+        with self._announce("state"):
+            return self.model.training_state()
+
+    def load_training_state(self, state: dict) -> None:
+        with self._announce("load", state):
+            self.model.load_training_state(state)
+
+    def predict(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.model.predict(x, generator)
+
+    def label_embedding(self) -> torch.Tensor:
+        return self.model.label_embedding()
+
+    def _announce(self, *command: Any) -> _Call:
+        dist.broadcast_object_list([command], src=0)
+        return _Call(self)
+
+    def __deepcopy__(self, memo: dict) -> NoPropDT:
+        """A copy (for the untimed warm-up and probes) is a single-process NoProp-DT with the same weights."""
+        import copy
+
+        return copy.deepcopy(self.model, memo)
+
+
+class _Call:
+    """Marks the leader as inside a group-wide call while it runs."""
+
+    def __init__(self, leader: Leader) -> None:
+        self.leader = leader
+
+    def __enter__(self) -> None:
+        self.leader.calling = True
+
+    def __exit__(self, *exc: object) -> None:
+        self.leader.calling = exc[0] is not None  # still mid-call if it failed part way
+
+
+def follow(spec_path: str, rank: int, world: int, store: str) -> None:
+    """A follower's life: build the same data and model, then do what the leader announces until ``stop``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the leader stops us after recording an interrupted run
+    spec = json.loads(Path(spec_path).read_text())
+    config = RunConfig(**spec["config"])
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = _rank_device(config, rank)
+    dist.FileStore(store, world).set(f"ready{rank}", "1")
+    _join_group(Path(store), rank, world, device)
+    splits, passes = prepare_data(config, device, spec["seed"])
+    built = methods.build(spec["method"], config, splits, len(passes), spec["seed"])
+    model = _sharded(switches.prepare_model(built, config), device)
+    for command, *args in _commands():
+        if command == "fit":
+            passes.generator.set_state(args[0])
+            model.fit_epoch(passes)
+        elif command == "state":
+            model.training_state()
+        elif command == "load":
+            model.load_training_state(args[0])
+    dist.destroy_process_group()
+
+
+def _commands() -> Iterator[tuple]:
+    while True:
+        box: list[Any] = [None]
+        dist.broadcast_object_list(box, src=0)
+        if box[0][0] == "stop":
+            return
+        yield box[0]
+
+
+def _sharded(model: Any, device: torch.device) -> NoPropDT:
+    if not isinstance(model, NoPropDT):
+        raise RunError("block_workers splits NoProp-DT's blocks; other methods train in one process")
+    collective_device = device if device.type == "cuda" else torch.device("cpu")
+    model.shard = BlockShard(model.s.T, device=collective_device)
+    return model
+
+
+def _rank_device(config: RunConfig, rank: int) -> torch.device:
+    """CPU ranks share the CPU; CUDA rank r trains on GPU r (so the group needs block_workers GPUs)."""
+    device = resolve_device(config.device)
+    if device.type != "cuda":
+        return device
+    if config.block_workers > torch.cuda.device_count():
+        raise RunError(f"block_workers {config.block_workers} needs as many GPUs, but {torch.cuda.device_count()} "
+                       "are visible; lower --block-workers")
+    torch.cuda.set_device(rank)
+    return torch.device("cuda", rank)
+
+
+def _start_follower(spec: Path, rank: int, world: int, store: Path) -> subprocess.Popen:
+    log = open(spec.parent / f"rank{rank}.log", "w")  # noqa: SIM115 (the child writes it; closed with the folder)
+    return subprocess.Popen([sys.executable, "-m", "bench.executors.block_parallel", str(spec), str(rank),
+                             str(world), str(store)], stdout=log, stderr=subprocess.STDOUT)
+
+
+def _await_followers(store: Path, followers: list[subprocess.Popen], limit_s: float = 300) -> None:
+    """Wait until every follower has started (imports can take a while); a follower that exits first is an error."""
+    waiting = dist.FileStore(str(store), len(followers) + 1)
+    deadline = time.monotonic() + limit_s
+    for rank, proc in enumerate(followers, start=1):
+        while True:
+            try:
+                waiting.wait([f"ready{rank}"], timedelta(seconds=1))
+                break
+            except RuntimeError:  # not yet: the store's wait timed out
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RunError(f"block worker {rank} did not start: {_last_line(store.parent, rank)}") from None
+
+
+def _last_line(folder: Path, rank: int) -> str:
+    lines = (folder / f"rank{rank}.log").read_text(errors="replace").strip().splitlines()
+    return lines[-1] if lines else "no output"
+
+
+def _join_group(store: Path, rank: int, world: int, device: torch.device) -> None:
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    dist.init_process_group(backend, store=dist.FileStore(str(store), world), rank=rank, world_size=world,
+                            timeout=TIMEOUT)
+
+
+def _stop(mid_call: bool, followers: list[subprocess.Popen]) -> None:
+    """Tell the followers to stop if they are listening (not left inside a failed call); end any that linger."""
+    if dist.is_initialized():
+        if not mid_call:
+            dist.broadcast_object_list([("stop",)], src=0)
+        dist.destroy_process_group()
+    for proc in followers:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+if __name__ == "__main__":
+    follow(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
+    os._exit(0)
