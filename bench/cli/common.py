@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 app = typer.Typer(
     help="Matched, measured benchmarks of NoProp-DT against end-to-end backprop.",
@@ -21,7 +22,7 @@ state = {"debug": False}
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print one clear error line and return the exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

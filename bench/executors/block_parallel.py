@@ -55,7 +55,7 @@ def run_block_parallel(config: RunConfig, method: str, seed: int, *, resume: boo
         leaders: list[Leader] = []
 
         def build(name: str, c: RunConfig, splits: Splits, batches: int, s: int) -> Method:
-            leaders.append(Leader(_sharded(methods.build(name, c, splits, batches, s), device)))
+            leaders.append(Leader(_sharded(methods.build(name, c, splits, batches, s), device), followers))
             return leaders[0]
 
         try:
@@ -70,9 +70,10 @@ def run_block_parallel(config: RunConfig, method: str, seed: int, *, resume: boo
 class Leader(nn.Module):
     """Rank 0's model: the sharded NoProp-DT, announcing every group-wide call to the followers first."""
 
-    def __init__(self, model: NoPropDT) -> None:
+    def __init__(self, model: NoPropDT, followers: list[subprocess.Popen]) -> None:
         super().__init__()
         self.model = model
+        self.followers = followers
         self.calling = False  # inside a group-wide call (a failure there leaves the followers mid-collective)
 
     @property
@@ -123,8 +124,12 @@ class _Call:
     def __enter__(self) -> None:
         self.leader.calling = True
 
-    def __exit__(self, *exc: object) -> None:
-        self.leader.calling = exc[0] is not None  # still mid-call if it failed part way
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        self.leader.calling = kind is not None  # still mid-call if it failed part way
+        ended = [(rank, p) for rank, p in enumerate(self.leader.followers, start=1) if p.poll() not in (None, 0)]
+        if kind is RuntimeError and ended:  # a collective failed because a follower died: say so, not gloo's words
+            rank, proc = ended[0]
+            raise RuntimeError(f"block worker {rank} ended with exit code {proc.returncode}")
 
 
 def follow(spec_path: str, rank: int, world: int, store: str) -> None:
@@ -218,6 +223,8 @@ def _stop(mid_call: bool, followers: list[subprocess.Popen]) -> None:
             dist.broadcast_object_list([("stop",)], src=0)
         dist.destroy_process_group()
     for proc in followers:
+        if mid_call:  # it waits in a collective the leader has left: nothing of it is left to save
+            proc.kill()
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
