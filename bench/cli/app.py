@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import enum
+import functools
 import sys
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -14,6 +17,14 @@ from bench.cli.options import overrides, with_config_options
 from bench.run import config as cfg
 from bench.run import data
 from bench.run.readers import DataError
+
+
+class Executor(str, enum.Enum):
+    """Where a sweep's runs go (``--executor``)."""
+
+    local = "local"
+    ray = "ray"
+
 
 DataDir = Annotated[
     str | None, typer.Option("--data-dir", help="Folder holding dataset files (else $NOPROP_BENCH_DATA, cache).")
@@ -68,6 +79,12 @@ def run(
                                          rich_help_panel="Run")] = False,
     in_process: Annotated[bool, typer.Option(help="Run in this process (debugging; RSS is then shared).",
                                              rich_help_panel="Run")] = False,
+    executor: Annotated[Executor, typer.Option(
+        help="local: each run in its own process here, one after another; ray: each run a Ray task, here or on "
+        "a cluster (needs pip install 'noprop-bench\\[ray]').", rich_help_panel="Run")] = Executor.local,
+    ray_address: Annotated[str | None, typer.Option(
+        help="With --executor ray: the Ray cluster to join, e.g. HOST:6379 (else $RAY_ADDRESS; neither: start "
+        "Ray on this machine).", rich_help_panel="Run", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.", rich_help_panel="Run")] = False,
     jsonl: Annotated[bool, typer.Option(help="Print progress events as JSON lines.", rich_help_panel="Run")] = False,
     **keys: Any,
@@ -77,17 +94,18 @@ def run(
     Every config key is an option (defaults: the config file, else configs/DATASET.yaml, else the paper's).
     """
     from bench.cli import progress
-    from bench.executors.local import SweepInterrupted, run_sweep
+    from bench.executors.sweep import SweepInterrupted
     from bench.results import ResultsError
     from bench.run.recipe import RunError
 
+    run_sweep = _executor(executor, in_process, ray_address)
     with user_errors(cfg.ConfigError, DataError, ResultsError, RunError):
         given = overrides(keys)
         run_config = cfg.resolve(dataset=given.pop("dataset", None), config=config, overrides=given)
         try:
-            rows = _sweep(run_config, resume, in_process, quiet, jsonl, run_sweep, progress)
+            rows = _sweep(run_config, resume, quiet, jsonl, run_sweep, progress)
         except SweepInterrupted:
-            raise fail(f"interrupted; the run in progress is recorded as 'interrupted' in {run_config.out}/runs.csv; "
+            raise fail(f"interrupted; runs in progress are recorded as 'interrupted' in {run_config.out}/runs.csv; "
                        "add --resume to the same command to continue it", 130) from None
     if not quiet and not jsonl:
         console.print(progress.summary_table(rows))
@@ -98,15 +116,31 @@ def run(
                    + "; ".join(f"{r['method']} seed {r['seed']}: {r['status']} {r.get('reason', '')}" for r in bad), 1)
 
 
-def _sweep(config: cfg.RunConfig, resume: bool, in_process: bool, quiet: bool, jsonl: bool, run_sweep: Any,
+def _executor(executor: Executor, in_process: bool, ray_address: str | None) -> Callable[..., list[dict]]:
+    """The chosen executor's ``run_sweep`` with its own options bound; a combination that means nothing is a
+    usage error (exit 2) before anything runs."""
+    if executor is Executor.ray:
+        if in_process:
+            raise fail("--in-process runs the sweep in this process; it does not combine with --executor ray")
+        from bench.executors import ray
+
+        return functools.partial(ray.run_sweep, address=ray_address)
+    if ray_address:
+        raise fail("--ray-address applies to --executor ray; add that or drop --ray-address")
+    from bench.executors import local
+
+    return functools.partial(local.run_sweep, in_process=in_process)
+
+
+def _sweep(config: cfg.RunConfig, resume: bool, quiet: bool, jsonl: bool, run_sweep: Callable[..., list[dict]],
            progress: Any) -> list[dict]:
     """Run the sweep with the chosen display: JSON lines, nothing, or Rich progress bars."""
     if jsonl or quiet:
-        return run_sweep(config, resume=resume, in_process=in_process, emit=progress.jsonl if jsonl else progress.quiet)
+        return run_sweep(config, resume=resume, emit=progress.jsonl if jsonl else progress.quiet)
     console.print(f"[bold]{config.dataset}[/]: {', '.join(config.methods)} x seeds {config.seeds}, {config.epochs} "
                   f"epochs -> {config.out}/", highlight=False)
     with progress.RichDisplay(console) as display:
-        return run_sweep(config, resume=resume, in_process=in_process, emit=display)
+        return run_sweep(config, resume=resume, emit=display)
 
 
 def _usage_error_type() -> type[Exception]:

@@ -12,33 +12,20 @@ import multiprocessing as mp
 import os
 import queue
 import signal
-from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from bench.executors.one_run import execute_run
-from bench.executors.plan import PlannedRun, key_of, plan
-from bench.results import ResultsError, replace_run_rows, write_json_atomic
+from bench.executors.plan import PlannedRun, key_of
+from bench.executors.sweep import SweepInterrupted, crashed_row, prepare
 from bench.run.config import RunConfig
-from bench.run.recipe import Emit, RunError, resolve_device
+from bench.run.recipe import Emit, RunError
 
-
-class SweepInterrupted(Exception):
-    """Ctrl-C stopped the sweep; the run in progress was recorded as interrupted."""
+__all__ = ["SweepInterrupted", "run_sweep"]
 
 
 def run_sweep(config: RunConfig, *, resume: bool, in_process: bool, emit: Emit) -> list[dict]:
     """Run every planned (method, seed); returns their run rows. Raises SweepInterrupted on Ctrl-C."""
-    out = Path(config.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ResultsError(f"cannot create the results folder {out}: {e.strerror}; choose another --out") from e
-    resolve_device(config.device)  # fail before any run if the device is unusable
-    write_json_atomic(out / f"config-{config.model_hash()}.json", config.to_dict())
-    todo, skipped = plan(config, resume)
-    for run in skipped:
-        emit({"event": "skipped", "key": key_of(config, run), "method": run.method, "seed": run.seed})
+    todo = prepare(config, resume, emit)
     rows = []
     for run in todo:
         if in_process:
@@ -110,16 +97,8 @@ def _run_in_child(config: RunConfig, run: PlannedRun, resume: bool, emit: Emit) 
 
 
 def _crashed_row(config: RunConfig, run: PlannedRun, exitcode: int | None) -> dict:
-    """A run row for a child process that vanished without writing its own (e.g. killed by the OOM killer)."""
-    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + f"-crash{run.seed}"
+    """The row of a child process that vanished without writing its own (SIGKILL: most likely the OOM killer)."""
     signal_name = f"signal {-exitcode}" if exitcode is not None and exitcode < 0 else f"exit code {exitcode}"
-    row = {
-        "run_id": run_id, "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "status": "oom" if exitcode == -signal.SIGKILL else "failed",
-        "reason": f"run process ended with {signal_name} before recording its result",
-        "dataset": config.dataset, "method": run.method, "seed": run.seed, "embedding": config.embedding,
-        **config.switches(), "epochs_planned": config.epochs, "config_hash": config.model_hash(),
-        "measured_in": "subprocess",
-    }
-    replace_run_rows(config.out, run_id, row, [])
-    return row
+    return crashed_row(config, run, status="oom" if exitcode == -signal.SIGKILL else "failed",
+                       reason=f"run process ended with {signal_name} before recording its result",
+                       measured_in="subprocess")
