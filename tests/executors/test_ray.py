@@ -83,6 +83,23 @@ def test_same_rows_as_the_local_executor(ray_cluster, tiny_mnist, tmp_path):
     assert len({e["pid"] for e in starts} | {os.getpid()}) == 3  # each run in a worker process of its own
 
 
+def test_a_block_parallel_run_is_one_task_with_the_rows_of_one_process(ray_cluster, tiny_mnist, tmp_path):
+    """--block-workers 2 under Ray: one task (asking 2 x 1 CPUs) that starts its own follower; the rows equal a local
+    single-process run's, apart from the switch itself."""
+    keys = {"methods": ["noprop-dt"], "order": "interleaved", "threads": 1}
+    (row,) = ray_executor.run_sweep(tiny(tiny_mnist, tmp_path / "ray", block_workers=2, **keys), resume=False,
+                                    emit=quiet)
+    local.run_sweep(tiny(tiny_mnist, tmp_path / "local", **keys), resume=False, in_process=False, emit=quiet)
+    assert row["status"] == "ok" and row["block_workers"] == 2 and row["measured_in"] == "ray-task"
+    ray_runs, local_runs = read_runs(tmp_path / "ray"), read_runs(tmp_path / "local")
+    assert list(local_runs["block_workers"]) == [1]
+    assert ray_runs["config_hash"].iloc[0] == local_runs["config_hash"].iloc[0]
+    for col in ("test_acc", "train_acc", "params", "epochs_done"):
+        assert ray_runs[col].iloc[0] == pytest.approx(local_runs[col].iloc[0], rel=1e-6), col
+    assert list(read_epochs(tmp_path / "ray")["train_loss"]) == pytest.approx(
+        list(read_epochs(tmp_path / "local")["train_loss"]), rel=1e-5)
+
+
 def test_interrupted_sweep_resumes_to_the_same_rows(ray_cluster, tiny_mnist, tmp_path):
     epochs = 5
     straight = tiny(tiny_mnist, tmp_path / "straight", epochs=epochs)
