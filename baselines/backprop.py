@@ -46,9 +46,14 @@ class BackpropBaseline(DenoiserStack):
         self._opt.load_state_dict(state["opt"])
         self._updates = int(state["updates"])
 
-    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    def forward(self, x: Tensor, generator: torch.Generator | None = None, deterministic: bool = False) -> Tensor:
+        """Logits; z_0 ~ N(0, I) from ``generator``, or z_0 = 0 (its mean) when ``deterministic``."""
         W = self.embedding.W
-        z = torch.randn((x.shape[0], self.dim), device=x.device, dtype=W.dtype, generator=generator)
+        shape = (x.shape[0], self.dim)
+        if deterministic:
+            z = torch.zeros(shape, device=x.device, dtype=W.dtype)
+        else:
+            z = torch.randn(shape, device=x.device, dtype=W.dtype, generator=generator)
         a = torch.tanh(self.mix)
         for t, block in enumerate(self.blocks):
             _, u_hat = block(x, z, W)
@@ -83,11 +88,12 @@ class BackpropBaseline(DenoiserStack):
         return {"loss": mean, "ce": mean, "steps": float(steps)}
 
     @torch.no_grad()
-    def predict(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Logits from images alone; z_0 is drawn from `generator` or torch's default generator."""
+    def predict(self, x: Tensor, generator: torch.Generator | None = None, deterministic: bool = False) -> Tensor:
+        """Logits from images alone; z_0 is drawn from `generator` or torch's default generator (z_0 = 0 when
+        ``deterministic``)."""
         was_training = self.training
         self.eval()
         try:
-            return self(x, generator)
+            return self(x, generator, deterministic)
         finally:
             self.train(was_training)

@@ -337,12 +337,13 @@ class NoPropDT(DenoiserStack):
     # ---- inference -----------------------------------------------------------------------------------------
 
     @torch.no_grad()
-    def predict(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    def predict(self, x: Tensor, generator: torch.Generator | None = None, deterministic: bool = False) -> Tensor:
         """Logits [B, num_classes] from images alone by Eq. 3.
 
         Stochastic: z_0 ~ N(0, I), z_t = a_t û_t + b_t z_{t-1} + √c_t ε, noise from `generator` or torch's
         default generator (seed it for reproducibility). Deterministic (our choice): z_0 = 0 (the prior's
-        mean) and ε = 0, so the output is a fixed function of x. Readout "classifier": classifier(z_T) (the
+        mean) and ε = 0, so the output is a fixed function of x; ``deterministic=True`` reads it whatever the
+        settings say (the harness reports both readings of the same weights). Readout "classifier": classifier(z_T) (the
         paper); "posterior" (our choice of σ² = 1 - ᾱ_T, the variance of q(z_T | y)): logit_c = -‖û_T -
         u_c‖² / 2σ².
         """
@@ -350,7 +351,7 @@ class NoPropDT(DenoiserStack):
         self.eval()
         try:
             W = self.embedding.W
-            stochastic = self.s.inference == "stochastic"
+            stochastic = self.s.inference == "stochastic" and not deterministic
             shape = (x.shape[0], self.dim)
             if stochastic:
                 z = torch.randn(shape, device=x.device, dtype=W.dtype, generator=generator)

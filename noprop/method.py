@@ -39,8 +39,9 @@ class Method(Protocol):
         """One epoch (every image trains every block once); returns mean statistics, "loss" among them."""
         ...
 
-    def predict(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Logits from images alone (labels never reach a method at inference)."""
+    def predict(self, x: Tensor, generator: torch.Generator | None = None, deterministic: bool = False) -> Tensor:
+        """Logits from images alone (labels never reach a method at inference). ``deterministic``: the reading
+        without randomness (z_0 = 0, no injected noise) of a method whose inference samples noise."""
         ...
 
     def label_embedding(self) -> Tensor:

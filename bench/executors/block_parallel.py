@@ -98,8 +98,9 @@ class Leader(nn.Module):
         with self._announce("load", state):
             self.model.load_training_state(state)
 
-    def predict(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.model.predict(x, generator)
+    def predict(self, x: torch.Tensor, generator: torch.Generator | None = None,
+                deterministic: bool = False) -> torch.Tensor:
+        return self.model.predict(x, generator, deterministic)
 
     def label_embedding(self) -> torch.Tensor:
         return self.model.label_embedding()

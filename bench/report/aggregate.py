@@ -42,6 +42,9 @@ LABELS = ["variant", "setting"]  # functions of the group key, carried along for
 PER_SEED = {
     "test_acc_pct": ("test_acc", 1.0),
     "inference_sd_pct": ("test_acc_std", 1.0),
+    "test_acc_det_pct": ("test_acc_det", 1.0),
+    "test_infer_s": ("test_infer_s", 1.0),
+    "test_infer_det_s": ("test_infer_det_s", 1.0),
     "train_acc_pct": ("train_acc", 1.0),
     "time_per_epoch_s": ("time_per_epoch_s", 1.0),
     "epoch_time_median_s": ("epoch_time_median_s", 1.0),
@@ -52,7 +55,8 @@ PER_SEED = {
     "peak_rss_mb": ("peak_rss_bytes", 1 / BYTES_PER_MB),
     "peak_saved_activation_mb": ("peak_saved_activation_bytes", 1 / BYTES_PER_MB),
 }
-_WITH_SD = ("test_acc_pct", "train_acc_pct", "time_per_epoch_s", "epoch_time_median_s", "samples_per_s")
+_WITH_SD = ("test_acc_pct", "test_acc_det_pct", "train_acc_pct", "time_per_epoch_s", "epoch_time_median_s",
+            "samples_per_s")
 RATIO_COLUMNS = {  # summary column of the ratio -> the mean it divides
     "time_per_epoch_ratio_noprop_to_backprop": "time_per_epoch_s_mean",
     "epoch_time_median_ratio_noprop_to_backprop": "epoch_time_median_s_mean",
@@ -69,6 +73,7 @@ MEASURE_LABELS = {
 SUMMARY_COLUMNS = [
     *GROUP, *LABELS, "embed_dim", "epochs", "n_seeds", "seeds",
     "test_acc_pct_mean", "test_acc_pct_sd", "test_acc_pct_se", "inference_sd_pct_mean",
+    "test_acc_det_pct_mean", "test_acc_det_pct_sd", "test_infer_s_mean", "test_infer_det_s_mean",
     "paper_test_acc_pct", "test_acc_minus_paper_pct",
     "train_acc_pct_mean", "train_acc_pct_sd", "time_per_epoch_s_mean", "time_per_epoch_s_sd",
     "epoch_time_median_s_mean", "epoch_time_median_s_sd",

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any, Literal
 
-SCHEMA_VERSION = 5  # 2: precision, channels_last, FLOPs; 3: epoch_time_median_s; 4: batched_blocks; 5: block_workers
+SCHEMA_VERSION = 6  # 2: precision, channels_last, FLOPs; 3: epoch_time_median_s; 4: batched_blocks; 5: block_workers;
+# 6: the deterministic reading and inference times
 OLDEST_READABLE = 1  # files of this version or newer are read (columns they lack read as missing)
 
 Kind = Literal["int", "float", "bool", "str"]
@@ -66,6 +67,10 @@ RUN_SCHEMA: tuple[Column, ...] = (
     _c("test_acc", "float", "final test accuracy in %, mean over test_acc_repeats inference runs (the headline)"),
     _c("test_acc_std", "float", "sample sd of test accuracy over the inference runs"),
     _c("test_acc_repeats", "int", "inference runs averaged for test_acc"),
+    _c("test_acc_det", "float", "test accuracy in % of the deterministic reading of the same weights (z_0 = 0, no "
+       "injected noise)", since=6),
+    _c("test_infer_s", "float", "seconds for one inference pass over the test set (the headline reading)", since=6),
+    _c("test_infer_det_s", "float", "seconds for one deterministic inference pass over the test set", since=6),
     _c("train_acc", "float", "accuracy in % on the first 10,000 training images"),
     _c("val_acc", "float", "final validation accuracy in % (empty without val_size)"),
     _c("best_val_epoch", "int", "epoch of the best validation accuracy"),
@@ -107,6 +112,7 @@ EPOCH_SCHEMA: tuple[Column, ...] = (
     _c("epoch", "int", "1-based epoch number"),
     _c("train_loss", "float", "mean training loss of the epoch (NaN when it diverged)"),
     _c("test_acc", "float", "test accuracy in % after the epoch (one inference run)"),
+    _c("test_acc_det", "float", "test accuracy in % after the epoch, deterministic reading", since=6),
     _c("val_acc", "float", "validation accuracy in % after the epoch"),
     _c("epoch_time_s", "float", "wall time of this epoch's training steps"),
     _c("cum_train_time_s", "float", "training time up to and including this epoch"),

@@ -14,14 +14,16 @@ from bench.run.batching import eval_batches
 
 @torch.no_grad()
 def predictions(model: torch.nn.Module, x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, seed: int,
-                batch_size: int = 1000) -> torch.Tensor:
-    """Predicted classes for uint8 images ``x``; one inference run seeded by ``seed``.
+                batch_size: int = 1000, deterministic: bool = False) -> torch.Tensor:
+    """Predicted classes for uint8 images ``x``; one inference run seeded by ``seed`` (or the deterministic
+    reading: z_0 = 0, no injected noise).
 
     The noise comes from a private generator, so evaluating never shifts the training run's random stream.
     """
     generator = torch.Generator(device=x.device).manual_seed(seed)
     batches = eval_batches(x, mean, std, batch_size)
-    return torch.cat([model.predict(batch, generator=generator).argmax(dim=1) for batch in batches])
+    return torch.cat([model.predict(batch, generator=generator, deterministic=deterministic).argmax(dim=1)
+                      for batch in batches])
 
 
 def accuracy(pred: torch.Tensor, y: torch.Tensor) -> float:

@@ -217,6 +217,7 @@ class Run:
         loss = float(stats["loss"])
         with Stopwatch(self.device) as eval_clock, switches.precision(self.config, self.device):
             test_acc = self._one_inference(self.splits.test_x, self.splits.test_y)
+            test_acc_det = self._one_inference(self.splits.test_x, self.splits.test_y, deterministic=True)
             val_acc = None if self.splits.val_x is None else self._one_inference(self.splits.val_x,
                                                                                   self.splits.val_y)
         p = self.progress
@@ -226,22 +227,28 @@ class Run:
         mem = peak_memory(self.device)
         p.epoch_rows.append({
             "dataset": self.config.dataset, "method": self.method_name, "seed": self.seed, "epoch": epoch,
-            "train_loss": loss, "test_acc": test_acc, "val_acc": val_acc, "epoch_time_s": train_clock.elapsed,
+            "train_loss": loss, "test_acc": test_acc, "test_acc_det": test_acc_det, "val_acc": val_acc,
+            "epoch_time_s": train_clock.elapsed,
             "cum_train_time_s": p.train_time_s, "peak_cuda_allocated_bytes": mem["peak_cuda_allocated_bytes"],
             "peak_rss_bytes": mem["peak_rss_bytes"],
         })
         self.emit({"event": "epoch", "key": self.key, "epoch": epoch, "loss": loss, "test_acc": test_acc,
-                   "val_acc": val_acc, "train_time_s": p.train_time_s})
+                   "test_acc_det": test_acc_det, "val_acc": val_acc, "train_time_s": p.train_time_s})
         return loss, val_acc
 
     def evaluate(self) -> None:
-        """Headline test accuracy (mean and spread over inference repeats), train and validation accuracy, and the
-        artifacts the report draws from (test predictions of the first repeat, class embeddings)."""
+        """Headline test accuracy (mean and spread over inference repeats), the deterministic reading of the same
+        weights, the time of one test pass for each reading, train and validation accuracy, and the artifacts the
+        report draws from (test predictions of the first repeat, class embeddings)."""
         assert self.model is not None and self.splits is not None
         s, c = self.splits, self.config
         with Stopwatch(self.device) as clock, switches.precision(c, self.device):
-            mean, std, _, test_pred = repeated_accuracy(self.model, s.test_x, s.test_y, s.mean, s.std, self.seed,
-                                                        c.eval_repeats)
+            with Stopwatch(self.device) as stochastic:
+                mean, std, _, test_pred = repeated_accuracy(self.model, s.test_x, s.test_y, s.mean, s.std,
+                                                            self.seed, c.eval_repeats)
+            with Stopwatch(self.device) as deterministic:
+                self.row["test_acc_det"] = self._one_inference(s.test_x, s.test_y, deterministic=True)
+            self.row.update(test_infer_s=stochastic.elapsed / c.eval_repeats, test_infer_det_s=deterministic.elapsed)
             n = min(TRAIN_ACC_SAMPLES, s.train_y.numel())
             self.row.update(test_acc=mean, test_acc_std=std, test_acc_repeats=c.eval_repeats,
                             train_acc=self._one_inference(s.train_x[:n], s.train_y[:n]))
@@ -280,9 +287,10 @@ class Run:
             "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
         })
 
-    def _one_inference(self, x: torch.Tensor, y: torch.Tensor) -> float:
+    def _one_inference(self, x: torch.Tensor, y: torch.Tensor, deterministic: bool = False) -> float:
         assert self.model is not None and self.splits is not None
-        return accuracy(predictions(self.model, x, self.splits.mean, self.splits.std, self.seed * 1000), y)
+        return accuracy(predictions(self.model, x, self.splits.mean, self.splits.std, self.seed * 1000,
+                                    deterministic=deterministic), y)
 
 
 def prepare_data(config: RunConfig, device: torch.device, seed: int) -> tuple[data.Splits, ShuffledPasses]:

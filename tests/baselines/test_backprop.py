@@ -71,6 +71,13 @@ def test_fit_epoch_one_pass_and_learns() -> None:
     assert float((model.predict(x_test).argmax(1) == y_test).float().mean()) > 0.4
 
 
+def test_the_deterministic_reading_starts_from_z0_zero() -> None:
+    model = BackpropBaseline(small())
+    first = model.predict(X[:8], torch.Generator().manual_seed(1), deterministic=True)
+    assert torch.equal(first, model.predict(X[:8], torch.Generator().manual_seed(2), deterministic=True))
+    assert not torch.equal(first, model.predict(X[:8], torch.Generator().manual_seed(1)))
+
+
 def test_predict_reproducible_under_seed_and_restores_mode() -> None:
     model = BackpropBaseline(small())
     torch.manual_seed(3)

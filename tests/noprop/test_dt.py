@@ -103,6 +103,16 @@ def test_deterministic_inference_ignores_rng() -> None:
     assert torch.equal(first, model.predict(X_TEST[:8]))
 
 
+def test_the_deterministic_reading_of_a_stochastic_model_is_its_noise_free_pass() -> None:
+    model = make(inference="stochastic")
+    noise_free = make(inference="deterministic")
+    noise_free.load_state_dict(model.state_dict())
+    first = model.predict(X_TEST[:8], torch.Generator().manual_seed(1), deterministic=True)
+    assert torch.equal(first, model.predict(X_TEST[:8], torch.Generator().manual_seed(2), deterministic=True))
+    assert torch.equal(first, noise_free.predict(X_TEST[:8]))
+    assert not torch.equal(first, model.predict(X_TEST[:8], torch.Generator().manual_seed(1)))
+
+
 def test_posterior_readout_scores_classes() -> None:
     logits = make(readout="posterior", embedding="learned").predict(X_TEST[:8])
     assert logits.shape == (8, 4) and torch.all(torch.isfinite(logits)) and torch.all(logits <= 0)

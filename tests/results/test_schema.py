@@ -29,7 +29,8 @@ def test_columns_follow_the_table():
     assert "epoch_time_median_s" in RUN_COLUMNS and "epoch_time_median_s" not in columns(RUN_SCHEMA, 2)
     assert set(SWITCH_COLUMNS) <= set(RUN_COLUMNS)
     assert pandas_dtype("seed") == "Int64" and pandas_dtype("channels_last") == "boolean"
-    assert versions_of(list(columns(EPOCH_SCHEMA, 1)), EPOCH_SCHEMA) == [1, 2, 3, 4, SCHEMA_VERSION]  # never changed
+    assert versions_of(list(columns(EPOCH_SCHEMA, 1)), EPOCH_SCHEMA) == [1, 2, 3, 4, 5]  # until 6 added test_acc_det
+    assert versions_of(list(columns(EPOCH_SCHEMA, SCHEMA_VERSION)), EPOCH_SCHEMA) == [SCHEMA_VERSION]
 
 
 def test_a_file_of_the_previous_version_is_read_with_the_new_columns_missing(tmp_path: Path):

@@ -26,7 +26,7 @@ def tiny_splits() -> Splits:
 def test_predictions_do_not_depend_on_labels(method):
     splits = tiny_splits()
     model = methods.build(method, RunConfig(width=0.125, T=3), splits, batches_per_pass=1, seed=0)
-    assert list(inspect.signature(model.predict).parameters) == ["x", "generator"]  # no way to pass labels
+    assert list(inspect.signature(model.predict).parameters) == ["x", "generator", "deterministic"]  # no labels
     shuffled = splits.test_y[torch.randperm(40, generator=torch.Generator().manual_seed(1))]
     *_, with_true = repeated_accuracy(model, splits.test_x, splits.test_y, splits.mean, splits.std, 7, 3)
     mean, std, accs, with_shuffled = repeated_accuracy(model, splits.test_x, shuffled, splits.mean, splits.std, 7, 3)

@@ -12,6 +12,7 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -59,7 +60,9 @@ class StubMethod(nn.Module):
         return {"loss": float(torch.stack(losses).mean())}
 
     @torch.no_grad()
-    def predict(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    def predict(self, x: Tensor, generator: torch.Generator | None = None, deterministic: bool = False) -> Tensor:
+        if deterministic:
+            return self.net(x.flatten(1))
         noise = torch.randn(x.shape[0], self.classes, generator=generator, device=x.device)
         return self.net(x.flatten(1)) + 0.5 * noise  # stochastic, like NoProp-DT's inference
 
@@ -98,13 +101,21 @@ def _keep_sigint() -> Iterator[None]:
     signal.signal(signal.SIGINT, handler)
 
 
+def stored_det_differs(epochs: pd.DataFrame) -> bool:
+    """The deterministic column is its own reading, not a copy of the stochastic one (the stub's noise is large)."""
+    return bool((epochs["test_acc_det"] != epochs["test_acc"]).any())
+
+
 def test_ok_run_writes_its_rows_and_what_the_method_declares(config: RunConfig):
     events: list[dict] = []
     row = Run(config, "stub", 0, build=stub(), emit=events.append).execute()
     assert row["status"] == "ok" and row["epochs_done"] == 3 and row["order"] == "stub-order"
     assert row["block_samples_per_s"] == pytest.approx(2 * row["samples_per_s"])
     assert row["test_acc_repeats"] == 3 and row["test_acc_std"] > 0  # stochastic inference, three repeats
+    # the deterministic reading of the same weights (the stub's logits without their noise), and both costs
+    assert 0 <= row["test_acc_det"] <= 100 and row["test_infer_s"] > 0 and row["test_infer_det_s"] > 0
     epochs = read_epochs(config.out)
+    assert epochs["test_acc_det"].notna().all() and stored_det_differs(epochs)
     assert list(epochs["epoch"]) == [1, 2, 3]
     assert row["epoch_time_median_s"] == pytest.approx(float(epochs["epoch_time_s"].median()))
     assert row["time_per_epoch_s"] == pytest.approx(float(epochs["epoch_time_s"].mean()))
