@@ -33,7 +33,7 @@ MEASURED = {
     "epoch_time_median_s", "samples_per_s", "block_samples_per_s", "train_gflop_per_s", "peak_cuda_allocated_bytes",
     "peak_cuda_reserved_bytes", "peak_rss_bytes", "measured_in", "device_name", "torch_version",
     "cuda_version", "python_version", "git_commit", "git_dirty", "hostname", "config_json",
-    "epoch_time_s", "cum_train_time_s",
+    "epoch_time_s", "cum_train_time_s", "test_infer_s", "test_infer_det_s",
 }
 
 
