@@ -291,14 +291,14 @@ class NoPropDT(DenoiserStack):
         sizes: list[int] = []
         if self.shard and self.s.order != "interleaved":
             raise ValueError("block-parallel training needs the interleaved order")
-        block_sets = [[t] for t in range(1, T + 1)] if self.s.order == "paper" else [None]
+        block_sets = [[t] for t in range(1, T + 1)] if self.s.order == "paper" else [self._trained_blocks()]
         batched = self.batched_blocks() if self.s.batched_blocks else contextlib.nullcontext()
         with batched:
             for ts in block_sets:
                 for x, y in passes():
                     records.append(self.train_step(x, y, ts))
                     sizes.append(y.shape[0])
-                    owners.append([t - 1 for t in (ts or self._trained_blocks())])
+                    owners.append([t - 1 for t in ts])
         if self.shard:
             self.shard.broadcast_blocks(self.blocks)  # every process holds the whole model for inference
         return self._epoch_stats(records, owners, sizes)

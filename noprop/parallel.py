@@ -44,10 +44,7 @@ class BlockShard:
         flat = torch.cat([t.reshape(-1).to(self.device) for t in tensors])
         self.reduced_bytes += flat.numel() * flat.element_size()
         dist.all_reduce(flat)
-        offset = 0
-        for t in tensors:
-            t.copy_(flat[offset:offset + t.numel()].view_as(t))
-            offset += t.numel()
+        _copy_from_flat(flat, tensors)
 
     def broadcast_blocks(self, blocks: nn.ModuleList) -> None:
         """Every block's weights and buffers from its owner to every process (for evaluation)."""
@@ -56,11 +53,8 @@ class BlockShard:
             flat = torch.cat([x.detach().reshape(-1).to(self.device, torch.float64) for x in tensors])
             dist.broadcast(flat, src=self.owner(t))
             if self.owner(t) != self.rank:
-                offset = 0
                 with torch.no_grad():
-                    for x in tensors:
-                        x.copy_(flat[offset:offset + x.numel()].view_as(x))
-                        offset += x.numel()
+                    _copy_from_flat(flat, tensors)
 
     def gather_owned(self, per_block: dict[int, Any]) -> dict[int, Any]:
         """Rank 0 gets every rank's ``{block: state}`` merged (moved to the CPU); other ranks get their own back."""
@@ -75,3 +69,11 @@ class BlockShard:
         """A copy of a sharded model is a single-process model: copies train untimed probes on one process and
         must not talk to the others."""
         return None
+
+
+def _copy_from_flat(flat: Tensor, tensors: list[Tensor]) -> None:
+    """Copy consecutive slices of ``flat`` back into ``tensors`` (the inverse of concatenating them flattened)."""
+    offset = 0
+    for t in tensors:
+        t.copy_(flat[offset:offset + t.numel()].view_as(t))
+        offset += t.numel()

@@ -14,6 +14,8 @@ Ctrl-C: the leader records the run as interrupted and then stops them. Backend: 
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import json
 import os
 import signal
@@ -105,32 +107,24 @@ class Leader(nn.Module):
     def label_embedding(self) -> torch.Tensor:
         return self.model.label_embedding()
 
-    def _announce(self, *command: Any) -> _Call:
-        dist.broadcast_object_list([command], src=0)
-        return _Call(self)
+    @contextlib.contextmanager
+    def _announce(self, *command: Any) -> Iterator[None]:
+        """Tell the followers to make ``command`` too, then make it here. If it fails part way, ``calling`` stays
+        True: the followers may be left inside a collective."""
+        self.calling = True
+        try:
+            dist.broadcast_object_list([command], src=0)
+            yield
+        except RuntimeError as e:  # a collective failed because a follower died: say so, not in gloo's words
+            ended = [(rank, p) for rank, p in enumerate(self.followers, start=1) if p.poll() not in (None, 0)]
+            if ended:
+                raise RuntimeError(f"block worker {ended[0][0]} ended with exit code {ended[0][1].returncode}") from e
+            raise
+        self.calling = False
 
     def __deepcopy__(self, memo: dict) -> NoPropDT:
         """A copy (for the untimed warm-up and probes) is a single-process NoProp-DT with the same weights."""
-        import copy
-
         return copy.deepcopy(self.model, memo)
-
-
-class _Call:
-    """Marks the leader as inside a group-wide call while it runs."""
-
-    def __init__(self, leader: Leader) -> None:
-        self.leader = leader
-
-    def __enter__(self) -> None:
-        self.leader.calling = True
-
-    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
-        self.leader.calling = kind is not None  # still mid-call if it failed part way
-        ended = [(rank, p) for rank, p in enumerate(self.leader.followers, start=1) if p.poll() not in (None, 0)]
-        if kind is RuntimeError and ended:  # a collective failed because a follower died: say so, not gloo's words
-            rank, proc = ended[0]
-            raise RuntimeError(f"block worker {rank} ended with exit code {proc.returncode}")
 
 
 def follow(spec_path: str, rank: int, world: int, store: str) -> None:
@@ -221,7 +215,8 @@ def _stop(mid_call: bool, followers: list[subprocess.Popen]) -> None:
     """Tell the followers to stop if they are listening (not left inside a failed call); end any that linger."""
     if dist.is_initialized():
         if not mid_call:
-            dist.broadcast_object_list([("stop",)], src=0)
+            with contextlib.suppress(RuntimeError):  # a follower died after the last call: it needs no stop
+                dist.broadcast_object_list([("stop",)], src=0)
         dist.destroy_process_group()
     for proc in followers:
         if mid_call:  # it waits in a collective the leader has left: nothing of it is left to save
