@@ -18,6 +18,8 @@ LR_DECAYS = ("none", "cosine")
 ORDERS = ("paper", "interleaved")
 INFERENCES = ("stochastic", "deterministic")
 READOUTS = ("classifier", "posterior")
+MIX_INITS = ("constant", "average")
+CLASSIFIER_INITS = ("readout", "random")
 
 
 def _check(ok: bool, field: str, value: object, allowed: str) -> None:
@@ -55,6 +57,8 @@ class MethodSettings:
     inference: str = "stochastic"
     readout: str = "classifier"
     batched_blocks: bool = False
+    mix_init: str = "constant"
+    classifier_init: str = "readout"
 
     def __post_init__(self) -> None:
         _check(self.in_channels >= 1, "in_channels", self.in_channels, "an int >= 1 (1 or 3 for the datasets)")
@@ -87,6 +91,9 @@ class MethodSettings:
         _check(self.order in ORDERS, "order", self.order, ", ".join(ORDERS))
         _check(self.inference in INFERENCES, "inference", self.inference, ", ".join(INFERENCES))
         _check(self.readout in READOUTS, "readout", self.readout, ", ".join(READOUTS))
+        _check(self.mix_init in MIX_INITS, "mix_init", self.mix_init, ", ".join(MIX_INITS))
+        _check(self.classifier_init in CLASSIFIER_INITS, "classifier_init", self.classifier_init,
+               ", ".join(CLASSIFIER_INITS))
         _check(not self.batched_blocks or self.order == "interleaved", "batched_blocks", self.batched_blocks,
                "True only with order='interleaved' (the paper order trains one block per step)")
 

@@ -1,9 +1,10 @@
-"""Both methods learn real Fashion-MNIST under a short, fixed budget (a real-data accuracy check).
+"""Every method learns real Fashion-MNIST under a short, fixed budget (a real-data accuracy check).
 
 Budget: 3,000 class-balanced training images, batch 32, 2 epochs, width 0.25, paper order, 1,000 test images.
-Measured on the 2-core CI machine (python /tmp/learn.py 0.25 3000 2 paper 32, seed 0): NoProp-DT 64.5-65.7 %,
-backprop 40.7-40.9 % test accuracy (chance: 10 %). Thresholds leave a margin of about 15 points below each
-measurement, for seed-to-seed and platform variation, and still sit far above chance.
+Measured on the 2-core CI machine (this test's code, seeds 0 and 1): NoProp-DT 64.5-65.7 %, backprop 72.7-76.5 %
+(40.7-40.9 % before its classifier started as the embedding's readout), the CNN reference 78.8-80.2 % test accuracy
+(chance: 10 %). Thresholds leave a margin of 13-15 points below the lowest measurement, for seed-to-seed and
+platform variation, and still sit far above chance.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ pytestmark = [
     pytest.mark.skipif(not (data.DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file(),
                        reason="Debian's dataset-fashion-mnist is not installed"),
 ]
-THRESHOLDS = {"noprop-dt": 50.0, "backprop": 25.0}
+THRESHOLDS = {"noprop-dt": 50.0, "backprop": 60.0, "cnn": 65.0}
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ def splits() -> data.Splits:
     return data.load("fashion-mnist", train_subset=3000, test_subset=1000, seed=0, allow_download=False)
 
 
-@pytest.mark.parametrize("method", ["noprop-dt", "backprop"])
+@pytest.mark.parametrize("method", list(THRESHOLDS))
 def test_learns_fashion_mnist(splits, method):
     config = RunConfig(epochs=2, width=0.25, batch_size=32, train_subset=3000, test_subset=1000)
     batches = ShuffledPasses(splits.train_x, splits.train_y, splits.mean, splits.std, config.batch_size, seed=0)

@@ -30,20 +30,26 @@ def report(
         help="Result folders (each holding runs.csv, or subfolders that do); default results/.")] = None,
     out: Annotated[Path | None, typer.Option(help="Where to write (default: FIRST_RESULTS_DIR/report/).")] = None,
     dataset: Annotated[str | None, typer.Option(help="Only this dataset, e.g. mnist.")] = None,
-    methods: Annotated[str | None, typer.Option(help="Comma list: noprop (= noprop-dt), backprop.")] = None,
+    methods: Annotated[str | None, typer.Option(help="Comma list: noprop (= noprop-dt), backprop, cnn.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="Figure format: png, pdf or svg.")] = "png",
+    targets: Annotated[str, typer.Option(help="Accuracies (%) whose time to reach is tabulated, e.g. 80,85,90.")
+                       ] = "80,85,90",
 ) -> None:
     """Compare methods over seeds from runs.csv / epochs.csv: a table here, summary.csv/.md and figures in OUT."""
     from rich.markup import escape
 
-    from bench.report import aggregate, figures, load, tables
+    from bench.report import aggregate, figures, load, tables, time_to_accuracy
 
     if fmt not in figures.FORMATS:
         raise fail(f"unknown --format '{fmt}'; use one of {', '.join(figures.FORMATS)}")
+    try:
+        target_values = time_to_accuracy.parse_targets(targets)
+    except ValueError as e:
+        raise fail(f"bad --targets: {e}") from None
     folders = results_dirs or [Path("results")]
     out = out or folders[0] / "report"
     result = aggregate.build(load.load(folders), datasets=[dataset] if dataset else None,
-                             methods=methods.split(",") if methods else None)
+                             methods=methods.split(",") if methods else None, targets=target_values)
     _warn(result.warnings)
     if result.empty:
         raise fail(aggregate.nothing_to_report(result))

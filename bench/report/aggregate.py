@@ -28,15 +28,13 @@ from dataclasses import dataclass
 import pandas as pd
 
 from bench.formatting import BYTES_PER_MB, is_missing
-from bench.report import paper
-from bench.report.labels import setting_labels, switch_text
+from bench.report import paper, time_to_accuracy
+from bench.report.labels import GROUP, LABELS, setting_labels, switch_text
 from bench.report.load import Loaded
 from bench.results.schema import SWITCH_COLUMNS
 from bench.run.config import METHOD_ALIASES
 
 NOPROP, BACKPROP = "noprop-dt", "backprop"
-GROUP = ["dataset", "method", "embedding", "config_hash", *SWITCH_COLUMNS]
-LABELS = ["variant", "setting"]  # functions of the group key, carried along for legends and tables
 
 # per-seed value name -> run column it comes from, and the factor turning it into the reported unit
 PER_SEED = {
@@ -95,6 +93,8 @@ class Report:
     summary: pd.DataFrame  # one row per group: the numbers of summary.csv
     curves: pd.DataFrame  # test accuracy per group and epoch, mean and sd over seeds
     memory: pd.DataFrame  # long form: one row per group, seed and memory measure, in MB
+    time_to_accuracy: pd.DataFrame  # one row per ok run and target (bench.report.time_to_accuracy.per_run)
+    accuracy_vs_time: pd.DataFrame  # per group and epoch, the accuracy time to accuracy reads (.curves)
     sources: list[str]
     warnings: list[str]
     total_runs: int = 0  # rows read, before filters
@@ -180,8 +180,10 @@ def normalise_methods(methods: Iterable[str]) -> list[str]:
 # ------------------------------------------------------------------------------------------ the report
 
 
-def build(loaded: Loaded, datasets: Sequence[str] | None = None, methods: Sequence[str] | None = None) -> Report:
-    """Filter, split ok from not-ok runs and aggregate over seeds. Pure: reads nothing, writes nothing."""
+def build(loaded: Loaded, datasets: Sequence[str] | None = None, methods: Sequence[str] | None = None,
+          targets: Sequence[float] = time_to_accuracy.DEFAULT_TARGETS) -> Report:
+    """Filter, split ok from not-ok runs and aggregate over seeds; ``targets``: accuracies (%) whose time to reach
+    the report tabulates. Pure: reads nothing, writes nothing."""
     warnings = list(loaded.warnings)
     runs = _prepare(loaded.runs, warnings)
     total = len(runs)
@@ -193,7 +195,9 @@ def build(loaded: Loaded, datasets: Sequence[str] | None = None, methods: Sequen
     seeds = per_seed_values(ok, warnings)
     return Report(
         runs=ok, not_ok=not_ok, per_seed=seeds, summary=summarize(seeds, ok, warnings),
-        curves=epoch_curves(ok, loaded.epochs), memory=memory_long(seeds), sources=list(loaded.sources),
+        curves=epoch_curves(ok, loaded.epochs), memory=memory_long(seeds),
+        time_to_accuracy=time_to_accuracy.per_run(ok, loaded.epochs, targets),
+        accuracy_vs_time=time_to_accuracy.curves(ok, loaded.epochs), sources=list(loaded.sources),
         warnings=warnings, total_runs=total,
     )
 

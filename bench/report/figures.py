@@ -31,8 +31,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from bench.report import time_to_accuracy
 from bench.report.aggregate import BACKPROP, GROUP, NOPROP, Report
-from bench.report.labels import SETTING
+from bench.report.labels import SETTING, value_text
 from bench.report.load import read_artifacts
 
 FORMATS = ("png", "pdf", "svg")
@@ -106,6 +107,7 @@ def write_figures(report: Report, out: Path, fmt: str = "png") -> list[Path]:
         (f"curves.{fmt}", lambda: curves_figure(report, styles)),
         (f"memory.{fmt}", lambda: memory_figure(report, styles)),
         (f"throughput.{fmt}", lambda: throughput_figure(report, styles)),
+        (f"time_to_accuracy.{fmt}", lambda: time_to_accuracy_figure(report, styles)),
     ]
     for name, draw in [*jobs, *_artifact_jobs(report, fmt)]:
         _save(draw, out / name, fmt, report.warnings, written)
@@ -400,6 +402,42 @@ def curves_figure(report: Report, styles: _Styles) -> Figure | None:
             row_axes[1].set_xlabel("cumulative training time (s, log scale)")
         row_axes[1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     _suptitle(fig, "Test accuracy during training (line: mean over seeds; band: ± sd)")
+    return fig
+
+
+def time_to_accuracy_figure(report: Report, styles: _Styles) -> Figure | None:
+    """3. Accuracy (validation, else test) against cumulative training time, one panel per dataset and measure:
+    targets as dotted lines, and where a group first reached each target (mean over the runs that did) a marker."""
+    curves = report.accuracy_vs_time.dropna(subset=["acc_mean"])
+    if curves.empty:
+        return None
+    panels = list(curves.groupby(["dataset", "measured_on"], sort=True).groups)
+    targets = sorted(report.time_to_accuracy["target_pct"].unique())
+    reached = time_to_accuracy.per_group(report.time_to_accuracy)
+    reached = reached[reached["n_reached"] > 0]
+    fig, axes = _new_figure(7.5, 3.8 * len(panels) + 0.6, len(panels), 1)
+    for ax, (dataset, measure) in zip(axes[:, 0], panels, strict=True):
+        data = curves[(curves["dataset"] == dataset) & (curves["measured_on"] == measure)].sort_values(GROUP)
+        settings = _Styles(list(dict.fromkeys(data["setting"])))
+        for method in _methods(data):
+            for setting, line in data[data["method"] == method].groupby("setting", sort=False):
+                label = method if len(settings.index) == 1 else f"{method}\n{textwrap.fill(setting, 28)}"
+                ax.plot(line["cum_train_time_s_mean"], line["acc_mean"], color=styles.color(method),
+                        marker=styles.marker(method), markersize=5, fillstyle=settings.fill(setting),
+                        linestyle=settings.linestyle(setting), label=label)
+        for target in targets:
+            ax.axhline(target, color="0.2", linestyle=(0, (1, 2)), linewidth=1.4, zorder=1)
+            ax.annotate(f"{value_text(target)} %", (1.0, target), xycoords=("axes fraction", "data"), xytext=(3, 0),
+                        textcoords="offset points", va="center", fontsize=8, color="0.35")
+        hits = reached[(reached["dataset"] == dataset) & (reached["measured_on"] == measure)]
+        for _, hit in hits.iterrows():
+            ax.scatter(hit["cum_train_time_s_mean"], hit["target_pct"], s=70, marker="|", linewidths=2.2,
+                       color=styles.color(hit["method"]), zorder=3)
+        ax.set(title=f"{dataset}: {measure} accuracy vs training time", xlabel="cumulative training time (s)",
+               ylabel=f"{measure} accuracy (%)")
+        ax.set_xlim(left=0)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.1, 1.0), frameon=False)
+    _suptitle(fig, "Time to accuracy (dotted: targets; bar: where a method first reached one, mean over runs)")
     return fig
 
 

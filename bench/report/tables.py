@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from bench.formatting import MISSING, fmt, mb, mean_sd, signed, times
-from bench.report import paper
+from bench.report import paper, time_to_accuracy
 from bench.report.aggregate import Report, status_counts
 from bench.report.compare import SPREAD_K, Comparison, Thresholds, crossed
 from bench.report.labels import switch_text, value_text
@@ -99,6 +99,39 @@ def display_rows(summary: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     return list(HEADER), rows
 
 
+TIME_TO_ACCURACY_LEGEND = (
+    "training time (evaluation excluded) until the accuracy checked after each epoch first reached the target, mean "
+    "over the runs that reached it, with the epoch count; [k/n]: only k of n runs reached it; accuracy: validation, "
+    "or test where the runs had no validation split (choosing on test accuracy flatters); the headline reading "
+    "(stochastic for NoProp-DT)"
+)
+
+
+def _time_cell(row: pd.Series) -> str:
+    if row["n_reached"] == 0:
+        return "not reached"
+    partial = f" [{row['n_reached']}/{row['n_runs']}]" if row["n_reached"] < row["n_runs"] else ""
+    return f"{fmt(row['cum_train_time_s_mean'], '.3g')} s ({fmt(row['epoch_mean'], '.3g')} ep){partial}"
+
+
+def time_to_accuracy_rows(report: Report) -> tuple[list[str], list[list[str]]]:
+    """Per group (summary order) and accuracy measure: the time to each target, as short strings."""
+    groups = time_to_accuracy.per_group(report.time_to_accuracy)
+    if groups.empty:
+        return [], []
+    targets = sorted(groups["target_pct"].unique())
+    header = ["dataset", "method", "embedding", "config", "accuracy",
+              *(f"to {value_text(t)} %" for t in targets)]
+    rows = []
+    keys = ["dataset", "method", "embedding", "config_hash", *SWITCH_COLUMNS, "measured_on"]
+    for _, same in groups.groupby(keys, sort=False, dropna=False):
+        first = same.iloc[0]
+        by_target = {r["target_pct"]: _time_cell(r) for _, r in same.iterrows()}
+        rows.append([first["dataset"], first["method"], first["embedding"], _config_cell(first),
+                     first["measured_on"], *(by_target.get(t, MISSING) for t in targets)])
+    return header, rows
+
+
 NOT_OK_COLUMNS = ["results_dir", "run_id", "dataset", "method", "embedding", "seed", "status", "epochs_done", "reason"]
 
 
@@ -177,6 +210,18 @@ def terminal_tables(report: Report) -> list[Table]:
         for row, config in zip(rows, configs, strict=True):
             table.add_row(*(escape(config if header[i] == "config" else row[i]) for i in picked))
         tables.append(table)
+    tta_header, tta_rows = time_to_accuracy_rows(report)
+    if tta_rows:  # narrow: the config as its hash prefix, each time over its epochs
+        table = Table(title="Time to accuracy", caption=escape(TIME_TO_ACCURACY_LEGEND), box=box.SIMPLE_HEAD,
+                      show_edge=False, padding=(0, 1, 0, 0))
+        keep = [i for i, name in enumerate(tta_header) if name != "embedding"]
+        for i in keep:
+            table.add_column(tta_header[i].replace("accuracy", "acc.\non"), no_wrap=True)
+        for row in tta_rows:
+            cells = [row[i].split(" (")[0][:6] if tta_header[i] == "config"
+                     else row[i].replace(" (", "\n(").replace("not reached", "not\nreached") for i in keep]
+            table.add_row(*map(escape, cells))
+        tables.append(table)
     if not report.not_ok.empty:
         tables.append(_not_ok_table(report))
     return tables
@@ -224,9 +269,12 @@ def summary_markdown(report: Report, figures: Sequence[Path] = (), out: Path | N
         f"averaged together. Paper: {paper.SOURCE} (3 seeds × 5 inference runs; learned embedding = its \"dim 20\"; "
         "peak GPU memory for one-hot only); its configs are the full ones, so a shortened run is not expected to "
         "match it. Every number is also in summary.csv, with full precision.",
-        "## Runs not ok",
-        not_ok_line(report),
     ]
+    header, rows = time_to_accuracy_rows(report)
+    if rows:
+        parts += ["## Time to accuracy", markdown_table(header, rows), TIME_TO_ACCURACY_LEGEND[0].upper()
+                  + TIME_TO_ACCURACY_LEGEND[1:] + ". Per run: time_to_accuracy.csv."]
+    parts += ["## Runs not ok", not_ok_line(report)]
     if not report.not_ok.empty:
         parts.append(markdown_table(NOT_OK_COLUMNS, not_ok_rows(report.not_ok)))
     parts += ["## Configs", markdown_table(["config", "datasets", *_CONFIG_KEYS], _config_rows(report.runs))]
@@ -241,12 +289,14 @@ def summary_markdown(report: Report, figures: Sequence[Path] = (), out: Path | N
 
 
 def write_tables(report: Report, out: Path, figures: Sequence[Path] = ()) -> list[Path]:
-    """Write summary.csv (full precision) and summary.md into ``out``; returns their paths."""
+    """Write summary.csv (full precision), time_to_accuracy.csv (per run and target) and summary.md into ``out``;
+    returns their paths."""
     out.mkdir(parents=True, exist_ok=True)
-    csv_path, md_path = out / "summary.csv", out / "summary.md"
+    csv_path, tta_path, md_path = out / "summary.csv", out / "time_to_accuracy.csv", out / "summary.md"
     report.summary.to_csv(csv_path, index=False)
+    report.time_to_accuracy.to_csv(tta_path, index=False)
     md_path.write_text(summary_markdown(report, figures, out), encoding="utf-8")
-    return [csv_path, md_path]
+    return [csv_path, tta_path, md_path]
 
 
 # ------------------------------------------------------------------------------------------------ compare

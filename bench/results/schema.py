@@ -50,7 +50,7 @@ RUN_SCHEMA: tuple[Column, ...] = (
     _c("status", "str", "ok, diverged, oom, failed or interrupted"),
     _c("reason", "str", "why a run is not ok, or why it stopped early"),
     _c("dataset", "str", "mnist, fashion-mnist, cifar10 or cifar100"),
-    _c("method", "str", "registry name of the method (noprop-dt, backprop)"),
+    _c("method", "str", "registry name of the method (noprop-dt, backprop, cnn)"),
     _c("embedding", "str", "label embedding: one-hot, learned or prototype"),
     _c("order", "str", "NoProp-DT's block order (paper or interleaved); empty for methods without one"),
     _c("precision", "str", "switch: fp32 or bf16 (autocast)", since=2),

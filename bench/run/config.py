@@ -22,7 +22,8 @@ from bench.results.schema import SWITCH_COLUMNS
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
-METHOD_NAMES = ("noprop-dt", "backprop")
+METHOD_NAMES = ("noprop-dt", "backprop", "cnn")
+DEFAULT_METHODS = ("noprop-dt", "backprop")  # the matched pair; the CNN reference is asked for by name
 METHOD_ALIASES = {"noprop": "noprop-dt", "dt": "noprop-dt", "bp": "backprop"}
 
 
@@ -49,7 +50,8 @@ class RunConfig:
     """Every knob of a sweep. Defaults are the paper's hyperparameters (docs/method.md)."""
 
     dataset: str = _key("fashion-mnist", WHAT, "mnist, fashion-mnist, cifar10 or cifar100")
-    methods: list[str] = _list_key(lambda: list(METHOD_NAMES), WHAT, "comma list: noprop (= noprop-dt), backprop")
+    methods: list[str] = _list_key(lambda: list(DEFAULT_METHODS), WHAT,
+                                   "comma list: noprop (= noprop-dt), backprop, cnn (the CNN reference)")
     seeds: list[int] = _list_key(lambda: [0], WHAT, "comma list of seeds, e.g. 0,1,2")
     epochs: int = _key(100, WHAT, "epochs per run (every image trains every block once per epoch)", ge=1)
     batch_size: int = _key(128, OPTIM, "mini-batch size", ge=1)
@@ -72,6 +74,12 @@ class RunConfig:
         "stochastic", MODEL, "NoProp-DT: Eq. 3 with injected noise, or without (z_0 = 0)")
     readout: Literal["classifier", "posterior"] = _key("classifier", MODEL, "NoProp-DT: classifier on z_T, or "
                                                        "distance of the last block's prediction to each class")
+    mix_init: Literal["constant", "average"] = _key(
+        "constant", MODEL, "backprop: mixing weights at init; constant (a_t = tanh 1) or average (a_t = 1/(t+1): z_T "
+        "starts as the equal-weight mean of z_0 and every block's output)")
+    classifier_init: Literal["readout", "random"] = _key(
+        "readout", MODEL, "backprop: classifier on z_T at init; readout (maps each class embedding to a confident "
+        "logit for its class) or random (torch's default)")
     eval_repeats: int = _key(5, EVAL, "inference runs averaged for the final test accuracy", ge=1)
     train_subset: int | None = _key(None, EVAL, "use N class-balanced training images (none = all)", ge=1)
     test_subset: int | None = _key(None, EVAL, "use N class-balanced test images (none = all)", ge=1)
@@ -174,7 +182,7 @@ SWITCH_KEYS: tuple[str, ...] = SWITCH_COLUMNS
 # where, not what:
 BOOKKEEPING_KEYS = frozenset({"methods", "seeds", "out", "data_dir", "download", "device", "threads"})
 _NOT_HASHED = {*BOOKKEEPING_KEYS, *SWITCH_KEYS}
-_HASHED_UNLESS_DEFAULT: dict[str, Any] = {"tf32": False}
+_HASHED_UNLESS_DEFAULT: dict[str, Any] = {"tf32": False, "mix_init": "constant", "classifier_init": "readout"}
 KEYS: tuple[str, ...] = tuple(f.name for f in fields(RunConfig))
 _LIST_KEYS = {"methods", "seeds"}
 

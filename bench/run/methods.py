@@ -12,6 +12,7 @@ from typing import cast
 import torch
 
 from baselines.backprop import BackpropBaseline
+from baselines.cnn import CNNReference
 from bench.run.batching import normalise
 from bench.run.config import METHOD_NAMES, RunConfig
 from bench.run.data import Splits
@@ -19,7 +20,8 @@ from noprop.dt import NoPropDT
 from noprop.method import Method
 from noprop.settings import MethodSettings
 
-_FACTORIES: dict[str, type[torch.nn.Module]] = {"noprop-dt": NoPropDT, "backprop": BackpropBaseline}
+_FACTORIES: dict[str, type[torch.nn.Module]] = {
+    "noprop-dt": NoPropDT, "backprop": BackpropBaseline, "cnn": CNNReference}
 assert set(_FACTORIES) == set(METHOD_NAMES)
 PROTOTYPE_IMAGES_PER_CLASS = 500  # training images per class offered to the prototype (medoid) initialisation
 
@@ -34,7 +36,7 @@ def settings_for(config: RunConfig, splits: Splits, batches_per_pass: int) -> Me
         weight_decay=config.weight_decay, grad_clip=config.grad_clip, warmup_steps=config.warmup_steps,
         lr_decay=config.lr_decay, total_steps=config.epochs * batches_per_pass, order=config.order,
         inference=config.inference, readout=config.readout,
-        batched_blocks=config.batched_blocks,
+        batched_blocks=config.batched_blocks, mix_init=config.mix_init, classifier_init=config.classifier_init,
     )
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from baselines.backprop import BackpropBaseline
+from baselines.backprop import READOUT_CONFIDENCE, BackpropBaseline, initial_mixing
 from noprop.dt import NoPropDT
 from noprop.settings import MethodSettings
 from tests.toy import quadrant_data
@@ -90,3 +90,35 @@ def test_predict_reproducible_under_seed_and_restores_mode() -> None:
 def test_nan_input_returns_nan_loss() -> None:
     x = torch.full_like(X, float("nan"))
     assert math.isnan(BackpropBaseline(small()).fit_epoch(lambda: batches(x))["loss"])
+
+
+@pytest.mark.parametrize("embedding", ["one-hot", "learned", "prototype"])
+def test_readout_classifier_starts_confident_on_each_class_embedding(embedding: str) -> None:
+    s = small(embedding=embedding, num_classes=4)
+    proto = (torch.randn(40, 1, 8, 8), torch.arange(40) % 4)
+    model = BackpropBaseline(s, proto)
+    probs = model.classifier(model.embedding.W).softmax(dim=1)
+    torch.testing.assert_close(probs.diagonal(), torch.full((4,), READOUT_CONFIDENCE), rtol=0, atol=1e-4)
+    assert torch.equal(probs.argmax(dim=1), torch.arange(4, device=probs.device))
+
+
+def test_random_classifier_is_torch_default_and_only_the_classifier_differs() -> None:
+    torch.manual_seed(5)
+    readout = BackpropBaseline(small())
+    torch.manual_seed(5)
+    random = BackpropBaseline(small(classifier_init="random"))
+    differ = {k for k, v in readout.state_dict().items() if not torch.equal(v, random.state_dict()[k])}
+    assert differ == {"classifier.weight", "classifier.bias"}
+    assert random.classifier.weight.abs().max() <= 1 / 2 + 1e-6  # nn.Linear's bound 1/sqrt(fan_in = 4)
+    assert random.classifier.bias.abs().max() > 0  # the readout's bias is 0
+
+
+@pytest.mark.parametrize("how, first_weight", [("constant", None), ("average", 1 / 4)])
+def test_mixing_init(how: str, first_weight: float | None) -> None:
+    """Each û_t's direct weight in z_T is a_t · prod_{s>t} (1 - a_s); "average" makes every one (and z_0's) 1/(T+1)."""
+    a = torch.tanh(initial_mixing(3, how))
+    weights = [float(a[t] * torch.prod(1 - a[t + 1:])) for t in range(3)] + [float(torch.prod(1 - a))]
+    if first_weight is None:
+        torch.testing.assert_close(a, torch.full((3,), math.tanh(1.0)))
+    else:
+        assert weights == pytest.approx([first_weight] * 4)

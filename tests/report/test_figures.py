@@ -30,7 +30,7 @@ RUN = ["--config", "smoke", "--dataset", "mnist", "--download", "false", "--epoc
        "--test-subset", "100", "--width", "0.125", "--T", "3", "--eval-repeats", "2", "--quiet", "--in-process"]
 MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "pdf": b"%PDF-"}
 EXPECTED = [
-    "accuracy", "curves", "memory", "throughput",
+    "accuracy", "curves", "memory", "throughput", "time_to_accuracy",
     "embeddings_mnist_backprop_learned", "embeddings_mnist_noprop-dt_learned", "embeddings_mnist_noprop-dt_prototype",
     "confusion_mnist_noprop-dt_one-hot", "confusion_mnist_noprop-dt_learned", "confusion_mnist_noprop-dt_prototype",
     "samples_mnist_noprop-dt_one-hot", "samples_mnist_noprop-dt_learned", "samples_mnist_noprop-dt_prototype",
@@ -46,7 +46,8 @@ def real_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     base = [sys.executable, "-m", "bench.cli", "run", *RUN, "--data-dir", str(data_dir), "--out", str(out)]
     for extra in (["--seeds", "0,1"], ["--seeds", "0", "--embedding", "learned"],
-                  ["--seeds", "0", "--embedding", "prototype", "--methods", "noprop"]):
+                  ["--seeds", "0", "--embedding", "prototype", "--methods", "noprop"],
+                  ["--seeds", "0", "--methods", "cnn"]):
         proc = subprocess.run([*base, *extra], env=env, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr[-2000:]
     return out
@@ -71,14 +72,16 @@ def test_report_command_on_real_runs_writes_every_file(real_results: Path, tmp_p
     assert result.exit_code == 0, result.output
     assert "NoProp-DT vs backprop" in result.output
     listed = result.output[result.output.index("wrote "):]
-    for name in ("summary.csv", "summary.md", *(f"{stem}.png" for stem in EXPECTED)):
+    for name in ("summary.csv", "time_to_accuracy.csv", "summary.md", *(f"{stem}.png" for stem in EXPECTED)):
         assert str(out / name) in listed, name
     for stem in EXPECTED:
         assert_valid_image(out / f"{stem}.png", "png")
-    assert sorted(p.name for p in out.iterdir()) == sorted(["summary.csv", "summary.md",
+    assert sorted(p.name for p in out.iterdir()) == sorted(["summary.csv", "summary.md", "time_to_accuracy.csv",
                                                            *(f"{s}.png" for s in EXPECTED)])
     md = (out / "summary.md").read_text()
-    assert "All 7 matching runs finished ok." in md and "![accuracy](accuracy.png)" in md
+    assert "All 8 matching runs finished ok." in md and "![accuracy](accuracy.png)" in md
+    assert "## Time to accuracy" in md and "Time to accuracy" in result.output
+    assert "| mnist | cnn | one-hot |" in md  # the CNN reference is reported like any method
 
 
 def test_summary_of_real_runs_matches_the_run_rows(real_results: Path):

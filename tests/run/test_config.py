@@ -65,3 +65,20 @@ def test_hash_ignores_where_results_go_but_not_what_is_trained():
     a = cfg.resolve(config="smoke")
     assert a.model_hash() == cfg.resolve(config="smoke", overrides={"out": "elsewhere", "seeds": [4]}).model_hash()
     assert a.model_hash() != cfg.resolve(config="smoke", overrides={"lr": 0.01}).model_hash()
+
+
+def test_backprop_init_keys_change_the_hash_only_when_not_default():
+    """Keys added after results were committed keep old configs' hashes while they have their defaults."""
+    a = cfg.resolve(config="smoke")
+    assert a.model_hash() == cfg.resolve(config="smoke", overrides={"classifier_init": "readout",
+                                                                   "mix_init": "constant"}).model_hash()
+    hashes = {cfg.resolve(config="smoke", overrides=o).model_hash()
+              for o in ({}, {"classifier_init": "random"}, {"mix_init": "average"})}
+    assert len(hashes) == 3
+    with pytest.raises(cfg.ConfigError, match="'classifier_init': 'zeros'"):
+        cfg.resolve(config="smoke", overrides={"classifier_init": "zeros"})
+
+
+def test_the_cnn_reference_is_asked_for_by_name():
+    assert cfg.resolve(config="smoke").methods == ["noprop-dt", "backprop"]
+    assert cfg.resolve(config="smoke", overrides={"methods": ["cnn", "bp"]}).methods == ["cnn", "backprop"]

@@ -1,0 +1,40 @@
+"""The conventional CNN reference: one DenoiseBlock's image path and a linear classifier, trained end to end.
+
+It answers "where does a plain CNN of the same block land?" beside NoProp-DT and its backprop baseline, with the
+same optimiser, data, epoch budget and measurements. It has no label path, no z and no noise.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from baselines.endtoend import EndToEnd
+from noprop.blocks import conv_path, scaled
+from noprop.settings import MethodSettings
+
+
+class CNNReference(EndToEnd):
+    """logits = Linear(256 → classes)(image path(x)): the block's conv3x3 32/64/128 path ending in linear 256 and
+    BatchNorm (noprop.blocks.conv_path), then a linear classifier. Cross-entropy, one AdamW over all parameters."""
+
+    def __init__(self, s: MethodSettings, prototype_data: tuple[Tensor, Tensor] | None = None,
+                 generator_seed: int = 0) -> None:
+        super().__init__()
+        self.s = s
+        self.image_path = conv_path(s.in_channels, s.image_size, s.width, s.dropout)
+        self.classifier = nn.Linear(scaled(256, s.width), s.num_classes)
+        self.start_training()
+
+    @property
+    def block_passes_per_sample(self) -> int:
+        """One pass through one block's image path per image (a part of one block: throughput is per image)."""
+        return 1
+
+    def forward(self, x: Tensor, generator: torch.Generator | None = None, deterministic: bool = False) -> Tensor:
+        """Logits; inference draws no noise, so ``generator`` and ``deterministic`` change nothing."""
+        return self.classifier(self.image_path(x))
+
+    def label_embedding(self) -> Tensor:
+        """A CNN has no label embedding; its targets are the one-hot classes, returned as the identity."""
+        return torch.eye(self.s.num_classes, device=self.classifier.weight.device)
