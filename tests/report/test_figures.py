@@ -125,7 +125,8 @@ def test_runs_without_artifacts_get_the_summary_figures_only(tmp_path: Path):
     folder = write_folder(tmp_path / "hand", runs, epochs)
     report = aggregate.build(load([folder]))
     written = figures.write_figures(report, tmp_path / "out", "png")
-    assert [p.name for p in written] == ["accuracy.png", "curves.png", "memory.png", "throughput.png"]
+    assert [p.name for p in written] == ["accuracy.png", "curves.png", "memory.png", "throughput.png",
+                                         "time_to_accuracy.png"]
     for path in written:
         assert_valid_image(path, "png")
     assert not any("drawn" in w for w in report.warnings)
