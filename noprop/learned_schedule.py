@@ -1,0 +1,82 @@
+"""NoProp-CT's learned noise schedule (paper Appendix B, after Kingma et al.'s variational diffusion models).
+
+SNR(t) = exp(−γ(t)), γ(t) = γ0 + (γ1 − γ0)(1 − γ̄(t)), with γ̄ a monotone increasing network normalised so that
+γ̄(0) = 0 and γ̄(1) = 1. In the paper's time direction z_0 is noise and z_1 the clean label embedding, so SNR rises
+with t: γ(0) = γ1 is the noisy end and γ(1) = γ0 the clean end, and γ1 > γ0. ᾱ(t) = SNR / (1 + SNR) = sigmoid(−γ).
+
+Both properties hold for any parameter values, not just at initialisation: every weight of γ̄'s network is the
+softplus of a free parameter (positive, so the network is increasing), and γ1 = γ0 + softplus(span) (our
+parametrisation of "γ0 and γ1 trained").
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+GAMMA_CLEAN, GAMMA_NOISY = -5.0, 5.0  # initial γ0, γ1: ᾱ(1) ≈ 0.993, ᾱ(0) ≈ 0.0067 (our choice)
+HIDDEN = 1024  # width of γ̄'s hidden layer, as in variational diffusion models (our choice)
+
+
+class PositiveLinear(nn.Module):
+    """y = x · softplus(V)ᵀ (+ b): a linear layer whose weights are positive whatever V is."""
+
+    def __init__(self, n_in: int, n_out: int, bias: bool = True) -> None:
+        super().__init__()
+        self.raw = nn.Parameter(torch.randn(n_out, n_in) * 0.5 - 1.0)
+        self.bias = nn.Parameter(torch.zeros(n_out)) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(x, F.softplus(self.raw), self.bias)
+
+
+class MonotoneNet(nn.Module):
+    """g(t) = l1(t) + l3(sigmoid(l2(l1(t)))), all weights positive: strictly increasing in t. l3 has no bias (γ̄'s
+    normalisation would cancel it)."""
+
+    def __init__(self, hidden: int = HIDDEN) -> None:
+        super().__init__()
+        self.l1, self.l2 = PositiveLinear(1, 1), PositiveLinear(1, hidden)
+        self.l3 = PositiveLinear(hidden, 1, bias=False)
+
+    def forward(self, t: Tensor) -> Tensor:
+        h = self.l1(t.unsqueeze(-1))
+        return (h + self.l3(torch.sigmoid(self.l2(h)))).squeeze(-1)
+
+
+class LearnedSchedule(nn.Module):
+    """γ(t), SNR(t), ᾱ(t) and SNR′(t) for t in [0, 1] (tensors of any shape), differentiable in the parameters."""
+
+    def __init__(self, hidden: int = HIDDEN) -> None:
+        super().__init__()
+        self.net = MonotoneNet(hidden)
+        self.gamma0 = nn.Parameter(torch.tensor(GAMMA_CLEAN))
+        span = torch.tensor(GAMMA_NOISY - GAMMA_CLEAN)
+        self.span = nn.Parameter(span + torch.log(-torch.expm1(-span)))  # softplus⁻¹, so γ1 starts at GAMMA_NOISY
+
+    @property
+    def gamma1(self) -> Tensor:
+        return self.gamma0 + F.softplus(self.span)
+
+    def gamma_bar(self, t: Tensor) -> Tensor:
+        """The network normalised to γ̄(0) = 0, γ̄(1) = 1 (increasing)."""
+        ends = self.net(torch.tensor([0.0, 1.0], device=t.device, dtype=t.dtype))
+        return (self.net(t) - ends[0]) / (ends[1] - ends[0])
+
+    def gamma(self, t: Tensor) -> Tensor:
+        return self.gamma0 + (self.gamma1 - self.gamma0) * (1 - self.gamma_bar(t))
+
+    def snr(self, t: Tensor) -> Tensor:
+        return torch.exp(-self.gamma(t))
+
+    def alpha_bar(self, t: Tensor) -> Tensor:
+        return torch.sigmoid(-self.gamma(t))
+
+    def snr_derivative(self, t: Tensor) -> Tensor:
+        """dSNR/dt = −γ′(t) SNR(t) > 0, by autograd through γ̄ (kept in the graph, so the loss weight trains γ)."""
+        t = t.detach().requires_grad_(True)
+        with torch.enable_grad():
+            gamma = self.gamma(t)
+            (d_gamma,) = torch.autograd.grad(gamma.sum(), t, create_graph=True)
+        return -d_gamma * torch.exp(-gamma)
