@@ -16,9 +16,11 @@ def scaled(n: int, width: float) -> int:
     return max(1, round(n * width))
 
 
-def conv_path(in_channels: int, image_size: int, width: float, dropout: float) -> nn.Sequential:
+def conv_path(in_channels: int, image_size: int, width: float, dropout: float, batch_norm: bool = True
+              ) -> nn.Sequential:
     """conv3x3 32 → ReLU → maxpool2 → dropout → conv3x3 64 → ReLU → dropout → conv3x3 128 → ReLU → maxpool2 →
-    dropout → flatten → linear 256 → BN. Padding 1, stride 1 (our choice; the paper gives neither).
+    dropout → flatten → linear 256 → BN (→ ReLU instead with ``batch_norm=False``: NoProp-CT's block, paper Fig. 6
+    right, has no BatchNorm). Padding 1, stride 1 (our choice; the paper gives neither).
 
     Each ReLU → maxpool pair runs as maxpool → ReLU: the same function with the same gradient (both are
     monotone; where a pooling window is all non-positive both give 0 and pass no gradient), but the ReLU then
@@ -42,7 +44,7 @@ def conv_path(in_channels: int, image_size: int, width: float, dropout: float) -
         Dropout(dropout),
         nn.Flatten(),
         nn.Linear(c3 * side * side, h),
-        nn.BatchNorm1d(h),
+        nn.BatchNorm1d(h) if batch_norm else nn.ReLU(),
     )
 
 

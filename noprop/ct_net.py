@@ -1,0 +1,45 @@
+"""The network of the continuous-time variants (paper Fig. 6 right): one û(x, z_t, t) for every t, no BatchNorm.
+
+NoProp-CT reads its logits as û = softmax(logits) · W_embed; NoProp-FM as a velocity v = logits · W_embed. Both
+share this module.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from noprop.blocks import conv_path, scaled
+
+TIME_DIM = 64  # the paper's "64-d positional embedding" of t
+TIME_SCALE = 1000.0  # t in [0, 1] is embedded as the step t · 1000 of a 1000-step diffusion (our choice)
+
+
+def time_embedding(t: Tensor, dim: int = TIME_DIM, scale: float = TIME_SCALE) -> Tensor:
+    """Sinusoidal embedding [B, dim] of t [B]: sin and cos of scale · t at dim / 2 geometric frequencies 1..1e-4."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10_000.0) * torch.arange(half, device=t.device, dtype=t.dtype) / half)
+    angles = scale * t.unsqueeze(-1) * freqs
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)
+
+
+class ContinuousTimeNet(nn.Module):
+    """Image path (as NoProp-DT's, ending FC 256 → ReLU), z_t → FC 256 → ReLU, t → 64-d sinusoid → FC 256 → ReLU;
+    concatenated → FC 256 → ReLU → FC 128 → ReLU → FC classes. Returns logits."""
+
+    def __init__(self, in_channels: int, image_size: int, num_classes: int, embed_dim: int, width: float = 1.0,
+                 dropout: float = 0.2) -> None:
+        super().__init__()
+        h1, h2 = scaled(256, width), scaled(128, width)
+        self.image_path = conv_path(in_channels, image_size, width, dropout, batch_norm=False)
+        self.label_path = nn.Sequential(nn.Linear(embed_dim, h1), nn.ReLU())
+        self.time_path = nn.Sequential(nn.Linear(TIME_DIM, h1), nn.ReLU())
+        self.head = nn.Sequential(nn.Linear(3 * h1, h1), nn.ReLU(), nn.Linear(h1, h2), nn.ReLU(),
+                                  nn.Linear(h2, num_classes))
+
+    def forward(self, x: Tensor, z: Tensor, t: Tensor) -> Tensor:
+        """Logits [B, classes] for images x, noisy label embeddings z [B, d] and times t [B] in [0, 1]."""
+        features = [self.image_path(x), self.label_path(z), self.time_path(time_embedding(t.to(z.dtype)))]
+        return self.head(torch.cat(features, dim=-1))
