@@ -193,11 +193,12 @@ def build(loaded: Loaded, datasets: Sequence[str] | None = None, methods: Sequen
     ok["setting"] = setting_labels(ok)
     ok["variant"] = ok["method"] + " (" + ok["setting"] + ")"
     seeds = per_seed_values(ok, warnings)
+    epoch_acc = time_to_accuracy.accuracy_per_epoch(ok, loaded.epochs)
     return Report(
         runs=ok, not_ok=not_ok, per_seed=seeds, summary=summarize(seeds, ok, warnings),
         curves=epoch_curves(ok, loaded.epochs), memory=memory_long(seeds),
-        time_to_accuracy=time_to_accuracy.per_run(ok, loaded.epochs, targets),
-        accuracy_vs_time=time_to_accuracy.curves(ok, loaded.epochs), sources=list(loaded.sources),
+        time_to_accuracy=time_to_accuracy.per_run(epoch_acc, targets),
+        accuracy_vs_time=time_to_accuracy.curves(epoch_acc), sources=list(loaded.sources),
         warnings=warnings, total_runs=total,
     )
 

@@ -421,10 +421,7 @@ def time_to_accuracy_figure(report: Report, styles: _Styles) -> Figure | None:
         settings = _Styles(list(dict.fromkeys(data["setting"])))
         for method in _methods(data):
             for setting, line in data[data["method"] == method].groupby("setting", sort=False):
-                label = method if len(settings.index) == 1 else f"{method}\n{textwrap.fill(setting, 28)}"
-                ax.plot(line["cum_train_time_s_mean"], line["acc_mean"], color=styles.color(method),
-                        marker=styles.marker(method), markersize=5, fillstyle=settings.fill(setting),
-                        linestyle=settings.linestyle(setting), label=label)
+                _curve(ax, line, "cum_train_time_s_mean", styles, method, settings, setting, y="acc_mean", sd=None)
         for target in targets:
             ax.axhline(target, color="0.2", linestyle=(0, (1, 2)), linewidth=1.4, zorder=1)
             ax.annotate(f"{value_text(target)} %", (1.0, target), xycoords=("axes fraction", "data"), xytext=(3, 0),
@@ -441,14 +438,17 @@ def time_to_accuracy_figure(report: Report, styles: _Styles) -> Figure | None:
     return fig
 
 
-def _curve(ax: Any, line: pd.DataFrame, x: str, styles: _Styles, method: str, settings: _Styles,
-           setting: str) -> None:
+def _curve(ax: Any, line: pd.DataFrame, x: str, styles: _Styles, method: str, settings: _Styles, setting: str,
+           y: str = "test_acc_pct_mean", sd: str | None = "test_acc_pct_sd") -> None:
+    """One group's line of ``y`` against ``x``, styled by method and setting, with a ± ``sd`` band if given."""
     label = method if len(settings.index) == 1 else f"{method}\n{textwrap.fill(setting, 28)}"
-    mean, sd = line["test_acc_pct_mean"].to_numpy(), line["test_acc_pct_sd"].to_numpy(dtype=float)
+    mean = line[y].to_numpy()
     ax.plot(line[x], mean, color=styles.color(method), marker=styles.marker(method), markersize=6,
             fillstyle=settings.fill(setting), markerfacecoloralt="white", linestyle=settings.linestyle(setting),
             label=label)
-    ax.fill_between(line[x], mean - sd, mean + sd, color=styles.color(method), alpha=0.15, linewidth=0)
+    if sd is not None:
+        spread = line[sd].to_numpy(dtype=float)
+        ax.fill_between(line[x], mean - spread, mean + spread, color=styles.color(method), alpha=0.15, linewidth=0)
 
 
 # ------------------------------------------------------------------------------- figures from run artifacts

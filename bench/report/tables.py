@@ -9,7 +9,7 @@ every column.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -114,8 +114,10 @@ def _time_cell(row: pd.Series) -> str:
     return f"{fmt(row['cum_train_time_s_mean'], '.3g')} s ({fmt(row['epoch_mean'], '.3g')} ep){partial}"
 
 
-def time_to_accuracy_rows(report: Report) -> tuple[list[str], list[list[str]]]:
-    """Per group (summary order) and accuracy measure: the time to each target, as short strings."""
+def time_to_accuracy_rows(report: Report, config_cell: Callable[[pd.Series], str] = _config_cell
+                          ) -> tuple[list[str], list[list[str]]]:
+    """Per group (summary order) and accuracy measure: the time to each target, as short strings; the config as
+    ``config_cell`` writes it (summary.md: hash and switches)."""
     groups = time_to_accuracy.per_group(report.time_to_accuracy)
     if groups.empty:
         return [], []
@@ -127,7 +129,7 @@ def time_to_accuracy_rows(report: Report) -> tuple[list[str], list[list[str]]]:
     for _, same in groups.groupby(keys, sort=False, dropna=False):
         first = same.iloc[0]
         by_target = {r["target_pct"]: _time_cell(r) for _, r in same.iterrows()}
-        rows.append([first["dataset"], first["method"], first["embedding"], _config_cell(first),
+        rows.append([first["dataset"], first["method"], first["embedding"], config_cell(first),
                      first["measured_on"], *(by_target.get(t, MISSING) for t in targets)])
     return header, rows
 
@@ -210,7 +212,7 @@ def terminal_tables(report: Report) -> list[Table]:
         for row, config in zip(rows, configs, strict=True):
             table.add_row(*(escape(config if header[i] == "config" else row[i]) for i in picked))
         tables.append(table)
-    tta_header, tta_rows = time_to_accuracy_rows(report)
+    tta_header, tta_rows = time_to_accuracy_rows(report, lambda r: (r["config_hash"] or MISSING)[:6])
     if tta_rows:  # narrow: the config as its hash prefix, each time over its epochs
         table = Table(title="Time to accuracy", caption=escape(TIME_TO_ACCURACY_LEGEND), box=box.SIMPLE_HEAD,
                       show_edge=False, padding=(0, 1, 0, 0))
@@ -218,8 +220,7 @@ def terminal_tables(report: Report) -> list[Table]:
         for i in keep:
             table.add_column(tta_header[i].replace("accuracy", "acc.\non"), no_wrap=True)
         for row in tta_rows:
-            cells = [row[i].split(" (")[0][:6] if tta_header[i] == "config"
-                     else row[i].replace(" (", "\n(").replace("not reached", "not\nreached") for i in keep]
+            cells = [row[i].replace(" (", "\n(").replace("not reached", "not\nreached") for i in keep]
             table.add_row(*map(escape, cells))
         tables.append(table)
     if not report.not_ok.empty:

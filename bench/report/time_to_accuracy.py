@@ -59,11 +59,11 @@ def accuracy_per_epoch(ok: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
     return rows.sort_values([*ids, "epoch"])[columns].reset_index(drop=True)
 
 
-def per_run(ok: pd.DataFrame, epochs: pd.DataFrame, targets: Sequence[float]) -> pd.DataFrame:
-    """One row per ok run and target: whether it was reached, and at which epoch and cumulative training time."""
-    curves = accuracy_per_epoch(ok, epochs)
+def per_run(epoch_acc: pd.DataFrame, targets: Sequence[float]) -> pd.DataFrame:
+    """One row per run of ``epoch_acc`` (from `accuracy_per_epoch`) and target: whether it was reached, and at
+    which epoch and cumulative training time."""
     rows = []
-    for _, run in curves.groupby(["results_dir", "run_id"], sort=True):
+    for _, run in epoch_acc.groupby(["results_dir", "run_id"], sort=True):
         first = run.iloc[0]
         for target in targets:
             hit = run[run["acc"] >= target]
@@ -89,14 +89,13 @@ def per_group(runs: pd.DataFrame) -> pd.DataFrame:
     return table[GROUP_COLUMNS]
 
 
-def curves(ok: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
-    """Per group, measure and epoch: the mean accuracy and mean cumulative training time over the group's runs (what
-    the accuracy-vs-time figure draws, with each group's target times marked on it)."""
+def curves(epoch_acc: pd.DataFrame) -> pd.DataFrame:
+    """Per group, measure and epoch of ``epoch_acc`` (from `accuracy_per_epoch`): the mean accuracy and mean
+    cumulative training time over the group's runs (what the accuracy-vs-time figure draws)."""
     columns = [*GROUP, *LABELS, "measured_on", "epoch", "n_runs", "acc_mean", "cum_train_time_s_mean"]
-    rows = accuracy_per_epoch(ok, epochs)
-    if rows.empty:
+    if epoch_acc.empty:
         return pd.DataFrame(columns=columns)
-    grouped = rows.groupby([*GROUP, *LABELS, "measured_on", "epoch"], sort=True, dropna=False)
+    grouped = epoch_acc.groupby([*GROUP, *LABELS, "measured_on", "epoch"], sort=True, dropna=False)
     table = grouped.agg(n_runs=("run_id", "size"), acc_mean=("acc", "mean"),
                         cum_train_time_s_mean=("cum_train_time_s", "mean")).reset_index()
     table["epoch"] = table["epoch"].astype("int64")
