@@ -1,6 +1,8 @@
-"""Settings shared by NoProp-DT and its backprop baseline, and the learning-rate schedule they describe.
+"""Settings shared by every method (NoProp-DT, its backprop baseline, NoProp-CT and -FM), and the learning-rate
+schedule they describe.
 
-One frozen dataclass keeps the two methods matched: whatever the harness sets here applies to both.
+One frozen dataclass keeps the methods matched: whatever the harness sets here applies to all of them; keys one
+method does not use (the ODE steps for NoProp-DT, say) leave it unchanged.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from noprop.ode import INTEGRATORS
+
 EMBEDDINGS = ("one-hot", "learned", "prototype")
 SCHEDULES = ("cosine", "linear")
 LR_DECAYS = ("none", "cosine")
@@ -20,6 +24,9 @@ INFERENCES = ("stochastic", "deterministic")
 READOUTS = ("classifier", "posterior")
 MIX_INITS = ("constant", "average")
 CLASSIFIER_INITS = ("readout", "random")
+ODE_STEPS = 20  # continuous-time inference steps by default (the paper: 1000; chosen from the measured sweep)
+FM_SIGMA = 0.1  # NoProp-FM's path noise σ: "small", not given by the paper (our choice)
+CT_ETA = 1.0  # the paper's η for NoProp-CT
 
 
 def _check(ok: bool, field: str, value: object, allowed: str) -> None:
@@ -29,7 +36,7 @@ def _check(ok: bool, field: str, value: object, allowed: str) -> None:
 
 @dataclass(frozen=True)
 class MethodSettings:
-    """Everything that defines a NoProp-DT or backprop run except data and seeds.
+    """Everything that defines a method's run except data and seeds.
 
     Step counts (`warmup_steps`, `total_steps`) count updates of ONE block: one mini-batch step. Every block
     of NoProp-DT and the whole backprop network receive the same number of updates per epoch (the number of
@@ -59,6 +66,10 @@ class MethodSettings:
     batched_blocks: bool = False
     mix_init: str = "constant"
     classifier_init: str = "readout"
+    ode_steps: int = ODE_STEPS
+    integrator: str = "euler"
+    fm_sigma: float = FM_SIGMA
+    ct_eta: float = CT_ETA
 
     def __post_init__(self) -> None:
         _check(self.in_channels >= 1, "in_channels", self.in_channels, "an int >= 1 (1 or 3 for the datasets)")
@@ -94,6 +105,10 @@ class MethodSettings:
         _check(self.mix_init in MIX_INITS, "mix_init", self.mix_init, ", ".join(MIX_INITS))
         _check(self.classifier_init in CLASSIFIER_INITS, "classifier_init", self.classifier_init,
                ", ".join(CLASSIFIER_INITS))
+        _check(self.ode_steps >= 1, "ode_steps", self.ode_steps, "an int >= 1")
+        _check(self.integrator in INTEGRATORS, "integrator", self.integrator, ", ".join(INTEGRATORS))
+        _check(self.fm_sigma >= 0, "fm_sigma", self.fm_sigma, "a float >= 0")
+        _check(self.ct_eta > 0, "ct_eta", self.ct_eta, "a float > 0")
         _check(not self.batched_blocks or self.order == "interleaved", "batched_blocks", self.batched_blocks,
                "True only with order='interleaved' (the paper order trains one block per step)")
 

@@ -1,0 +1,68 @@
+"""What NoProp-CT and NoProp-FM share: one network û(x, z_t, t) (paper Fig. 6 right) over a label embedding, one
+Adam over everything, and inference that integrates an ODE in t from noise z_0 (t = 0) to z_1 (t = 1) in a fixed
+number of steps, then reads a class from z_1.
+
+A variant says how it trains (``loss_terms``), which ODE it integrates (``velocity``) and how it reads z_1
+(``read_out``); the step count and integrator are settings a run row records.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from noprop.ct_net import ContinuousTimeNet
+from noprop.embeddings import check_prototype_data, make_embedding
+from noprop.ode import evaluations, integrate
+from noprop.one_network import OneNetwork
+from noprop.settings import MethodSettings
+
+
+class ContinuousTime(OneNetwork):
+    """The embedding and network; subclasses add their own parts, then call ``start_training()``."""
+
+    def __init__(self, s: MethodSettings, prototype_data: tuple[Tensor, Tensor] | None, generator_seed: int) -> None:
+        super().__init__()
+        check_prototype_data(s, prototype_data)
+        self.s = s
+        self.inference_steps = s.ode_steps
+        self.embedding = make_embedding(s.embedding, s.num_classes, s.embed_dim, prototype_data, generator_seed)
+        self.net = ContinuousTimeNet(s.in_channels, s.image_size, s.num_classes, self.embedding.W.shape[1], s.width,
+                                     s.dropout)
+
+    def start_training(self) -> None:
+        """Adam (not AdamW) over every parameter, with the paper's lr and weight decay."""
+        self.use_optimiser(torch.optim.Adam(self.parameters(), lr=self.s.lr, weight_decay=self.s.weight_decay))
+
+    @property
+    def block_passes_per_sample(self) -> int:
+        """One pass of the one network per training image."""
+        return 1
+
+    def recorded_settings(self) -> dict[str, str]:
+        return {"ode_steps": str(self.inference_steps), "integrator": self.s.integrator}
+
+    def network_evaluations(self) -> int:
+        """Network evaluations one image costs at inference."""
+        return evaluations(self.s.integrator, self.inference_steps)
+
+    def label_embedding(self) -> Tensor:
+        return self.embedding.W.detach()
+
+    def velocity(self, x: Tensor, z: Tensor, t: float) -> Tensor:
+        """dz/dt at time t for the batch of images x."""
+        raise NotImplementedError
+
+    def read_out(self, z1: Tensor) -> Tensor:
+        """Logits [B, classes] from the integrated z_1."""
+        raise NotImplementedError
+
+    def infer(self, x: Tensor, generator: torch.Generator | None, deterministic: bool) -> Tensor:
+        """z_0 ~ N(0, I) from ``generator`` (0 for the deterministic reading), integrated to t = 1 in
+        ``inference_steps`` steps of the settings' integrator, then read out. Labels are never seen."""
+        W = self.embedding.W
+        shape = (x.shape[0], W.shape[1])
+        z0 = (torch.zeros(shape, device=x.device, dtype=W.dtype) if deterministic
+              else torch.randn(shape, device=x.device, dtype=W.dtype, generator=generator))
+        z1 = integrate(lambda z, t: self.velocity(x, z, t), z0, self.inference_steps, self.s.integrator)
+        return self.read_out(z1)

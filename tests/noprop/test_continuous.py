@@ -1,0 +1,111 @@
+"""NoProp-CT and NoProp-FM on the toy problem: they learn, their inference never sees labels and reads each image
+on its own, the FM target is the straight path's exact velocity, and training resumes exactly."""
+
+import copy
+
+import pytest
+import torch
+
+from noprop.continuous import ContinuousTime
+from noprop.ct import NoPropCT
+from noprop.fm import NoPropFM, nearest_class_logits, path_point, target_velocity
+from tests.baselines.test_backprop import X, batches, small
+from tests.toy import quadrant_data
+
+VARIANTS = [NoPropCT, NoPropFM]
+
+
+@pytest.mark.parametrize("cls", VARIANTS)
+def test_learns_the_toy_problem_with_label_free_inference(cls: type[ContinuousTime]) -> None:
+    torch.manual_seed(0)
+    model = cls(small(lr=3e-3, dropout=0.0, ode_steps=10))
+    for _ in range(8):
+        stats = model.fit_epoch(batches)
+    assert stats["steps"] == 16 and set(stats) == {"loss", "steps", *cls.TERMS}
+    assert all(v >= 0 for v in stats.values()) and stats["loss"] == pytest.approx(
+        sum(stats[k] for k in cls.TERMS), rel=1e-6)
+    x_test, y_test = quadrant_data(256, 1)
+    acc = float((model.predict(x_test, torch.Generator().manual_seed(0)).argmax(1) == y_test).float().mean())
+    assert acc > 0.6, acc  # chance 0.25
+
+
+@pytest.mark.parametrize("cls", VARIANTS)
+@pytest.mark.parametrize("integrator", ["euler", "heun"])
+def test_predict_is_seeded_and_the_deterministic_reading_ignores_the_seed(cls: type[ContinuousTime],
+                                                                         integrator: str) -> None:
+    model = cls(small(ode_steps=3, integrator=integrator))
+    a = model.predict(X[:8], torch.Generator().manual_seed(1))
+    assert torch.equal(a, model.predict(X[:8], torch.Generator().manual_seed(1)))
+    assert not torch.equal(a, model.predict(X[:8], torch.Generator().manual_seed(2)))
+    d = model.predict(X[:8], torch.Generator().manual_seed(1), deterministic=True)
+    assert torch.equal(d, model.predict(X[:8], torch.Generator().manual_seed(2), deterministic=True))
+    assert model.training
+    assert model.recorded_settings() == {"ode_steps": "3", "integrator": integrator}
+    assert model.network_evaluations() == (6 if integrator == "heun" else 3)
+
+
+@pytest.mark.parametrize("cls", VARIANTS)
+def test_inference_reads_each_image_alone(cls: type[ContinuousTime]) -> None:
+    """Labels never reach predict, and no image's prediction depends on the others in its batch (no batch
+    statistics, no shared noise in the deterministic reading)."""
+    model = cls(small(ode_steps=4))
+    model.fit_epoch(batches)
+    whole = model.predict(X[:6], deterministic=True)
+    alone = torch.cat([model.predict(X[i : i + 1], deterministic=True) for i in range(6)])
+    torch.testing.assert_close(whole, alone, rtol=1e-4, atol=1e-5)
+
+
+def test_fm_target_is_the_exact_velocity_of_the_straight_path() -> None:
+    g = torch.Generator().manual_seed(0)
+    u, z0 = torch.randn(5, 7, generator=g, dtype=torch.float64), torch.randn(5, 7, generator=g, dtype=torch.float64)
+    none = torch.zeros_like(u)
+    t1, t2 = torch.full((5,), 0.2, dtype=torch.float64), torch.full((5,), 0.7, dtype=torch.float64)
+    slope = (path_point(u, z0, t2, 0.0, none) - path_point(u, z0, t1, 0.0, none)) / 0.5
+    torch.testing.assert_close(slope, target_velocity(u, z0), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(path_point(u, z0, torch.zeros(5, dtype=torch.float64), 0.0, none), z0)
+    torch.testing.assert_close(path_point(u, z0, torch.ones(5, dtype=torch.float64), 0.0, none), u)
+    # integrating the exact target from z_0 lands on u_y, whatever the step count
+    assert torch.allclose(z0 + 1.0 * target_velocity(u, z0), u)
+
+
+def test_fm_reads_the_nearest_class_embedding() -> None:
+    W = torch.tensor([[0.0, 0.0], [3.0, 0.0], [0.0, 3.0]])
+    z = torch.tensor([[2.0, 0.5], [0.1, -0.2], [0.2, 2.2]])
+    assert nearest_class_logits(z, W).argmax(1).tolist() == [1, 0, 2]
+
+
+def test_fm_embedding_term_only_when_the_embedding_trains() -> None:
+    torch.manual_seed(0)
+    one_hot = NoPropFM(small())
+    assert one_hot.loss_terms(X[:16], torch.arange(16) % 4)[1] == 0
+    learned = NoPropFM(small(embedding="learned", embed_dim=8))
+    terms = learned.loss_terms(X[:16], torch.arange(16) % 4)
+    assert terms[1] > 0
+    terms.sum().backward()
+    assert learned.embedding.weight.grad is not None and learned.embedding.weight.grad.abs().sum() > 0
+
+
+def test_ct_loss_weights_and_terms_are_positive_for_scrambled_schedules() -> None:
+    torch.manual_seed(0)
+    model = NoPropCT(small(embedding="learned", embed_dim=8))
+    with torch.no_grad():
+        for p in model.schedule.parameters():
+            p.copy_(torch.randn_like(p) * 3)
+    assert (model.schedule.snr_derivative(torch.rand(64)) > 0).all()
+    ce, kl, denoise = model.loss_terms(X[:32], torch.arange(32) % 4)
+    assert ce > 0 and kl >= 0 and denoise >= 0
+
+
+@pytest.mark.parametrize("cls", VARIANTS)
+def test_training_state_resumes_exactly(cls: type[ContinuousTime]) -> None:
+    torch.manual_seed(0)
+    a = cls(small(dropout=0.0, embedding="learned", embed_dim=8))
+    a.fit_epoch(batches)
+    b = cls(small(dropout=0.0, embedding="learned", embed_dim=8))
+    b.load_training_state(copy.deepcopy(a.training_state()))
+    torch.manual_seed(1)
+    a.fit_epoch(batches)
+    torch.manual_seed(1)
+    b.fit_epoch(batches)
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        torch.testing.assert_close(va, vb, msg=k)
