@@ -39,8 +39,8 @@ class ContinuousTime(OneNetwork):
         """One pass of the one network per training image."""
         return 1
 
-    def recorded_settings(self) -> dict[str, str]:
-        return {"ode_steps": str(self.inference_steps), "integrator": self.s.integrator}
+    def recorded_settings(self) -> dict[str, str | int]:
+        return {"ode_steps": self.inference_steps, "integrator": self.s.integrator}
 
     def network_evaluations(self) -> int:
         """Network evaluations one image costs at inference."""
@@ -49,8 +49,8 @@ class ContinuousTime(OneNetwork):
     def label_embedding(self) -> Tensor:
         return self.embedding.W.detach()
 
-    def velocity(self, x: Tensor, z: Tensor, t: float) -> Tensor:
-        """dz/dt at time t for the batch of images x."""
+    def velocity(self, h: Tensor, z: Tensor, t: float) -> Tensor:
+        """dz/dt at time t for the images whose features (the image path's output) are h."""
         raise NotImplementedError
 
     def read_out(self, z1: Tensor) -> Tensor:
@@ -64,5 +64,6 @@ class ContinuousTime(OneNetwork):
         shape = (x.shape[0], W.shape[1])
         z0 = (torch.zeros(shape, device=x.device, dtype=W.dtype) if deterministic
               else torch.randn(shape, device=x.device, dtype=W.dtype, generator=generator))
-        z1 = integrate(lambda z, t: self.velocity(x, z, t), z0, self.inference_steps, self.s.integrator)
+        h = self.net.image_path(x)  # once: the image does not change along t
+        z1 = integrate(lambda z, t: self.velocity(h, z, t), z0, self.inference_steps, self.s.integrator)
         return self.read_out(z1)

@@ -31,9 +31,9 @@ class NoPropCT(ContinuousTime):
         self.schedule = LearnedSchedule()
         self.start_training()
 
-    def u_hat(self, x: Tensor, z: Tensor, t: Tensor) -> Tensor:
-        """û = softmax(logits) · W_embed: a convex combination of the class embeddings."""
-        return self.net(x, z, t).softmax(dim=-1) @ self.embedding.W
+    def u_hat(self, h: Tensor, z: Tensor, t: Tensor) -> Tensor:
+        """û = softmax(logits) · W_embed, a convex combination of the class embeddings (h: the image features)."""
+        return self.net.from_features(h, z, t).softmax(dim=-1) @ self.embedding.W
 
     def loss_terms(self, x: Tensor, y: Tensor) -> Tensor:
         u = self.embedding.W[y]
@@ -41,23 +41,19 @@ class NoPropCT(ContinuousTime):
         ab = self.schedule.alpha_bar(t).unsqueeze(-1)
         z_t = ab.sqrt() * u + (1 - ab).sqrt() * torch.randn_like(u)
         weight = 0.5 * self.s.ct_eta * self.schedule.snr_derivative(t)
-        denoise = weight * (self.u_hat(x, z_t, t) - u).square().sum(dim=-1)
+        denoise = weight * (self.u_hat(self.net.image_path(x), z_t, t) - u).square().sum(dim=-1)
         ends = self.schedule.alpha_bar(torch.tensor([0.0, 1.0], device=u.device, dtype=u.dtype))
         z_1 = ends[1].sqrt() * u + (1 - ends[1]).sqrt() * torch.randn_like(u)
         ce = F.cross_entropy(self.classifier(z_1), y)
         kl = 0.5 * (ends[0] * u.square() + (1 - ends[0]) - 1 - torch.log(1 - ends[0])).sum(dim=-1)
         return torch.stack([ce, kl.mean(), denoise.mean()])
 
-    def velocity(self, x: Tensor, z: Tensor, t: float) -> Tensor:
+    def velocity(self, h: Tensor, z: Tensor, t: float) -> Tensor:
         """The probability-flow (DDIM) ODE: z = √ᾱ û + √(1 − ᾱ) ε̂ moved along t with û and ε̂ held, so
         dz/dt = ᾱ′ (û / (2√ᾱ) − ε̂ / (2√(1 − ᾱ)))."""
         tt = torch.full((z.shape[0],), t, device=z.device, dtype=z.dtype)
-        with torch.enable_grad():
-            tg = tt[:1].clone().requires_grad_(True)
-            ab = self.schedule.alpha_bar(tg)
-            (d_ab,) = torch.autograd.grad(ab.sum(), tg)
-        ab = ab.detach()
-        u = self.u_hat(x, z, tt)
+        ab, d_ab = self.schedule.alpha_bar(tt[:1]), self.schedule.alpha_bar_derivative(tt[:1])
+        u = self.u_hat(h, z, tt)
         eps = (z - ab.sqrt() * u) / (1 - ab).sqrt()
         return d_ab * (u / (2 * ab.sqrt()) - eps / (2 * (1 - ab).sqrt()))
 

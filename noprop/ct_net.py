@@ -41,5 +41,10 @@ class ContinuousTimeNet(nn.Module):
 
     def forward(self, x: Tensor, z: Tensor, t: Tensor) -> Tensor:
         """Logits [B, classes] for images x, noisy label embeddings z [B, d] and times t [B] in [0, 1]."""
-        features = [self.image_path(x), self.label_path(z), self.time_path(time_embedding(t.to(z.dtype)))]
+        return self.from_features(self.image_path(x), z, t)
+
+    def from_features(self, image_features: Tensor, z: Tensor, t: Tensor) -> Tensor:
+        """The logits from the image path's output: inference computes that once per image, not once per ODE step
+        (the image does not change along t)."""
+        features = [image_features, self.label_path(z), self.time_path(time_embedding(t.to(z.dtype)))]
         return self.head(torch.cat(features, dim=-1))

@@ -83,7 +83,7 @@ class NoPropDT(DenoiserStack):
         """Every image trains each of the T blocks once per epoch."""
         return self.s.T
 
-    def recorded_settings(self) -> dict[str, str]:
+    def recorded_settings(self) -> dict[str, str | int]:
         return {"order": self.s.order}
 
     def training_state(self) -> dict:

@@ -44,8 +44,9 @@ class NoPropFM(ContinuousTime):
         super().__init__(s, prototype_data, generator_seed)
         self.start_training()
 
-    def v(self, x: Tensor, z: Tensor, t: Tensor) -> Tensor:
-        return self.net(x, z, t) @ self.embedding.W
+    def v(self, h: Tensor, z: Tensor, t: Tensor) -> Tensor:
+        """v = logits · W_embed (h: the image features)."""
+        return self.net.from_features(h, z, t) @ self.embedding.W
 
     def loss_terms(self, x: Tensor, y: Tensor) -> Tensor:
         W = self.embedding.W
@@ -53,15 +54,15 @@ class NoPropFM(ContinuousTime):
         t = torch.rand(y.shape[0], device=u.device, dtype=u.dtype)
         z0 = torch.randn_like(u)
         z_t = path_point(u, z0, t, self.s.fm_sigma, torch.randn_like(u))
-        v = self.v(x, z_t, t)
+        v = self.v(self.net.image_path(x), z_t, t)
         flow = (v - target_velocity(u, z0)).square().sum(dim=-1).mean()
         if not W.requires_grad:  # one-hot: the embedding cannot collapse
             return torch.stack([flow, torch.zeros_like(flow)])
         z_end = z_t + (1 - t).unsqueeze(-1) * v
         return torch.stack([flow, F.cross_entropy(nearest_class_logits(z_end, W), y)])
 
-    def velocity(self, x: Tensor, z: Tensor, t: float) -> Tensor:
-        return self.v(x, z, torch.full((z.shape[0],), t, device=z.device, dtype=z.dtype))
+    def velocity(self, h: Tensor, z: Tensor, t: float) -> Tensor:
+        return self.v(h, z, torch.full((z.shape[0],), t, device=z.device, dtype=z.dtype))
 
     def read_out(self, z1: Tensor) -> Tensor:
         return nearest_class_logits(z1, self.embedding.W)

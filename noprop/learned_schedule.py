@@ -44,6 +44,13 @@ class MonotoneNet(nn.Module):
         h = self.l1(t.unsqueeze(-1))
         return (h + self.l3(torch.sigmoid(self.l2(h)))).squeeze(-1)
 
+    def derivative(self, t: Tensor) -> Tensor:
+        """dg/dt in closed form (the chain rule through the three layers), differentiable in the weights by plain
+        autograd: no nested autograd.grad, which FLOP counting and module hooks cannot follow."""
+        w1, w2, w3 = (F.softplus(layer.raw) for layer in (self.l1, self.l2, self.l3))
+        s = torch.sigmoid(self.l2(self.l1(t.unsqueeze(-1))))
+        return (w1[0, 0] * (1 + (s * (1 - s) * w2[:, 0]) @ w3[0])).reshape(t.shape)
+
 
 class LearnedSchedule(nn.Module):
     """γ(t), SNR(t), ᾱ(t) and SNR′(t) for t in [0, 1] (tensors of any shape), differentiable in the parameters."""
@@ -73,10 +80,16 @@ class LearnedSchedule(nn.Module):
     def alpha_bar(self, t: Tensor) -> Tensor:
         return torch.sigmoid(-self.gamma(t))
 
+    def gamma_derivative(self, t: Tensor) -> Tensor:
+        """γ′(t) = −(γ1 − γ0) γ̄′(t) < 0 (in the graph, so a loss weighted by it trains the schedule)."""
+        ends = self.net(torch.tensor([0.0, 1.0], device=t.device, dtype=t.dtype))
+        return -(self.gamma1 - self.gamma0) * self.net.derivative(t) / (ends[1] - ends[0])
+
     def snr_derivative(self, t: Tensor) -> Tensor:
-        """dSNR/dt = −γ′(t) SNR(t) > 0, by autograd through γ̄ (kept in the graph, so the loss weight trains γ)."""
-        t = t.detach().requires_grad_(True)
-        with torch.enable_grad():
-            gamma = self.gamma(t)
-            (d_gamma,) = torch.autograd.grad(gamma.sum(), t, create_graph=True)
-        return -d_gamma * torch.exp(-gamma)
+        """dSNR/dt = −γ′(t) SNR(t) > 0."""
+        return -self.gamma_derivative(t) * self.snr(t)
+
+    def alpha_bar_derivative(self, t: Tensor) -> Tensor:
+        """dᾱ/dt = −ᾱ (1 − ᾱ) γ′(t) > 0 (ᾱ = sigmoid(−γ))."""
+        ab = self.alpha_bar(t)
+        return -ab * (1 - ab) * self.gamma_derivative(t)

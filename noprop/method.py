@@ -27,8 +27,9 @@ class Method(Protocol):
         """Block forward/backward passes one training image costs per epoch (T for NoProp-DT and backprop)."""
         ...
 
-    def recorded_settings(self) -> dict[str, str]:
-        """Settings of this method that a result row records (column -> value), e.g. NoProp-DT's block order."""
+    def recorded_settings(self) -> dict[str, str | int]:
+        """Settings of this method that a result row records (column -> value), e.g. NoProp-DT's block order or
+        NoProp-CT's ODE steps."""
         ...
 
     def train_step(self, x: Tensor, y: Tensor) -> Tensor:
@@ -57,6 +58,14 @@ class Method(Protocol):
         ...
 
     def parameters(self) -> Iterator[torch.nn.Parameter]: ...
+
+
+@runtime_checkable
+class StepsAtInference(Protocol):
+    """A method whose inference integrates an ODE in a fixed number of steps (NoProp-CT, NoProp-FM): the harness
+    may set ``inference_steps`` between readings to measure accuracy and time against the step count."""
+
+    inference_steps: int
 
 
 def read_back(t: Tensor) -> Tensor:

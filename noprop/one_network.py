@@ -27,7 +27,7 @@ class OneNetwork(nn.Module):
         self._opt = optimiser
         self._updates = 0
 
-    def recorded_settings(self) -> dict[str, str]:
+    def recorded_settings(self) -> dict[str, str | int]:
         return {}
 
     def loss_terms(self, x: Tensor, y: Tensor) -> Tensor:

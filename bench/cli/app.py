@@ -137,8 +137,11 @@ def _sweep(config: cfg.RunConfig, resume: bool, quiet: bool, jsonl: bool, run_sw
     """Run the sweep with the chosen display: JSON lines, nothing, or Rich progress bars."""
     if jsonl or quiet:
         return run_sweep(config, resume=resume, emit=progress.jsonl if jsonl else progress.quiet)
-    console.print(f"[bold]{config.dataset}[/]: {', '.join(config.methods)} x seeds {config.seeds}, {config.epochs} "
-                  f"epochs -> {config.out}/", highlight=False)
+    epochs = {m: config.epochs_for(m) for m in config.methods}
+    budget = (f"{config.epochs} epochs" if len(set(epochs.values())) == 1
+              else ", ".join(f"{m} {n} epochs" for m, n in epochs.items()))
+    console.print(f"[bold]{config.dataset}[/]: {', '.join(config.methods)} x seeds {config.seeds}, {budget} "
+                  f"-> {config.out}/", highlight=False)
     with progress.RichDisplay(console) as display:
         return run_sweep(config, resume=resume, emit=display)
 

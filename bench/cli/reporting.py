@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -38,7 +39,7 @@ def report(
     """Compare methods over seeds from runs.csv / epochs.csv: a table here, summary.csv/.md and figures in OUT."""
     from rich.markup import escape
 
-    from bench.report import aggregate, figures, load, tables, time_to_accuracy
+    from bench.report import aggregate, figures, inference_steps, load, tables, time_to_accuracy
 
     if fmt not in figures.FORMATS:
         raise fail(f"unknown --format '{fmt}'; use one of {', '.join(figures.FORMATS)}")
@@ -50,9 +51,13 @@ def report(
     out = out or folders[0] / "report"
     result = aggregate.build(load.load(folders), datasets=[dataset] if dataset else None,
                              methods=methods.split(",") if methods else None, targets=target_values)
-    _warn(result.warnings)
     if result.empty:
+        _warn(result.warnings)
         raise fail(aggregate.nothing_to_report(result))
+    swept = inference_steps.swept(result.runs)
+    result = dataclasses.replace(result, inference_steps=inference_steps.per_run(
+        swept, load.read_artifacts(swept, result.warnings)))
+    _warn(result.warnings)
     for table in tables.terminal_tables(result):
         console.print(table)
     shown = len(result.warnings)

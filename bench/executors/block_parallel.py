@@ -82,7 +82,7 @@ class Leader(nn.Module):
     def block_passes_per_sample(self) -> int:
         return self.model.block_passes_per_sample
 
-    def recorded_settings(self) -> dict[str, str]:
+    def recorded_settings(self) -> dict[str, str | int]:
         return self.model.recorded_settings()
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -40,7 +40,7 @@ def crashed_row(config: RunConfig, run: PlannedRun, *, status: str, reason: str,
     row = {
         "run_id": run_id, "timestamp": now.isoformat(timespec="seconds"), "status": status, "reason": reason,
         "dataset": config.dataset, "method": run.method, "seed": run.seed, "embedding": config.embedding,
-        **config.switches(), "epochs_planned": config.epochs, "config_hash": config.model_hash(),
+        **config.switches(), "epochs_planned": config.epochs_for(run.method), "config_hash": config.model_hash(),
         "measured_in": measured_in,
     }
     replace_run_rows(config.out, run_id, row, [])

@@ -23,12 +23,13 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from bench.formatting import BYTES_PER_MB, is_missing
 from bench.report import paper, time_to_accuracy
+from bench.report.inference_steps import PER_RUN_COLUMNS
 from bench.report.labels import GROUP, LABELS, setting_labels, switch_text
 from bench.report.load import Loaded
 from bench.results.schema import SWITCH_COLUMNS
@@ -43,6 +44,7 @@ PER_SEED = {
     "test_acc_det_pct": ("test_acc_det", 1.0),
     "test_infer_s": ("test_infer_s", 1.0),
     "test_infer_det_s": ("test_infer_det_s", 1.0),
+    "infer_ms_per_image": ("test_infer_ms_per_image", 1.0),
     "train_acc_pct": ("train_acc", 1.0),
     "time_per_epoch_s": ("time_per_epoch_s", 1.0),
     "epoch_time_median_s": ("epoch_time_median_s", 1.0),
@@ -72,6 +74,7 @@ SUMMARY_COLUMNS = [
     *GROUP, *LABELS, "embed_dim", "epochs", "n_seeds", "seeds",
     "test_acc_pct_mean", "test_acc_pct_sd", "test_acc_pct_se", "inference_sd_pct_mean",
     "test_acc_det_pct_mean", "test_acc_det_pct_sd", "test_infer_s_mean", "test_infer_det_s_mean",
+    "infer_ms_per_image_mean", "ode_steps",
     "paper_test_acc_pct", "test_acc_minus_paper_pct",
     "train_acc_pct_mean", "train_acc_pct_sd", "time_per_epoch_s_mean", "time_per_epoch_s_sd",
     "epoch_time_median_s_mean", "epoch_time_median_s_sd",
@@ -98,6 +101,8 @@ class Report:
     sources: list[str]
     warnings: list[str]
     total_runs: int = 0  # rows read, before filters
+    # per run and ODE step count (bench.report.inference_steps.per_run); read from artifacts, so the caller fills it
+    inference_steps: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PER_RUN_COLUMNS))
 
     @property
     def empty(self) -> bool:
@@ -227,9 +232,16 @@ def _filter(runs: pd.DataFrame, datasets: Sequence[str] | None, methods: Sequenc
     return runs
 
 
+def with_inference_per_image(runs: pd.DataFrame) -> pd.DataFrame:
+    """A copy with ``test_infer_ms_per_image``: one image's share of a test pass (missing where a row predates it)."""
+    images = runs["test_images"] if "test_images" in runs else pd.Series(math.nan, index=runs.index)
+    seconds = runs["test_infer_s"] if "test_infer_s" in runs else pd.Series(math.nan, index=runs.index)
+    return runs.assign(test_infer_ms_per_image=1000 * seconds.astype("float64") / images.astype("float64"))
+
+
 def per_seed_values(ok: pd.DataFrame, warnings: list[str] | None = None) -> pd.DataFrame:
     """One row per group and seed in reported units (%, s, samples/s, MB); repeated seeds are averaged."""
-    values = per_seed(ok, PER_SEED, GROUP, LABELS)
+    values = per_seed(with_inference_per_image(ok), PER_SEED, GROUP, LABELS)
     if warnings is not None and not ok.empty:
         repeated = ok.assign(seed=ok["seed"].astype("float64")).groupby([*GROUP, "seed"], dropna=False).size()
         for key, count in repeated[repeated > 1].items():
@@ -268,12 +280,14 @@ def _descriptors(ok: pd.DataFrame) -> pd.DataFrame:
     frame["params"] = ok["params"].astype("Int64")
     frame["measured_in"] = ok["measured_in"].astype("object")
     frame["device_name"] = ok["device_name"].astype("object")
+    frame["ode_steps"] = (ok["ode_steps"] if "ode_steps" in ok else pd.Series(pd.NA, index=ok.index)).astype("Int64")
     grouped = frame.groupby(GROUP, sort=True, dropna=False)
     described = grouped.agg(
         embed_dim=("embed_dim", "max"), epochs=("epochs", "max"), params=("params", "max"),
+        ode_steps=("ode_steps", "max"),
         measured_in=("measured_in", _joined), device_name=("device_name", _joined),
     ).reset_index()
-    return described.astype({"embed_dim": "Int64", "epochs": "Int64", "params": "Int64"})
+    return described.astype({"embed_dim": "Int64", "epochs": "Int64", "params": "Int64", "ode_steps": "Int64"})
 
 
 def config_value(text: object, key: str) -> float:

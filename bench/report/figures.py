@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from bench.report import time_to_accuracy
+from bench.report import inference_steps, time_to_accuracy
 from bench.report.aggregate import BACKPROP, GROUP, NOPROP, Report
 from bench.report.labels import SETTING, value_text
 from bench.report.load import read_artifacts
@@ -108,6 +108,7 @@ def write_figures(report: Report, out: Path, fmt: str = "png") -> list[Path]:
         (f"memory.{fmt}", lambda: memory_figure(report, styles)),
         (f"throughput.{fmt}", lambda: throughput_figure(report, styles)),
         (f"time_to_accuracy.{fmt}", lambda: time_to_accuracy_figure(report, styles)),
+        (f"inference_steps.{fmt}", lambda: inference_steps_figure(report, styles)),
     ]
     for name, draw in [*jobs, *_artifact_jobs(report, fmt)]:
         _save(draw, out / name, fmt, report.warnings, written)
@@ -435,6 +436,32 @@ def time_to_accuracy_figure(report: Report, styles: _Styles) -> Figure | None:
         ax.set_xlim(left=0)
         ax.legend(loc="upper left", bbox_to_anchor=(1.1, 1.0), frameon=False)
     _suptitle(fig, "Time to accuracy (dotted: targets; bar: where a method first reached one, mean over runs)")
+    return fig
+
+
+def inference_steps_figure(report: Report, styles: _Styles) -> Figure | None:
+    """Test accuracy and inference time per image against the ODE step count (log scale), one line per group and
+    integrator: what a user reads to choose ``ode_steps``. None when no run measured a step sweep."""
+    groups = inference_steps.per_group(report.inference_steps)
+    if groups.empty:
+        return None
+    fig, axes = _new_figure(11, 4.2, ncols=2)
+    lines = groups.groupby(["dataset", "method", "setting", "integrator"], sort=True)
+    settings = _Styles(sorted(groups["setting"].unique()))
+    for (dataset, method, setting, integrator), line in lines:
+        label = f"{method} {integrator}" + (f"\n{textwrap.fill(setting, 28)}" if len(settings.index) > 1 else "")
+        label += f" ({dataset})" if groups["dataset"].nunique() > 1 else ""
+        style = dict(color=styles.color(method), marker=styles.marker(method), fillstyle=settings.fill(setting),
+                     linestyle="--" if integrator == "heun" else settings.linestyle(setting), markersize=6)
+        axes[0, 0].plot(line["steps"], line["test_acc_pct_mean"], label=label, **style)
+        axes[0, 1].plot(line["steps"], line["infer_ms_per_image_mean"], **style)
+    for ax, ylabel in ((axes[0, 0], "test accuracy (%)"), (axes[0, 1], "inference time per image (ms)")):
+        ax.set_xscale("log")
+        ax.set_xlabel("ODE steps at inference")
+        ax.set_ylabel(ylabel)
+    axes[0, 1].set_yscale("log")
+    axes[0, 0].legend(fontsize=8)
+    _suptitle(fig, "Inference steps: accuracy and time (one seeded pass per run and step count; mean over runs)")
     return fig
 
 

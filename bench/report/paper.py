@@ -3,8 +3,8 @@
 Source: Li, Teh, Pascanu, "NoProp: Training Neural Networks without Back-propagation or Forward-propagation",
 arXiv 2503.24322 v1 (2025): test accuracy (%, mean over 3 seeds x 5 inference runs) and peak GPU memory (GB, one-hot
 embeddings). Keys use this harness's names: dataset as in ``bench.run.data`` (``mnist``, ``cifar10``, ``cifar100``;
-the paper has no Fashion-MNIST numbers), method as in ``bench.run.methods`` (``noprop-dt``, ``backprop``; the paper's
-continuous-time variants are kept as ``noprop-ct`` / ``noprop-fm`` for completeness), embedding as in the config
+the paper has no Fashion-MNIST numbers), method as in ``bench.run.methods`` (``noprop-dt``, ``backprop``,
+``noprop-ct``, ``noprop-fm``), embedding as in the config
 (``one-hot``, ``learned``, ``prototype``). The paper's "dim 20" is our ``learned`` embedding with ``embed_dim`` 20.
 """
 
@@ -27,13 +27,18 @@ _ACCURACY_ROWS: dict[tuple[str, str], tuple[float, float, float]] = {
     ("noprop-dt", "learned"): (99.49, 79.12, 45.19),
     ("noprop-dt", "prototype"): (99.54, 80.54, 46.06),
     ("noprop-ct", "one-hot"): (97.84, 73.35, 33.66),
+    ("noprop-ct", "learned"): (97.70, 71.77, 33.99),
+    ("noprop-fm", "one-hot"): (99.21, 73.14, 6.38),
     ("noprop-fm", "learned"): (99.29, 73.50, 31.14),
+    ("noprop-fm", "prototype"): (98.52, 75.18, 37.57),
 }
 
 # method -> peak GPU memory in GB on (MNIST, CIFAR-10, CIFAR-100), one-hot embeddings only
 _PEAK_GPU_GB_ROWS: dict[str, tuple[float, float, float]] = {
     "backprop": (0.87, 1.17, 1.73),
     "noprop-dt": (0.49, 0.64, 1.23),
+    "noprop-ct": (1.05, 0.45, 0.50),
+    "noprop-fm": (1.06, 0.44, 0.49),
 }
 
 TEST_ACCURACY_PCT: dict[tuple[str, str, str], float] = {

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from bench.formatting import MISSING, fmt, mb, mean_sd, signed, times
-from bench.report import paper, time_to_accuracy
+from bench.report import inference_steps, paper, time_to_accuracy
 from bench.report.aggregate import Report, status_counts
 from bench.report.compare import SPREAD_K, Comparison, Thresholds, crossed
 from bench.report.labels import switch_text, value_text
@@ -39,25 +39,28 @@ def markdown_table(header: Sequence[object], rows: Sequence[Sequence[object]]) -
 # ------------------------------------------------------------------------------------------------ report
 
 HEADER = ["dataset", "method", "embedding", "config", "seeds", "test acc % mean ± sd", "se", "paper % (Δ)",
-          "det. test acc %", "train acc %", "s/epoch", "median s/epoch", "samples/s", "peak MB", "saved act. MB",
-          "paper GPU MB", "NP/BP time", "NP/BP mem"]
+          "det. test acc %", "train acc %", "infer ms/img", "s/epoch", "median s/epoch", "samples/s", "peak MB",
+          "saved act. MB", "paper GPU MB", "NP/BP time", "NP/BP mem"]
 TABLE_LEGEND = (
     "mean ± sd and se over seeds (sd: sample, ddof = 1; \"-\" for one seed); config: config hash and the execution "
     "switches the runs recorded; paper % (Δ): the paper's accuracy and ours − paper in points; det. test acc %: mean "
     "over seeds of the deterministic reading of the same weights (z_0 = 0, no injected noise; the headline is the "
-    "stochastic one, as in the paper); s/epoch: the mean epoch (training steps only), median s/epoch: each run's "
-    "median epoch (a first epoch's warm-up does not inflate it), both averaged over seeds; peak MB: CUDA allocated / "
-    "reserved, or CPU RSS; saved act. MB: what autograd saves for backward in one step (MB = 2^20 bytes); NP/BP: "
-    "NoProp-DT / backprop for time per epoch and peak memory (CUDA allocated, else RSS)"
+    "stochastic one, as in the paper); infer ms/img: one test pass of the headline reading divided by its images "
+    "(batches of 1000), with the ODE steps of NoProp-CT and -FM; s/epoch: the mean epoch (training steps only), "
+    "median s/epoch: each run's median epoch (a first epoch's warm-up does not inflate it), both averaged over "
+    "seeds; peak MB: CUDA allocated / reserved, or CPU RSS; saved act. MB: what autograd saves for backward in one "
+    "step (MB = 2^20 bytes); NP/BP: NoProp-DT / backprop for time per epoch and peak memory (CUDA allocated, else "
+    "RSS)"
 )
 
 TERMINAL_LEGEND = (
     "mean ± sd and se over seeds (sd: sample, ddof = 1; \"-\" for one seed); config: hash prefix, and the switches "
     "that differ between rows; det. test %: the deterministic reading of the same weights (z_0 = 0, no injected "
     "noise; the headline is the stochastic one); s/ep mean, med.: mean and median epoch (training steps only), "
-    "averaged over seeds; "
-    "peak MB: CUDA allocated / reserved, or CPU RSS (MB = 2^20 bytes); NP/BP: NoProp-DT / backprop for time per "
-    "epoch and peak memory. summary.md has every column; a column empty in every row is left out here."
+    "averaged over seeds; infer ms/img: one test pass divided by its images (with NoProp-CT/-FM's ODE steps); "
+    "peak MB: CUDA allocated / reserved, or CPU RSS (MB = 2^20 bytes); saved act. MB: what autograd saves for "
+    "backward in one step; NP/BP: NoProp-DT / backprop for time per epoch and peak memory. summary.md has every "
+    "column; a column empty in every row is left out here."
 )
 
 
@@ -83,6 +86,11 @@ def _config_cell(row: pd.Series) -> str:
     return (row["config_hash"] or MISSING) + (f" ({switches})" if switches else "")
 
 
+def _inference_cell(row: pd.Series) -> str:
+    steps = row["ode_steps"]
+    return fmt(row["infer_ms_per_image_mean"], ".3g") + ("" if pd.isna(steps) else f" ({int(steps)} steps)")
+
+
 def display_rows(summary: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     """The summary as short strings (HEADER), shared by the terminal tables and summary.md."""
     rows = []
@@ -90,7 +98,7 @@ def display_rows(summary: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
         rows.append([
             r["dataset"], r["method"], r["embedding"], _config_cell(r), str(int(r["n_seeds"])),
             mean_sd(r["test_acc_pct_mean"], r["test_acc_pct_sd"]), fmt(r["test_acc_pct_se"]), _paper_cell(r),
-            fmt(r["test_acc_det_pct_mean"]), fmt(r["train_acc_pct_mean"]),
+            fmt(r["test_acc_det_pct_mean"]), fmt(r["train_acc_pct_mean"]), _inference_cell(r),
             fmt(r["time_per_epoch_s_mean"], ".3g"),
             fmt(r["epoch_time_median_s_mean"], ".3g"), fmt(r["samples_per_s_mean"], ".0f"), _memory_cell(r),
             fmt(r["peak_saved_activation_mb_mean"], ".1f"), fmt(r["paper_peak_gpu_mb"], ".0f"),
@@ -105,6 +113,20 @@ TIME_TO_ACCURACY_LEGEND = (
     "or test where the runs had no validation split (choosing on test accuracy flatters); the headline reading "
     "(stochastic for NoProp-DT)"
 )
+
+
+STEPS_HEADER = ["dataset", "method", "embedding", "config", "integrator", "steps", "runs", "test acc % mean ± sd",
+                "infer ms/img"]
+STEPS_LEGEND = ("test accuracy of one seeded inference pass per run at each ODE step count (the same noise at every "
+                "count), and that pass's time per image; mean over runs")
+
+
+def inference_steps_rows(report: Report) -> list[list[str]]:
+    """Per group and step count (``STEPS_HEADER``), from the runs that measured a step sweep."""
+    groups = inference_steps.per_group(report.inference_steps)
+    return [[r["dataset"], r["method"], r["embedding"], r["config_hash"][:6], r["integrator"], str(int(r["steps"])),
+             str(int(r["n_runs"])), mean_sd(r["test_acc_pct_mean"], r["test_acc_pct_sd"]),
+             fmt(r["infer_ms_per_image_mean"], ".3g")] for _, r in groups.iterrows()]
 
 
 def _time_cell(row: pd.Series) -> str:
@@ -160,13 +182,14 @@ def _int(value: object) -> str:
 _KEYS = ("dataset", "method", "embedding", "config")
 _TERMINAL_ACCURACY = (*_KEYS, "seeds", "test acc % mean ± sd", "se", "paper % (Δ)", "det. test acc %",
                       "train acc %")
-_TERMINAL_COST = (*_KEYS, "s/epoch", "median s/epoch", "samples/s", "peak MB", "paper GPU MB", "NP/BP time",
-                  "NP/BP mem")
+_TERMINAL_COST = (*_KEYS, "s/epoch", "median s/epoch", "samples/s", "infer ms/img", "peak MB", "saved act. MB",
+                  "paper GPU MB", "NP/BP time", "NP/BP mem")
 _TERMINAL_HEADERS = {  # two-line headers, so columns are as narrow as their values
     "test acc % mean ± sd": "test acc %\nmean ± sd", "paper % (Δ)": "paper %\n(Δ)",
     "det. test acc %": "det.\ntest %", "train acc %": "train\nacc %",
     "s/epoch": "s/ep\nmean", "median s/epoch": "s/ep\nmed.", "samples/s": "img/s", "paper GPU MB": "paper\nGPU\nMB",
-    "NP/BP time": "NP/BP\ntime", "NP/BP mem": "NP/BP\nmem", "peak MB": "peak\nMB",
+    "NP/BP time": "NP/BP\ntime", "NP/BP mem": "NP/BP\nmem", "peak MB": "peak\nMB", "infer ms/img": "infer\nms/img",
+    "saved act. MB": "saved\nact. MB",
 }
 # How a switch value reads in a narrow terminal cell; any other switch or value reads as name=value.
 _SHORT_SWITCHES = {("channels_last", "true"): "NHWC", ("channels_last", "false"): "NCHW"}
@@ -201,8 +224,8 @@ def terminal_tables(report: Report) -> list[Table]:
     configs = _terminal_config(report.summary)
     tables = []
     for title, columns, caption in (
-        ("NoProp-DT vs backprop: accuracy (ok runs; mean ± sd over seeds)", _TERMINAL_ACCURACY, None),
-        ("NoProp-DT vs backprop: cost", _TERMINAL_COST, TERMINAL_LEGEND),
+        ("Accuracy (ok runs; mean ± sd over seeds)", _TERMINAL_ACCURACY, None),
+        ("Cost", _TERMINAL_COST, TERMINAL_LEGEND),
     ):
         table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, show_edge=False, padding=0)
         picked = [header.index(name) for name in columns
@@ -210,7 +233,8 @@ def terminal_tables(report: Report) -> list[Table]:
         for i in picked:
             table.add_column(_TERMINAL_HEADERS.get(header[i], header[i]), no_wrap=True)
         for row, config in zip(rows, configs, strict=True):
-            table.add_row(*(escape(config if header[i] == "config" else row[i]) for i in picked))
+            table.add_row(*(escape(config if header[i] == "config" else row[i].replace(" steps)", ")"))
+                            for i in picked))
         tables.append(table)
     tta_header, tta_rows = time_to_accuracy_rows(report, lambda r: (r["config_hash"] or MISSING)[:6])
     if tta_rows:  # narrow: the config as its hash prefix, each time over its epochs
@@ -222,6 +246,16 @@ def terminal_tables(report: Report) -> list[Table]:
         for row in tta_rows:
             cells = [row[i].replace(" (", "\n(").replace("not reached", "not\nreached") for i in keep]
             table.add_row(*map(escape, cells))
+        tables.append(table)
+    steps_rows = inference_steps_rows(report)
+    if steps_rows:
+        table = Table(title="Inference steps", caption=escape(STEPS_LEGEND), box=box.SIMPLE_HEAD, show_edge=False,
+                      padding=(0, 1, 0, 0))
+        keep = [i for i, name in enumerate(STEPS_HEADER) if name not in ("embedding", "config")]
+        for i in keep:
+            table.add_column(STEPS_HEADER[i].replace("test acc % ", "test acc %\n"), no_wrap=True)
+        for row in steps_rows:
+            table.add_row(*(escape(row[i]) for i in keep))
         tables.append(table)
     if not report.not_ok.empty:
         tables.append(_not_ok_table(report))
@@ -275,6 +309,10 @@ def summary_markdown(report: Report, figures: Sequence[Path] = (), out: Path | N
     if rows:
         parts += ["## Time to accuracy", markdown_table(header, rows), TIME_TO_ACCURACY_LEGEND[0].upper()
                   + TIME_TO_ACCURACY_LEGEND[1:] + ". Per run: time_to_accuracy.csv."]
+    steps_rows = inference_steps_rows(report)
+    if steps_rows:
+        parts += ["## Inference steps", markdown_table(STEPS_HEADER, steps_rows),
+                  STEPS_LEGEND[0].upper() + STEPS_LEGEND[1:] + ". Per run: inference_steps.csv."]
     parts += ["## Runs not ok", not_ok_line(report)]
     if not report.not_ok.empty:
         parts.append(markdown_table(NOT_OK_COLUMNS, not_ok_rows(report.not_ok)))
@@ -290,14 +328,18 @@ def summary_markdown(report: Report, figures: Sequence[Path] = (), out: Path | N
 
 
 def write_tables(report: Report, out: Path, figures: Sequence[Path] = ()) -> list[Path]:
-    """Write summary.csv (full precision), time_to_accuracy.csv (per run and target) and summary.md into ``out``;
-    returns their paths."""
+    """Write summary.csv (full precision), time_to_accuracy.csv (per run and target), inference_steps.csv (per run
+    and step count, where runs measured a step sweep) and summary.md into ``out``; returns their paths."""
     out.mkdir(parents=True, exist_ok=True)
     csv_path, tta_path, md_path = out / "summary.csv", out / "time_to_accuracy.csv", out / "summary.md"
     report.summary.to_csv(csv_path, index=False)
     report.time_to_accuracy.to_csv(tta_path, index=False)
+    written = [csv_path, tta_path]
+    if not report.inference_steps.empty:
+        written.append(out / "inference_steps.csv")
+        report.inference_steps.to_csv(written[-1], index=False)
     md_path.write_text(summary_markdown(report, figures, out), encoding="utf-8")
-    return [csv_path, tta_path, md_path]
+    return [*written, md_path]
 
 
 # ------------------------------------------------------------------------------------------------ compare

@@ -3,7 +3,9 @@ and a few test images, in one small compressed ``.npz`` per run (``OUT/artifacts
 
 Keys: ``pred`` and ``label`` (int16, every test image, first inference repeat), ``embedding`` (float32
 [classes, d], the final label embedding W), ``embedding_kind`` (str), ``image_shape`` (int [C, H, W]),
-``sample_images`` (uint8 [n, C, H, W], the first test images) with ``sample_pred`` / ``sample_label``.
+``sample_images`` (uint8 [n, C, H, W], the first test images) with ``sample_pred`` / ``sample_label``; for a run
+that measured its ODE step sweep (NoProp-CT, -FM with ``ode_steps_sweep``), ``sweep_steps``, ``sweep_test_acc`` and
+``sweep_infer_s`` (one value per step count).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ def artifact_path(out: Path, run_id: str) -> Path:
     return Path(out) / ARTIFACT_DIR / f"{run_id}.npz"
 
 
-def save(out: Path, run_id: str, test_pred: torch.Tensor, splits, model: torch.nn.Module, embedding_kind: str) -> Path:
+def save(out: Path, run_id: str, test_pred: torch.Tensor, splits, model: torch.nn.Module, embedding_kind: str,
+         steps_sweep: dict[str, list[float]] | None = None) -> Path:
     """Write one run's artifacts atomically (``atomic_write``)."""
     path = artifact_path(out, run_id)
     n = min(SAMPLE_IMAGES, splits.test_y.numel())
@@ -40,6 +43,8 @@ def save(out: Path, run_id: str, test_pred: torch.Tensor, splits, model: torch.n
         "sample_pred": test_pred[:n].cpu().numpy().astype(np.int16),
         "sample_label": splits.test_y[:n].cpu().numpy().astype(np.int16),
     }
+    for name, values in (steps_sweep or {}).items():
+        arrays[f"sweep_{name}"] = np.asarray(values, dtype=np.float64)
     atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
     return path
 

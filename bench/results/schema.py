@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any, Literal
 
-SCHEMA_VERSION = 6  # 2: precision, channels_last, FLOPs; 3: epoch_time_median_s; 4: batched_blocks; 5: block_workers;
-# 6: the deterministic reading and inference times
+SCHEMA_VERSION = 7  # 2: precision, channels_last, FLOPs; 3: epoch_time_median_s; 4: batched_blocks; 5: block_workers;
+# 6: the deterministic reading and inference times; 7: ODE steps and integrator of NoProp-CT and -FM
 OLDEST_READABLE = 1  # files of this version or newer are read (columns they lack read as missing)
 
 Kind = Literal["int", "float", "bool", "str"]
@@ -50,9 +50,11 @@ RUN_SCHEMA: tuple[Column, ...] = (
     _c("status", "str", "ok, diverged, oom, failed or interrupted"),
     _c("reason", "str", "why a run is not ok, or why it stopped early"),
     _c("dataset", "str", "mnist, fashion-mnist, cifar10 or cifar100"),
-    _c("method", "str", "registry name of the method (noprop-dt, backprop, cnn)"),
+    _c("method", "str", "registry name of the method (noprop-dt, backprop, noprop-ct, noprop-fm, cnn)"),
     _c("embedding", "str", "label embedding: one-hot, learned or prototype"),
     _c("order", "str", "NoProp-DT's block order (paper or interleaved); empty for methods without one"),
+    _c("ode_steps", "int", "ODE steps of one inference (noprop-ct, noprop-fm; empty for the others)", since=7),
+    _c("integrator", "str", "ODE integrator of inference: euler or heun (noprop-ct, noprop-fm)", since=7),
     _c("precision", "str", "switch: fp32 or bf16 (autocast)", since=2),
     _c("channels_last", "bool", "switch: NHWC layout for images and conv weights", since=2),
     _c("batched_blocks", "bool", "switch: NoProp-DT's interleaved blocks trained as one stacked computation",
@@ -71,6 +73,7 @@ RUN_SCHEMA: tuple[Column, ...] = (
        "injected noise)", since=6),
     _c("test_infer_s", "float", "seconds for one inference pass over the test set (the headline reading)", since=6),
     _c("test_infer_det_s", "float", "seconds for one deterministic inference pass over the test set", since=6),
+    _c("test_images", "int", "images in the test set each inference time covers", since=7),
     _c("train_acc", "float", "accuracy in % on the first 10,000 training images"),
     _c("val_acc", "float", "final validation accuracy in % (empty without val_size)"),
     _c("best_val_epoch", "int", "epoch of the best validation accuracy"),

@@ -22,9 +22,10 @@ from bench.results.schema import SWITCH_COLUMNS
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
-METHOD_NAMES = ("noprop-dt", "backprop", "cnn")
-DEFAULT_METHODS = ("noprop-dt", "backprop")  # the matched pair; the CNN reference is asked for by name
-METHOD_ALIASES = {"noprop": "noprop-dt", "dt": "noprop-dt", "bp": "backprop"}
+METHOD_NAMES = ("noprop-dt", "backprop", "cnn", "noprop-ct", "noprop-fm")
+DEFAULT_METHODS = ("noprop-dt", "backprop")  # the matched pair; the others are asked for by name
+METHOD_ALIASES = {"noprop": "noprop-dt", "dt": "noprop-dt", "bp": "backprop", "ct": "noprop-ct", "fm": "noprop-fm"}
+CONTINUOUS_METHODS = ("noprop-ct", "noprop-fm")  # trained for continuous_epochs where it is set
 
 
 class ConfigError(Exception):
@@ -51,9 +52,12 @@ class RunConfig:
 
     dataset: str = _key("fashion-mnist", WHAT, "mnist, fashion-mnist, cifar10 or cifar100")
     methods: list[str] = _list_key(lambda: list(DEFAULT_METHODS), WHAT,
-                                   "comma list: noprop (= noprop-dt), backprop, cnn (the CNN reference)")
+                                   "comma list: noprop (= noprop-dt), backprop, noprop-ct, noprop-fm, cnn (the CNN "
+                                   "reference)")
     seeds: list[int] = _list_key(lambda: [0], WHAT, "comma list of seeds, e.g. 0,1,2")
     epochs: int = _key(100, WHAT, "epochs per run (every image trains every block once per epoch)", ge=1)
+    continuous_epochs: int | None = _key(None, WHAT, "epochs for noprop-ct and noprop-fm (none = epochs; the paper "
+                                         "trains them 100 / 500 / 1000 epochs on MNIST / CIFAR-10 / CIFAR-100)", ge=1)
     batch_size: int = _key(128, OPTIM, "mini-batch size", ge=1)
     lr: float = _key(1e-3, OPTIM, "AdamW learning rate", gt=0)
     weight_decay: float = _key(1e-3, OPTIM, "AdamW weight decay", ge=0)
@@ -80,10 +84,18 @@ class RunConfig:
     classifier_init: Literal["readout", "random"] = _key(
         "readout", MODEL, "backprop: classifier on z_T at init; readout (maps each class embedding to a confident "
         "logit for its class) or random (torch's default)")
+    ode_steps: int = _key(20, MODEL, "noprop-ct, noprop-fm: ODE steps from noise to label at inference (the paper: "
+                          "1000; 20 reaches the same accuracy, measured in the README)", ge=1)
+    integrator: Literal["euler", "heun"] = _key("euler", MODEL, "noprop-ct, noprop-fm: the ODE integrator (heun: "
+                                                "second order, two network calls a step)")
+    fm_sigma: float = _key(0.1, MODEL, "noprop-fm: noise around the straight path from z_0 to the label", ge=0)
+    ct_eta: float = _key(1.0, MODEL, "noprop-ct: the paper's eta, weight of its denoising loss", gt=0)
     eval_repeats: int = _key(5, EVAL, "inference runs averaged for the final test accuracy", ge=1)
     train_subset: int | None = _key(None, EVAL, "use N class-balanced training images (none = all)", ge=1)
     test_subset: int | None = _key(None, EVAL, "use N class-balanced test images (none = all)", ge=1)
     val_size: int = _key(0, EVAL, "carve N validation images from the training set", ge=0)
+    ode_steps_sweep: list[int] = _list_key(list, EVAL, "noprop-ct, noprop-fm: after training, also measure test "
+                                           "accuracy and inference time at these step counts, e.g. 10,50,200,1000")
     early_stopping_patience: int | None = _key(
         None, EVAL, "stop after N epochs without a better validation accuracy (needs val_size)", ge=1)
     timing_warmup_batches: int = _key(0, EVAL, "untimed training batches on a throw-away copy before epoch 1", ge=0)
@@ -128,6 +140,13 @@ class RunConfig:
             raise ValueError("give at least one seed")
         return list(dict.fromkeys(v))
 
+    @field_validator("ode_steps_sweep")
+    @classmethod
+    def _positive_steps(cls, v: list[int]) -> list[int]:
+        if any(k < 1 for k in v):
+            raise ValueError("every step count must be >= 1")
+        return sorted(set(v))
+
     @field_validator("device")
     @classmethod
     def _device_form(cls, v: str) -> str:
@@ -155,6 +174,12 @@ class RunConfig:
             raise ValueError(f"block_workers {n} is more than the T={self.T} blocks to split")
         return self
 
+    def epochs_for(self, method: str) -> int:
+        """Epochs a run of ``method`` trains: ``continuous_epochs`` for NoProp-CT and -FM where set, else ``epochs``."""
+        if method in CONTINUOUS_METHODS and self.continuous_epochs is not None:
+            return self.continuous_epochs
+        return self.epochs
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -179,12 +204,15 @@ class RunConfig:
 
 
 SWITCH_KEYS: tuple[str, ...] = SWITCH_COLUMNS
-# where, not what:
-BOOKKEEPING_KEYS = frozenset({"methods", "seeds", "out", "data_dir", "download", "device", "threads"})
+# where things go and what is swept or measured besides, never what a run trains:
+BOOKKEEPING_KEYS = frozenset({"methods", "seeds", "out", "data_dir", "download", "device", "threads",
+                              "ode_steps_sweep"})
 _NOT_HASHED = {*BOOKKEEPING_KEYS, *SWITCH_KEYS}
-_HASHED_UNLESS_DEFAULT: dict[str, Any] = {"tf32": False, "mix_init": "constant", "classifier_init": "readout"}
+_HASHED_UNLESS_DEFAULT: dict[str, Any] = {
+    "tf32": False, "mix_init": "constant", "classifier_init": "readout", "continuous_epochs": None, "ode_steps": 20,
+    "integrator": "euler", "fm_sigma": 0.1, "ct_eta": 1.0}
 KEYS: tuple[str, ...] = tuple(f.name for f in fields(RunConfig))
-_LIST_KEYS = {"methods", "seeds"}
+_LIST_KEYS = {"methods", "seeds", "ode_steps_sweep"}
 
 
 def _one_line(e: ValidationError, values: dict[str, Any]) -> str:

@@ -10,6 +10,8 @@ import statistics
 import torch
 
 from bench.run.batching import eval_batches
+from bench.run.measure import Stopwatch
+from noprop.method import StepsAtInference
 
 
 @torch.no_grad()
@@ -44,3 +46,22 @@ def repeated_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, 
         accs.append(accuracy(pred, y))
     std_ = statistics.stdev(accs) if len(accs) > 1 else 0.0
     return statistics.fmean(accs), std_, accs, first
+
+
+def steps_sweep(model: StepsAtInference, x: torch.Tensor, y: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
+                seed: int, steps: list[int]) -> dict[str, list[float]]:
+    """Test accuracy and the time of one inference pass at each ODE step count (the headline reading's first
+    seed at every count, so only the step count differs); the model's own step count is restored afterwards."""
+    own = model.inference_steps
+    out: dict[str, list[float]] = {"steps": [], "test_acc": [], "infer_s": []}
+    try:
+        for k in steps:
+            model.inference_steps = k
+            with Stopwatch(x.device) as clock:
+                pred = predictions(model, x, mean, std, seed=seed * 1000)  # type: ignore[arg-type]
+            out["steps"].append(k)
+            out["test_acc"].append(accuracy(pred, y))
+            out["infer_s"].append(clock.elapsed)
+    finally:
+        model.inference_steps = own
+    return out

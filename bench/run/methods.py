@@ -16,33 +16,39 @@ from baselines.cnn import CNNReference
 from bench.run.batching import normalise
 from bench.run.config import METHOD_NAMES, RunConfig
 from bench.run.data import Splits
+from noprop.ct import NoPropCT
 from noprop.dt import NoPropDT
+from noprop.fm import NoPropFM
 from noprop.method import Method
 from noprop.settings import MethodSettings
 
 _FACTORIES: dict[str, type[torch.nn.Module]] = {
-    "noprop-dt": NoPropDT, "backprop": BackpropBaseline, "cnn": CNNReference}
+    "noprop-dt": NoPropDT, "backprop": BackpropBaseline, "cnn": CNNReference, "noprop-ct": NoPropCT,
+    "noprop-fm": NoPropFM}
 assert set(_FACTORIES) == set(METHOD_NAMES)
 PROTOTYPE_IMAGES_PER_CLASS = 500  # training images per class offered to the prototype (medoid) initialisation
 
 
-def settings_for(config: RunConfig, splits: Splits, batches_per_pass: int) -> MethodSettings:
-    """The one MethodSettings every method gets for this config and dataset."""
+def settings_for(config: RunConfig, splits: Splits, batches_per_pass: int, method: str
+                 ) -> MethodSettings:
+    """The one MethodSettings every method gets for this config and dataset (only the run length, which sets the
+    lr schedule's end, depends on the method)."""
     spec = splits.spec
     return MethodSettings(
         in_channels=spec.channels, image_size=spec.size, num_classes=spec.num_classes,
         T=config.T, embedding=config.embedding, embed_dim=config.embed_dim, width=config.width,
         dropout=config.dropout, eta=config.eta, schedule=config.schedule, lr=config.lr,
         weight_decay=config.weight_decay, grad_clip=config.grad_clip, warmup_steps=config.warmup_steps,
-        lr_decay=config.lr_decay, total_steps=config.epochs * batches_per_pass, order=config.order,
+        lr_decay=config.lr_decay, total_steps=config.epochs_for(method) * batches_per_pass, order=config.order,
         inference=config.inference, readout=config.readout,
         batched_blocks=config.batched_blocks, mix_init=config.mix_init, classifier_init=config.classifier_init,
+        ode_steps=config.ode_steps, integrator=config.integrator, fm_sigma=config.fm_sigma, ct_eta=config.ct_eta,
     )
 
 
 def build(name: str, config: RunConfig, splits: Splits, batches_per_pass: int, seed: int) -> Method:
     """Build a method on the training device; prototype embeddings are initialised from training images."""
-    settings = settings_for(config, splits, batches_per_pass)
+    settings = settings_for(config, splits, batches_per_pass, name)
     prototype_data = None
     if config.embedding == "prototype":
         n = min(splits.train_y.numel(), PROTOTYPE_IMAGES_PER_CLASS * splits.spec.num_classes)

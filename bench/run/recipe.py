@@ -34,9 +34,9 @@ from bench.results import artifacts, replace_run_rows
 from bench.run import checkpoint, data, environment, methods, switches
 from bench.run.batching import ShuffledPasses
 from bench.run.config import SWITCH_KEYS, RunConfig
-from bench.run.evaluate import accuracy, predictions, repeated_accuracy
+from bench.run.evaluate import accuracy, predictions, repeated_accuracy, steps_sweep
 from bench.run.measure import SavedActivationMeter, Stopwatch, count_flops, peak_memory, reset_peak_memory
-from noprop.method import Method
+from noprop.method import Method, StepsAtInference
 
 Emit = Callable[[dict[str, Any]], None]
 MethodBuilder = Callable[[str, RunConfig, data.Splits, int, int], Method]
@@ -140,7 +140,8 @@ class Run:
         self.ckpt_path = checkpoint.checkpoint_path(self.out, self.key, self.run_id)
         self.row: dict[str, Any] = {
             "run_id": self.run_id, "dataset": config.dataset, "method": method, "embedding": config.embedding,
-            **config.switches(), "seed": seed, "epochs_planned": config.epochs, "config_hash": config.model_hash(),
+            **config.switches(), "seed": seed, "epochs_planned": config.epochs_for(method),
+            "config_hash": config.model_hash(),
             "measured_in": measured_in, "config_json": json.dumps(config.to_dict(), sort_keys=True),
             **environment.capture(self.device),
         }
@@ -156,7 +157,7 @@ class Run:
         started = time.perf_counter()
         reset_peak_memory(self.device)
         self.emit({"event": "start", "key": self.key, "method": self.method_name, "seed": self.seed,
-                   "epochs": self.config.epochs, "epoch": self.progress.epochs_done})
+                   "epochs": self.config.epochs_for(self.method_name), "epoch": self.progress.epochs_done})
         interrupted = False
         try:
             self.setup(started)
@@ -199,7 +200,7 @@ class Run:
     def train(self) -> tuple[str, str]:
         """The epoch loop: timed fit, untimed evaluation, epoch row, checkpoint, early stopping."""
         patience = self.config.early_stopping_patience
-        for epoch in range(self.progress.epochs_done + 1, self.config.epochs + 1):
+        for epoch in range(self.progress.epochs_done + 1, self.config.epochs_for(self.method_name) + 1):
             loss, val_acc = self.epoch(epoch)
             if not math.isfinite(loss):
                 return "diverged", f"training loss became {loss} in epoch {epoch}"
@@ -248,14 +249,18 @@ class Run:
                                                             self.seed, c.eval_repeats)
             with Stopwatch(self.device) as deterministic:
                 self.row["test_acc_det"] = self._one_inference(s.test_x, s.test_y, deterministic=True)
-            self.row.update(test_infer_s=stochastic.elapsed / c.eval_repeats, test_infer_det_s=deterministic.elapsed)
+            self.row.update(test_infer_s=stochastic.elapsed / c.eval_repeats, test_infer_det_s=deterministic.elapsed,
+                            test_images=s.test_y.numel())
             n = min(TRAIN_ACC_SAMPLES, s.train_y.numel())
             self.row.update(test_acc=mean, test_acc_std=std, test_acc_repeats=c.eval_repeats,
                             train_acc=self._one_inference(s.train_x[:n], s.train_y[:n]))
             if s.val_x is not None:
                 self.row["val_acc"] = self._one_inference(s.val_x, s.val_y)
+            sweep = None
+            if c.ode_steps_sweep and isinstance(self.model, StepsAtInference):
+                sweep = steps_sweep(self.model, s.test_x, s.test_y, s.mean, s.std, self.seed, c.ode_steps_sweep)
         self.progress.eval_time_s += clock.elapsed
-        artifacts.save(self.out, self.run_id, test_pred, s, self.model, c.embedding)
+        artifacts.save(self.out, self.run_id, test_pred, s, self.model, c.embedding, sweep)
 
     def record(self, status: str, reason: str) -> dict[str, Any]:
         """Write the run row and its epoch rows (replacing an earlier attempt's), then drop finished checkpoints."""

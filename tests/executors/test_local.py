@@ -72,6 +72,25 @@ def test_jsonl_mode_prints_one_event_per_line(tiny_mnist, tmp_path):
     assert events[-1]["row"]["status"] == "ok" and events[-1]["row"]["measured_in"] == "process"
 
 
+def test_continuous_variants_record_their_budget_steps_and_sweep(tiny_mnist, tmp_path):
+    import numpy as np
+
+    out = tmp_path / "res"
+    proc = cli("run", *TINY, "--data-dir", str(tiny_mnist), "--methods", "ct,fm,noprop", "--epochs", "1",
+               "--continuous-epochs", "2", "--ode-steps", "3", "--integrator", "heun", "--ode-steps-sweep", "1,4",
+               "--out", str(out), "--in-process", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    runs = {r["method"]: r for r in rows(out / "runs.csv")}
+    assert {m: r["epochs_done"] for m, r in runs.items()} == {"noprop-ct": "2", "noprop-fm": "2", "noprop-dt": "1"}
+    for method in ("noprop-ct", "noprop-fm"):
+        r = runs[method]
+        assert (r["status"], r["ode_steps"], r["integrator"], r["order"]) == ("ok", "3", "heun", "")
+        assert int(r["test_images"]) > 0 and float(r["test_infer_s"]) > 0
+        with np.load(out / "artifacts" / f"{r['run_id']}.npz") as f:
+            assert f["sweep_steps"].tolist() == [1.0, 4.0] and f["sweep_infer_s"].min() > 0
+    assert runs["noprop-dt"]["ode_steps"] == "" and runs["noprop-dt"]["order"] == "paper"
+
+
 def test_interrupt_then_resume_completes_the_same_rows(tiny_mnist, tmp_path):
     args = ["run", *TINY, "--data-dir", str(tiny_mnist), "--epochs", "12", "--seeds", "0", "--quiet"]
     reference = cli(*args, "--out", str(tmp_path / "straight"), "--in-process")

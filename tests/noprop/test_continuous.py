@@ -40,7 +40,7 @@ def test_predict_is_seeded_and_the_deterministic_reading_ignores_the_seed(cls: t
     d = model.predict(X[:8], torch.Generator().manual_seed(1), deterministic=True)
     assert torch.equal(d, model.predict(X[:8], torch.Generator().manual_seed(2), deterministic=True))
     assert model.training
-    assert model.recorded_settings() == {"ode_steps": "3", "integrator": integrator}
+    assert model.recorded_settings() == {"ode_steps": 3, "integrator": integrator}
     assert model.network_evaluations() == (6 if integrator == "heun" else 3)
 
 

@@ -29,7 +29,7 @@ def test_snr_rises_from_the_noisy_end_to_the_clean_end_whatever_the_weights(seed
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_snr_derivative_is_positive_and_matches_finite_differences(seed: int) -> None:
+def test_derivatives_are_positive_and_match_finite_differences(seed: int) -> None:
     s = scrambled(seed)
     t = torch.linspace(0.05, 0.95, 19, dtype=torch.float64)
     d = s.snr_derivative(t)
@@ -37,6 +37,10 @@ def test_snr_derivative_is_positive_and_matches_finite_differences(seed: int) ->
     h = 1e-6
     numeric = (s.snr(t + h) - s.snr(t - h)).detach() / (2 * h)
     torch.testing.assert_close(d.detach(), numeric, rtol=1e-5, atol=1e-9)
+    d_ab = s.alpha_bar_derivative(t)
+    assert torch.all(d_ab > 0)  # the probability-flow ODE moves towards the clean end
+    numeric_ab = (s.alpha_bar(t + h) - s.alpha_bar(t - h)).detach() / (2 * h)
+    torch.testing.assert_close(d_ab.detach(), numeric_ab, rtol=1e-5, atol=1e-9)
 
 
 def test_initial_ends_and_gradients_reach_every_parameter() -> None:

@@ -128,7 +128,10 @@ def test_paper_numbers():
     assert paper.accuracy_pct("fashion-mnist", "noprop-dt", "one-hot") is None
     assert paper.peak_gpu_mb("cifar100", "backprop", "one-hot") == 1.73 * 1024
     assert paper.peak_gpu_mb("mnist", "noprop-dt", "learned") is None
-    assert len(paper.TEST_ACCURACY_PCT) == 8 * 3 and len(paper.PEAK_GPU_GB) == 2 * 3
+    assert paper.accuracy_pct("cifar100", "noprop-fm", "one-hot") == 6.38  # FM fails one-hot on CIFAR-100
+    assert paper.accuracy_pct("cifar10", "noprop-ct", "learned", 20) == 71.77
+    assert paper.peak_gpu_mb("cifar10", "noprop-fm", "one-hot") == 0.44 * 1024
+    assert len(paper.TEST_ACCURACY_PCT) == 11 * 3 and len(paper.PEAK_GPU_GB) == 4 * 3
 
 
 # ------------------------------------------------------------------------------- execution switches split groups

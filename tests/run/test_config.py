@@ -82,3 +82,28 @@ def test_backprop_init_keys_change_the_hash_only_when_not_default():
 def test_the_cnn_reference_is_asked_for_by_name():
     assert cfg.resolve(config="smoke").methods == ["noprop-dt", "backprop"]
     assert cfg.resolve(config="smoke", overrides={"methods": ["cnn", "bp"]}).methods == ["cnn", "backprop"]
+
+
+def test_continuous_variants_by_name_with_the_papers_epochs():
+    c = cfg.resolve(config="smoke", overrides={"methods": ["ct", "fm", "noprop"]})
+    assert c.methods == ["noprop-ct", "noprop-fm", "noprop-dt"]
+    for name, dt, continuous in [("mnist", 100, 100), ("fashion-mnist", 100, 100), ("cifar10", 150, 500),
+                                 ("cifar100", 150, 1000)]:
+        c = cfg.resolve(dataset=name)
+        assert (c.epochs_for("noprop-dt"), c.epochs_for("backprop")) == (dt, dt)
+        assert (c.epochs_for("noprop-ct"), c.epochs_for("noprop-fm")) == (continuous, continuous)
+
+
+def test_ode_keys_change_the_hash_only_when_not_default_and_the_sweep_never():
+    a = cfg.resolve(config="smoke")
+    same = cfg.resolve(config="smoke", overrides={"ode_steps": 20, "integrator": "euler", "fm_sigma": 0.1,
+                                                  "ct_eta": 1.0, "ode_steps_sweep": [10, 1000]})
+    assert a.model_hash() == same.model_hash() and same.ode_steps_sweep == [10, 1000]
+    hashes = {cfg.resolve(config="smoke", overrides=o).model_hash()
+              for o in ({}, {"ode_steps": 50}, {"integrator": "heun"}, {"fm_sigma": 0.0}, {"ct_eta": 0.5},
+                        {"continuous_epochs": 7})}
+    assert len(hashes) == 6
+    with pytest.raises(cfg.ConfigError, match="'ode_steps_sweep'"):
+        cfg.resolve(config="smoke", overrides={"ode_steps_sweep": [10, 0]})
+    with pytest.raises(cfg.ConfigError, match="'integrator': 'rk4'"):
+        cfg.resolve(config="smoke", overrides={"integrator": "rk4"})

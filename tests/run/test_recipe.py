@@ -39,7 +39,7 @@ class StubMethod(nn.Module):
     def block_passes_per_sample(self) -> int:
         return 2
 
-    def recorded_settings(self) -> dict[str, str]:
+    def recorded_settings(self) -> dict[str, str | int]:
         return {"order": "stub-order"}
 
     def train_step(self, x: Tensor, y: Tensor) -> Tensor:
