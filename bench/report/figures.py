@@ -108,8 +108,9 @@ def write_figures(report: Report, out: Path, fmt: str = "png") -> list[Path]:
         (f"memory.{fmt}", lambda: memory_figure(report, styles)),
         (f"throughput.{fmt}", lambda: throughput_figure(report, styles)),
         (f"time_to_accuracy.{fmt}", lambda: time_to_accuracy_figure(report, styles)),
-        (f"inference_steps.{fmt}", lambda: inference_steps_figure(report, styles)),
     ]
+    if not report.inference_steps.empty:  # only runs with ode_steps_sweep have one; no warning for the others
+        jobs.append((f"inference_steps.{fmt}", lambda: inference_steps_figure(report, styles)))
     for name, draw in [*jobs, *_artifact_jobs(report, fmt)]:
         _save(draw, out / name, fmt, report.warnings, written)
     return written

@@ -58,9 +58,9 @@ TERMINAL_LEGEND = (
     "that differ between rows; det. test %: the deterministic reading of the same weights (z_0 = 0, no injected "
     "noise; the headline is the stochastic one); s/ep mean, med.: mean and median epoch (training steps only), "
     "averaged over seeds; infer ms/img: one test pass divided by its images (with NoProp-CT/-FM's ODE steps); "
-    "peak MB: CUDA allocated / reserved, or CPU RSS (MB = 2^20 bytes); saved act. MB: what autograd saves for "
-    "backward in one step; NP/BP: NoProp-DT / backprop for time per epoch and peak memory. summary.md has every "
-    "column; a column empty in every row is left out here."
+    "peak MB: CUDA allocated / reserved, or CPU RSS (MB = 2^20 bytes); NP/BP: NoProp-DT / backprop for time per "
+    "epoch and peak memory. summary.md has every column (saved activations among them); a column empty in every "
+    "row is left out here."
 )
 
 
@@ -182,8 +182,8 @@ def _int(value: object) -> str:
 _KEYS = ("dataset", "method", "embedding", "config")
 _TERMINAL_ACCURACY = (*_KEYS, "seeds", "test acc % mean ± sd", "se", "paper % (Δ)", "det. test acc %",
                       "train acc %")
-_TERMINAL_COST = (*_KEYS, "s/epoch", "median s/epoch", "samples/s", "infer ms/img", "peak MB", "saved act. MB",
-                  "paper GPU MB", "NP/BP time", "NP/BP mem")
+_TERMINAL_COST = (*_KEYS, "s/epoch", "median s/epoch", "samples/s", "infer ms/img", "peak MB", "paper GPU MB",
+                  "NP/BP time", "NP/BP mem")
 _TERMINAL_HEADERS = {  # two-line headers, so columns are as narrow as their values
     "test acc % mean ± sd": "test acc %\nmean ± sd", "paper % (Δ)": "paper %\n(Δ)",
     "det. test acc %": "det.\ntest %", "train acc %": "train\nacc %",

@@ -70,7 +70,7 @@ def test_report_command_on_real_runs_writes_every_file(real_results: Path, tmp_p
     out = tmp_path / "report"
     result = CliRunner().invoke(app, ["report", str(real_results), "--out", str(out)], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
-    assert "NoProp-DT vs backprop" in result.output
+    assert "Accuracy (ok runs" in result.output
     listed = result.output[result.output.index("wrote "):]
     for name in ("summary.csv", "time_to_accuracy.csv", "summary.md", *(f"{stem}.png" for stem in EXPECTED)):
         assert str(out / name) in listed, name
