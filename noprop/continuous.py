@@ -13,7 +13,7 @@ from torch import Tensor
 
 from noprop.ct_net import ContinuousTimeNet
 from noprop.embeddings import check_prototype_data, make_embedding
-from noprop.ode import evaluations, integrate
+from noprop.ode import integrate
 from noprop.one_network import OneNetwork
 from noprop.settings import MethodSettings
 
@@ -41,10 +41,6 @@ class ContinuousTime(OneNetwork):
 
     def recorded_settings(self) -> dict[str, str | int]:
         return {"ode_steps": self.inference_steps, "integrator": self.s.integrator}
-
-    def network_evaluations(self) -> int:
-        """Network evaluations one image costs at inference."""
-        return evaluations(self.s.integrator, self.inference_steps)
 
     def label_embedding(self) -> Tensor:
         return self.embedding.W.detach()

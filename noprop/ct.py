@@ -38,11 +38,12 @@ class NoPropCT(ContinuousTime):
     def loss_terms(self, x: Tensor, y: Tensor) -> Tensor:
         u = self.embedding.W[y]
         t = torch.rand(y.shape[0], device=u.device, dtype=u.dtype)
-        ab = self.schedule.alpha_bar(t).unsqueeze(-1)
+        gamma, d_gamma = self.schedule.gamma_with_derivative(t)
+        ab = torch.sigmoid(-gamma).unsqueeze(-1)
         z_t = ab.sqrt() * u + (1 - ab).sqrt() * torch.randn_like(u)
-        weight = 0.5 * self.s.ct_eta * self.schedule.snr_derivative(t)
+        weight = 0.5 * self.s.ct_eta * -d_gamma * torch.exp(-gamma)  # ½ η SNR′(t), SNR = exp(−γ)
         denoise = weight * (self.u_hat(self.net.image_path(x), z_t, t) - u).square().sum(dim=-1)
-        ends = self.schedule.alpha_bar(torch.tensor([0.0, 1.0], device=u.device, dtype=u.dtype))
+        ends = self.schedule.alpha_bar_ends()
         z_1 = ends[1].sqrt() * u + (1 - ends[1]).sqrt() * torch.randn_like(u)
         ce = F.cross_entropy(self.classifier(z_1), y)
         kl = 0.5 * (ends[0] * u.square() + (1 - ends[0]) - 1 - torch.log(1 - ends[0])).sum(dim=-1)
@@ -52,7 +53,7 @@ class NoPropCT(ContinuousTime):
         """The probability-flow (DDIM) ODE: z = √ᾱ û + √(1 − ᾱ) ε̂ moved along t with û and ε̂ held, so
         dz/dt = ᾱ′ (û / (2√ᾱ) − ε̂ / (2√(1 − ᾱ)))."""
         tt = torch.full((z.shape[0],), t, device=z.device, dtype=z.dtype)
-        ab, d_ab = self.schedule.alpha_bar(tt[:1]), self.schedule.alpha_bar_derivative(tt[:1])
+        ab, d_ab = self.schedule.alpha_bar_with_derivative(tt[:1])
         u = self.u_hat(h, z, tt)
         eps = (z - ab.sqrt() * u) / (1 - ab).sqrt()
         return d_ab * (u / (2 * ab.sqrt()) - eps / (2 * (1 - ab).sqrt()))

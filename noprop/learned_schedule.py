@@ -41,15 +41,17 @@ class MonotoneNet(nn.Module):
         self.l3 = PositiveLinear(hidden, 1, bias=False)
 
     def forward(self, t: Tensor) -> Tensor:
-        h = self.l1(t.unsqueeze(-1))
-        return (h + self.l3(torch.sigmoid(self.l2(h)))).squeeze(-1)
+        return self.with_derivative(t)[0]
 
-    def derivative(self, t: Tensor) -> Tensor:
-        """dg/dt in closed form (the chain rule through the three layers), differentiable in the weights by plain
-        autograd: no nested autograd.grad, which FLOP counting and module hooks cannot follow."""
+    def with_derivative(self, t: Tensor) -> tuple[Tensor, Tensor]:
+        """g(t) and dg/dt, the derivative in closed form (the chain rule through the three layers), differentiable
+        in the weights by plain autograd: no nested autograd.grad, which FLOP counting and module hooks cannot
+        follow."""
+        h = self.l1(t.unsqueeze(-1))
+        s = torch.sigmoid(self.l2(h))
         w1, w2, w3 = (F.softplus(layer.raw) for layer in (self.l1, self.l2, self.l3))
-        s = torch.sigmoid(self.l2(self.l1(t.unsqueeze(-1))))
-        return (w1[0, 0] * (1 + (s * (1 - s) * w2[:, 0]) @ w3[0])).reshape(t.shape)
+        slope = w1[0, 0] * (1 + (s * (1 - s) * w2[:, 0]) @ w3[0])
+        return (h + self.l3(s)).squeeze(-1), slope.reshape(t.shape)
 
 
 class LearnedSchedule(nn.Module):
@@ -66,13 +68,24 @@ class LearnedSchedule(nn.Module):
     def gamma1(self) -> Tensor:
         return self.gamma0 + F.softplus(self.span)
 
+    def _net_ends(self, t: Tensor) -> Tensor:
+        return self.net(torch.tensor([0.0, 1.0], device=t.device, dtype=t.dtype))
+
     def gamma_bar(self, t: Tensor) -> Tensor:
         """The network normalised to γ̄(0) = 0, γ̄(1) = 1 (increasing)."""
-        ends = self.net(torch.tensor([0.0, 1.0], device=t.device, dtype=t.dtype))
+        ends = self._net_ends(t)
         return (self.net(t) - ends[0]) / (ends[1] - ends[0])
 
     def gamma(self, t: Tensor) -> Tensor:
         return self.gamma0 + (self.gamma1 - self.gamma0) * (1 - self.gamma_bar(t))
+
+    def gamma_with_derivative(self, t: Tensor) -> tuple[Tensor, Tensor]:
+        """γ(t) and γ′(t) = −(γ1 − γ0) γ̄′(t) < 0 from one pass of the network (in the graph, so a loss weighted by
+        them trains the schedule)."""
+        ends = self._net_ends(t)
+        g, slope = self.net.with_derivative(t)
+        scale = (self.gamma1 - self.gamma0) / (ends[1] - ends[0])
+        return self.gamma1 - scale * (g - ends[0]), -scale * slope
 
     def snr(self, t: Tensor) -> Tensor:
         return torch.exp(-self.gamma(t))
@@ -80,16 +93,17 @@ class LearnedSchedule(nn.Module):
     def alpha_bar(self, t: Tensor) -> Tensor:
         return torch.sigmoid(-self.gamma(t))
 
-    def gamma_derivative(self, t: Tensor) -> Tensor:
-        """γ′(t) = −(γ1 − γ0) γ̄′(t) < 0 (in the graph, so a loss weighted by it trains the schedule)."""
-        ends = self.net(torch.tensor([0.0, 1.0], device=t.device, dtype=t.dtype))
-        return -(self.gamma1 - self.gamma0) * self.net.derivative(t) / (ends[1] - ends[0])
+    def alpha_bar_ends(self) -> Tensor:
+        """[ᾱ(0), ᾱ(1)] = sigmoid(−[γ1, γ0]): γ̄ is 0 and 1 there by construction, so no network pass."""
+        return torch.sigmoid(-torch.stack([self.gamma1, self.gamma0]))
 
     def snr_derivative(self, t: Tensor) -> Tensor:
         """dSNR/dt = −γ′(t) SNR(t) > 0."""
-        return -self.gamma_derivative(t) * self.snr(t)
+        gamma, d_gamma = self.gamma_with_derivative(t)
+        return -d_gamma * torch.exp(-gamma)
 
-    def alpha_bar_derivative(self, t: Tensor) -> Tensor:
-        """dᾱ/dt = −ᾱ (1 − ᾱ) γ′(t) > 0 (ᾱ = sigmoid(−γ))."""
-        ab = self.alpha_bar(t)
-        return -ab * (1 - ab) * self.gamma_derivative(t)
+    def alpha_bar_with_derivative(self, t: Tensor) -> tuple[Tensor, Tensor]:
+        """ᾱ(t) and dᾱ/dt = −ᾱ (1 − ᾱ) γ′(t) > 0 (ᾱ = sigmoid(−γ))."""
+        gamma, d_gamma = self.gamma_with_derivative(t)
+        ab = torch.sigmoid(-gamma)
+        return ab, -ab * (1 - ab) * d_gamma

@@ -232,16 +232,15 @@ def _filter(runs: pd.DataFrame, datasets: Sequence[str] | None, methods: Sequenc
     return runs
 
 
-def with_inference_per_image(runs: pd.DataFrame) -> pd.DataFrame:
+def _with_inference_per_image(runs: pd.DataFrame) -> pd.DataFrame:
     """A copy with ``test_infer_ms_per_image``: one image's share of a test pass (missing where a row predates it)."""
-    images = runs["test_images"] if "test_images" in runs else pd.Series(math.nan, index=runs.index)
-    seconds = runs["test_infer_s"] if "test_infer_s" in runs else pd.Series(math.nan, index=runs.index)
-    return runs.assign(test_infer_ms_per_image=1000 * seconds.astype("float64") / images.astype("float64"))
+    per_image = runs["test_infer_s"].astype("float64") / runs["test_images"].astype("float64")
+    return runs.assign(test_infer_ms_per_image=1000 * per_image)
 
 
 def per_seed_values(ok: pd.DataFrame, warnings: list[str] | None = None) -> pd.DataFrame:
     """One row per group and seed in reported units (%, s, samples/s, MB); repeated seeds are averaged."""
-    values = per_seed(with_inference_per_image(ok), PER_SEED, GROUP, LABELS)
+    values = per_seed(_with_inference_per_image(ok), PER_SEED, GROUP, LABELS)
     if warnings is not None and not ok.empty:
         repeated = ok.assign(seed=ok["seed"].astype("float64")).groupby([*GROUP, "seed"], dropna=False).size()
         for key, count in repeated[repeated > 1].items():
@@ -280,7 +279,7 @@ def _descriptors(ok: pd.DataFrame) -> pd.DataFrame:
     frame["params"] = ok["params"].astype("Int64")
     frame["measured_in"] = ok["measured_in"].astype("object")
     frame["device_name"] = ok["device_name"].astype("object")
-    frame["ode_steps"] = (ok["ode_steps"] if "ode_steps" in ok else pd.Series(pd.NA, index=ok.index)).astype("Int64")
+    frame["ode_steps"] = ok["ode_steps"].astype("Int64")
     grouped = frame.groupby(GROUP, sort=True, dropna=False)
     described = grouped.agg(
         embed_dim=("embed_dim", "max"), epochs=("epochs", "max"), params=("params", "max"),

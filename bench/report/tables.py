@@ -46,8 +46,8 @@ TABLE_LEGEND = (
     "switches the runs recorded; paper % (Δ): the paper's accuracy and ours − paper in points; det. test acc %: mean "
     "over seeds of the deterministic reading of the same weights (z_0 = 0, no injected noise; the headline is the "
     "stochastic one, as in the paper); infer ms/img: one test pass of the headline reading divided by its images "
-    "(batches of 1000), with the ODE steps of NoProp-CT and -FM; s/epoch: the mean epoch (training steps only), "
-    "median s/epoch: each run's median epoch (a first epoch's warm-up does not inflate it), both averaged over "
+    "(batches of 1000), NoProp-CT and -FM's ODE steps in parentheses; s/epoch: the mean epoch (training steps "
+    "only), median s/epoch: each run's median epoch (a first epoch's warm-up does not inflate it), both averaged over "
     "seeds; peak MB: CUDA allocated / reserved, or CPU RSS; saved act. MB: what autograd saves for backward in one "
     "step (MB = 2^20 bytes); NP/BP: NoProp-DT / backprop for time per epoch and peak memory (CUDA allocated, else "
     "RSS)"
@@ -57,7 +57,7 @@ TERMINAL_LEGEND = (
     "mean ± sd and se over seeds (sd: sample, ddof = 1; \"-\" for one seed); config: hash prefix, and the switches "
     "that differ between rows; det. test %: the deterministic reading of the same weights (z_0 = 0, no injected "
     "noise; the headline is the stochastic one); s/ep mean, med.: mean and median epoch (training steps only), "
-    "averaged over seeds; infer ms/img: one test pass divided by its images (with NoProp-CT/-FM's ODE steps); "
+    "averaged over seeds; infer ms/img: one test pass divided by its images (ODE steps in parentheses); "
     "peak MB: CUDA allocated / reserved, or CPU RSS (MB = 2^20 bytes); NP/BP: NoProp-DT / backprop for time per "
     "epoch and peak memory. summary.md has every column (saved activations among them); a column empty in every "
     "row is left out here."
@@ -88,7 +88,7 @@ def _config_cell(row: pd.Series) -> str:
 
 def _inference_cell(row: pd.Series) -> str:
     steps = row["ode_steps"]
-    return fmt(row["infer_ms_per_image_mean"], ".3g") + ("" if pd.isna(steps) else f" ({int(steps)} steps)")
+    return fmt(row["infer_ms_per_image_mean"], ".3g") + ("" if pd.isna(steps) else f" ({int(steps)})")
 
 
 def display_rows(summary: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
@@ -233,8 +233,7 @@ def terminal_tables(report: Report) -> list[Table]:
         for i in picked:
             table.add_column(_TERMINAL_HEADERS.get(header[i], header[i]), no_wrap=True)
         for row, config in zip(rows, configs, strict=True):
-            table.add_row(*(escape(config if header[i] == "config" else row[i].replace(" steps)", ")"))
-                            for i in picked))
+            table.add_row(*(escape(config if header[i] == "config" else row[i]) for i in picked))
         tables.append(table)
     tta_header, tta_rows = time_to_accuracy_rows(report, lambda r: (r["config_hash"] or MISSING)[:6])
     if tta_rows:  # narrow: the config as its hash prefix, each time over its epochs

@@ -37,7 +37,8 @@ def test_derivatives_are_positive_and_match_finite_differences(seed: int) -> Non
     h = 1e-6
     numeric = (s.snr(t + h) - s.snr(t - h)).detach() / (2 * h)
     torch.testing.assert_close(d.detach(), numeric, rtol=1e-5, atol=1e-9)
-    d_ab = s.alpha_bar_derivative(t)
+    ab, d_ab = s.alpha_bar_with_derivative(t)
+    torch.testing.assert_close(ab, s.alpha_bar(t))
     assert torch.all(d_ab > 0)  # the probability-flow ODE moves towards the clean end
     numeric_ab = (s.alpha_bar(t + h) - s.alpha_bar(t - h)).detach() / (2 * h)
     torch.testing.assert_close(d_ab.detach(), numeric_ab, rtol=1e-5, atol=1e-9)
@@ -47,5 +48,6 @@ def test_initial_ends_and_gradients_reach_every_parameter() -> None:
     s = LearnedSchedule(hidden=16)
     ends = s.gamma(torch.tensor([0.0, 1.0])).detach()
     assert ends.tolist() == pytest.approx([GAMMA_NOISY, GAMMA_CLEAN], rel=1e-5)
+    torch.testing.assert_close(s.alpha_bar_ends(), s.alpha_bar(torch.tensor([0.0, 1.0])))
     s.snr_derivative(torch.rand(8)).sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in s.parameters())
