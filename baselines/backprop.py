@@ -9,8 +9,8 @@ import torch
 from torch import Tensor, nn
 
 from baselines.endtoend import EndToEnd
-from noprop.settings import MethodSettings
-from noprop.stack import DenoiserStack
+from noprop.core.settings import MethodSettings
+from noprop.core.stack import DenoiserStack
 
 MIX_INIT = 1.0  # "constant": w_t = 1 at init, a_t = tanh(1) ≈ 0.76 (our choice; the paper is silent)
 READOUT_CONFIDENCE = 0.9  # "readout": z_T = u_y alone gives its class this probability at init (our choice)

@@ -10,13 +10,13 @@ import torch
 from torch import Tensor, nn
 
 from baselines.endtoend import EndToEnd
-from noprop.blocks import conv_path, scaled
-from noprop.settings import MethodSettings
+from noprop.core.blocks import conv_path, scaled
+from noprop.core.settings import MethodSettings
 
 
 class CNNReference(EndToEnd):
     """logits = Linear(256 → classes)(image path(x)): the block's conv3x3 32/64/128 path ending in linear 256 and
-    BatchNorm (noprop.blocks.conv_path), then a linear classifier. Cross-entropy, one AdamW over all parameters."""
+    BatchNorm (noprop.core.blocks.conv_path), then a linear classifier. Cross-entropy, one AdamW over all parameters."""
 
     def __init__(self, s: MethodSettings, prototype_data: tuple[Tensor, Tensor] | None = None,
                  generator_seed: int = 0) -> None:

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from noprop.one_network import OneNetwork
-from noprop.settings import adamw
+from noprop.core.one_network import OneNetwork
+from noprop.core.settings import adamw
 
 
 class EndToEnd(OneNetwork):

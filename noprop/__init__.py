@@ -1,19 +1,7 @@
-"""NoProp-DT (Li, Teh, Pascanu 2025): the method only; depends on torch, never on the harness."""
+"""The methods, in wings that do not import each other; depends on torch only, never on the harness.
 
-from noprop.blocks import DenoiseBlock
-from noprop.dt import NoPropDT
-from noprop.embeddings import LearnedEmbedding, OneHotEmbedding, PrototypeEmbedding, make_embedding
-from noprop.schedule import Schedule, make_schedule
-from noprop.settings import MethodSettings
-
-__all__ = [
-    "DenoiseBlock",
-    "LearnedEmbedding",
-    "MethodSettings",
-    "NoPropDT",
-    "OneHotEmbedding",
-    "PrototypeEmbedding",
-    "Schedule",
-    "make_embedding",
-    "make_schedule",
-]
+- ``noprop.core``: what every method shares (the method protocol and its declaration, settings, label embeddings,
+  the paper's block, denoiser stacks, one-network training, dropout). ``baselines`` and plug-ins import this.
+- ``noprop.dt``: NoProp-DT (Li, Teh, Pascanu 2025): schedule, the model, grouped blocks, block-parallel shards.
+- ``noprop.continuous``: NoProp-CT and NoProp-FM: the one network, the learned schedule, ODE integrators.
+"""

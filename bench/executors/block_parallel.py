@@ -1,5 +1,5 @@
 """One NoProp-DT run carried out by ``block_workers`` processes of a ``torch.distributed`` group, each training its
-own share of the T blocks (``noprop.parallel``).
+own share of the T blocks (``noprop.dt.parallel``).
 
 Rank 0, the leader, runs the ordinary recipe (``Run``): data, evaluation, rows, checkpoints, events. Its model is a
 ``Leader``, which announces each call that needs the whole group (train an epoch, gather or load training state,
@@ -37,9 +37,9 @@ from bench.run.batching import ShuffledPasses
 from bench.run.config import RunConfig
 from bench.run.data import Splits
 from bench.run.recipe import Emit, RowWriter, Run, RunError, prepare_data, resolve_device
-from noprop.dt import NoPropDT
-from noprop.method import Method
-from noprop.parallel import BlockShard
+from noprop.core.method import Method
+from noprop.dt.model import NoPropDT
+from noprop.dt.parallel import BlockShard
 
 TIMEOUT = timedelta(minutes=30)  # longest a rank waits in one collective (the followers wait out each evaluation)
 

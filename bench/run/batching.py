@@ -33,7 +33,7 @@ def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 class ShuffledPasses:
-    """A reusable source of training passes (``noprop.method.Passes``): each call yields one shuffled pass.
+    """A reusable source of training passes (``noprop.core.method.Passes``): each call yields one shuffled pass.
 
     Calling it again draws a new permutation from its own seeded generator, so NoProp-DT's
     T passes per epoch and backprop's single pass see the same sequence of orders per seed. The generator is on the

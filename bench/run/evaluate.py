@@ -11,7 +11,7 @@ import torch
 
 from bench.run.batching import eval_batches
 from bench.run.measure import Stopwatch
-from noprop.method import StepsAtInference
+from noprop.core.method import StepsAtInference
 
 
 @torch.no_grad()

@@ -1,4 +1,4 @@
-"""Method registry: a name in a config -> a model that trains itself, behind ``noprop.method.Method``.
+"""Method registry: a name in a config -> a model that trains itself, behind ``noprop.core.method.Method``.
 
 Every method is built from one ``MethodSettings`` made from the same RunConfig, which is what keeps NoProp-DT and
 its backprop baseline matched (blocks, embedding, classifier, optimiser, schedule). A new method is one module
@@ -16,11 +16,11 @@ from baselines.cnn import CNNReference
 from bench.run.batching import normalise
 from bench.run.config import METHOD_NAMES, RunConfig
 from bench.run.data import Splits
-from noprop.ct import NoPropCT
-from noprop.dt import NoPropDT
-from noprop.fm import NoPropFM
-from noprop.method import Method
-from noprop.settings import MethodSettings
+from noprop.continuous.ct import NoPropCT
+from noprop.continuous.fm import NoPropFM
+from noprop.core.method import Method
+from noprop.core.settings import MethodSettings
+from noprop.dt.model import NoPropDT
 
 _FACTORIES: dict[str, type[torch.nn.Module]] = {
     "noprop-dt": NoPropDT, "backprop": BackpropBaseline, "cnn": CNNReference, "noprop-ct": NoPropCT,

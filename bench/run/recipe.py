@@ -6,7 +6,7 @@ at both ends; evaluation, data loading, model construction and checkpointing are
 are reset at the start of the run (and again after the untimed probes). Rows are written once per run (also on
 failure or Ctrl-C), atomically, and a checkpoint after every epoch lets ``--resume`` finish an interrupted run
 without duplicating rows. The recipe names no method: what it records about one, the method declares
-(``noprop.method.Method``).
+(``noprop.core.method.Method``).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from bench.run.batching import ShuffledPasses
 from bench.run.config import SWITCH_KEYS, RunConfig
 from bench.run.evaluate import accuracy, predictions, repeated_accuracy, steps_sweep
 from bench.run.measure import SavedActivationMeter, Stopwatch, count_flops, peak_memory, reset_peak_memory
-from noprop.method import Method, StepsAtInference
+from noprop.core.method import Method, StepsAtInference
 
 Emit = Callable[[dict[str, Any]], None]
 MethodBuilder = Callable[[str, RunConfig, data.Splits, int, int], Method]

@@ -8,8 +8,8 @@ import torch
 from torch import Tensor
 
 from baselines.backprop import READOUT_CONFIDENCE, BackpropBaseline, initial_mixing
-from noprop.dt import NoPropDT
-from noprop.settings import MethodSettings
+from noprop.core.settings import MethodSettings
+from noprop.dt.model import NoPropDT
 from tests.toy import quadrant_data
 
 X, Y = quadrant_data(256, 0)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from baselines.cnn import CNNReference
-from noprop.blocks import conv_path
+from noprop.core.blocks import conv_path
 from tests.baselines.test_backprop import X, batches, small
 from tests.toy import quadrant_data
 

@@ -28,8 +28,8 @@ import torch
 from bench.run import switches as execution
 from bench.run.config import RunConfig
 from bench.run.measure import count_flops
-from noprop.dt import NoPropDT
-from noprop.settings import MethodSettings
+from noprop.core.settings import MethodSettings
+from noprop.dt.model import NoPropDT
 
 # --sweep: (label, overrides); each is timed against the first of its order.
 SWEEP = [

@@ -29,7 +29,7 @@ from bench.run import config as cfg
 from bench.run import methods, switches
 from bench.run.measure import peak_memory, reset_peak_memory
 from bench.run.recipe import prepare_data
-from noprop.parallel import BlockShard
+from noprop.dt.parallel import BlockShard
 
 
 def current_rss_bytes() -> int:

@@ -70,7 +70,7 @@ def test_a_resumed_run_continues_every_random_stream(method, order, tiny_mnist, 
 @pytest.mark.parametrize(("method", "order"), CASES)
 def test_a_cuda_epoch_never_synchronises_with_the_host(method, order, precision, tiny_mnist):
     """Sync debug mode "error" turns any host synchronisation (an .item(), a blocking copy, a data-dependent shape)
-    into an exception; the epoch's one read-back of its statistics (``noprop.method.read_back``) is exempt."""
+    into an exception; the epoch's one read-back of its statistics (``noprop.core.method.read_back``) is exempt."""
     device = torch.device("cuda")
     config = tiny_config(tiny_mnist, Path("unused"), device, order=order, precision=precision)
     splits = data.load("mnist", data_dir=tiny_mnist, device=device, allow_download=False)

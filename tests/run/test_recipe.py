@@ -23,7 +23,7 @@ from bench.run import checkpoint
 from bench.run.config import RunConfig
 from bench.run.data import DataError, Splits
 from bench.run.recipe import Run
-from noprop.method import Method, Passes
+from noprop.core.method import Method, Passes
 
 
 class StubMethod(nn.Module):

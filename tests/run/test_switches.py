@@ -9,7 +9,7 @@ from bench.results import read_runs
 from bench.run import config as cfg
 from bench.run import data
 from bench.run import switches as execution
-from noprop.blocks import DenoiseBlock
+from noprop.core.blocks import DenoiseBlock
 from tests.conftest import TINY, cli
 from tests.formats import write_cifar
 
@@ -42,8 +42,8 @@ def test_bf16_forward_sees_weights_updated_inside_the_context() -> None:
 def test_bf16_training_learns_the_toy_problem(method: str) -> None:
     """Code path, not accuracy: a bf16 epoch loop must reduce the loss as the fp32 one does."""
     from baselines.backprop import BackpropBaseline
-    from noprop.dt import NoPropDT
-    from noprop.settings import MethodSettings
+    from noprop.core.settings import MethodSettings
+    from noprop.dt.model import NoPropDT
     from tests.toy import quadrant_data
 
     x, y = quadrant_data(512, 0)

@@ -1,4 +1,4 @@
-"""noprop.grouped: the T blocks as one stacked computation compute what the blocks compute one by one."""
+"""noprop.dt.grouped: the T blocks as one stacked computation compute what the blocks compute one by one."""
 
 import copy
 import dataclasses
@@ -6,8 +6,8 @@ import dataclasses
 import pytest
 import torch
 
-from noprop.grouped import GroupedBlocks
-from tests.noprop.test_dt import CountingBatches, X, Y, accuracy, make
+from noprop.dt.grouped import GroupedBlocks
+from tests.noprop.dt.test_model import CountingBatches, X, Y, accuracy, make
 
 
 def block_outputs(model, x, z):

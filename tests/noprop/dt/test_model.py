@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import Tensor
 
-from noprop.dt import NoPropDT
-from noprop.settings import MethodSettings, lr_factor
+from noprop.core.settings import MethodSettings, lr_factor
+from noprop.dt.model import NoPropDT
 from tests.toy import quadrant_data
 
 X, Y = quadrant_data(256, 0)

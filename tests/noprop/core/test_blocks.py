@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from noprop.blocks import DenoiseBlock
-from noprop.embeddings import LearnedEmbedding
+from noprop.core.blocks import DenoiseBlock
+from noprop.core.embeddings import LearnedEmbedding
 
 
 def test_vector_label_block_outputs_convex_combination_of_rows() -> None:
@@ -48,7 +48,7 @@ def test_pool_before_relu_is_the_same_function_and_gradient() -> None:
     """conv_path runs maxpool -> ReLU; the paper's ReLU -> maxpool order must give identical outputs and grads."""
     from torch import nn
 
-    from noprop.blocks import conv_path
+    from noprop.core.blocks import conv_path
 
     torch.manual_seed(4)
     ours = conv_path(3, 8, 0.25, dropout=0.0).eval()

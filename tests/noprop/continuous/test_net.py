@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from noprop.ct_net import TIME_DIM, ContinuousTimeNet, time_embedding
+from noprop.continuous.net import TIME_DIM, ContinuousTimeNet, time_embedding
 
 
 def test_no_batchnorm_and_every_parameter_gets_a_gradient() -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from noprop.dropout import Dropout
-from noprop.embeddings import embedding_dim
-from noprop.settings import MethodSettings
+from noprop.core.dropout import Dropout
+from noprop.core.embeddings import embedding_dim
+from noprop.core.settings import MethodSettings
 
 
 def scaled(n: int, width: float) -> int:

@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from noprop.blocks import DenoiseBlock, ImageLabelPath, VectorLabelPath
-from noprop.dropout import Dropout
+from noprop.core.blocks import DenoiseBlock, ImageLabelPath, VectorLabelPath
+from noprop.core.dropout import Dropout
 
 # How a block tensor joins its T copies: "cat" along dim 0 (conv filters, BatchNorm vectors), or "stack" on a new
 # leading dim (linear weights and biases). Either way ``GroupedBlocks.rows`` gives block t's copy as row t.

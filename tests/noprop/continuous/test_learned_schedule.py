@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from noprop.learned_schedule import GAMMA_CLEAN, GAMMA_NOISY, LearnedSchedule
+from noprop.continuous.learned_schedule import GAMMA_CLEAN, GAMMA_NOISY, LearnedSchedule
 
 T = torch.linspace(0, 1, 201, dtype=torch.float64)
 

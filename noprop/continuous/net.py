@@ -11,7 +11,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from noprop.blocks import conv_path, scaled
+from noprop.core.blocks import conv_path, scaled
 
 TIME_DIM = 64  # the paper's "64-d positional embedding" of t
 TIME_SCALE = 1000.0  # t in [0, 1] is embedded as the step t · 1000 of a 1000-step diffusion (our choice)

@@ -6,10 +6,10 @@ import copy
 import pytest
 import torch
 
-from noprop.continuous import ContinuousTime
-from noprop.ct import NoPropCT
-from noprop.fm import NoPropFM, nearest_class_logits, path_point, target_velocity
-from noprop.ode import evaluations
+from noprop.continuous.base import ContinuousTime
+from noprop.continuous.ct import NoPropCT
+from noprop.continuous.fm import NoPropFM, nearest_class_logits, path_point, target_velocity
+from noprop.continuous.ode import evaluations
 from tests.baselines.test_backprop import X, batches, small
 from tests.toy import quadrant_data
 

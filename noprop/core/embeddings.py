@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from noprop.settings import MethodSettings
+from noprop.core.settings import MethodSettings
 
 MEDOID_SAMPLE = 500  # at most this many images per class enter the medoid search (O(n²) distances)
 

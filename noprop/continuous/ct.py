@@ -3,7 +3,7 @@ random t per example with a learned noise schedule; inference integrates the pro
 
 Choices the paper leaves open (ours): the probability-flow ODE is the DDIM one (û held along a step); the classifier
 on z_1 starts at torch's default, as NoProp-DT's; Adam's weight decay (the paper's 1e-3) applies to every parameter,
-the schedule's included; the schedule's initial ends are noprop.learned_schedule's.
+the schedule's included; the schedule's initial ends are noprop.continuous.learned_schedule's.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from noprop.continuous import ContinuousTime
-from noprop.learned_schedule import LearnedSchedule
-from noprop.settings import MethodSettings
+from noprop.continuous.base import ContinuousTime
+from noprop.continuous.learned_schedule import LearnedSchedule
+from noprop.core.settings import MethodSettings
 
 
 class NoPropCT(ContinuousTime):

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from noprop.ode import evaluations, integrate
+from noprop.continuous.ode import evaluations, integrate
 
 
 def error(method: str, steps: int) -> float:

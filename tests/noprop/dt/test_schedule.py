@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from noprop.schedule import make_schedule
+from noprop.dt.schedule import make_schedule
 
 KINDS = ["cosine", "linear"]
 TS = [1, 2, 3, 10, 50, 100]

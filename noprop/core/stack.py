@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from noprop.blocks import make_blocks
-from noprop.embeddings import check_prototype_data, make_embedding
-from noprop.settings import MethodSettings
+from noprop.core.blocks import make_blocks
+from noprop.core.embeddings import check_prototype_data, make_embedding
+from noprop.core.settings import MethodSettings
 
 
 class DenoiserStack(nn.Module):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from noprop.ode import INTEGRATORS
+from noprop.continuous.ode import INTEGRATORS
 
 EMBEDDINGS = ("one-hot", "learned", "prototype")
 SCHEDULES = ("cosine", "linear")

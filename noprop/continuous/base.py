@@ -11,11 +11,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from noprop.ct_net import ContinuousTimeNet
-from noprop.embeddings import check_prototype_data, make_embedding
-from noprop.ode import integrate
-from noprop.one_network import OneNetwork
-from noprop.settings import MethodSettings
+from noprop.continuous.net import ContinuousTimeNet
+from noprop.continuous.ode import integrate
+from noprop.core.embeddings import check_prototype_data, make_embedding
+from noprop.core.one_network import OneNetwork
+from noprop.core.settings import MethodSettings
 
 
 class ContinuousTime(OneNetwork):

@@ -12,8 +12,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-from noprop.method import Passes, read_back
-from noprop.settings import MethodSettings, set_lr
+from noprop.core.method import Passes, read_back
+from noprop.core.settings import MethodSettings, set_lr
 
 
 class OneNetwork(nn.Module):

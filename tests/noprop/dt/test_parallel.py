@@ -1,4 +1,4 @@
-"""noprop.parallel: how blocks are dealt out, what a step sends, and per-block random streams.
+"""noprop.dt.parallel: how blocks are dealt out, what a step sends, and per-block random streams.
 
 The two-process equality of whole training runs is tested in tests/executors/test_block_parallel.py; here a group
 of one process checks the sharded code path in this process.
@@ -13,9 +13,9 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from noprop.dt import NoPropDT, block_seed
-from noprop.parallel import BlockShard
-from tests.noprop.test_dt import CountingBatches, make
+from noprop.dt.model import NoPropDT, block_seed
+from noprop.dt.parallel import BlockShard
+from tests.noprop.dt.test_model import CountingBatches, make
 
 
 @pytest.fixture

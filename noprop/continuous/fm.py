@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from noprop.continuous import ContinuousTime
-from noprop.settings import MethodSettings
+from noprop.continuous.base import ContinuousTime
+from noprop.core.settings import MethodSettings
 
 
 def path_point(u: Tensor, z0: Tensor, t: Tensor, sigma: float, noise: Tensor) -> Tensor:

@@ -11,13 +11,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from noprop.dropout import Dropout
-from noprop.grouped import GroupedBlocks, stack_adamw_state, unstack_adamw_state
-from noprop.method import Passes, read_back
-from noprop.parallel import BlockShard
-from noprop.schedule import make_schedule
-from noprop.settings import MethodSettings, adamw, set_lr
-from noprop.stack import DenoiserStack
+from noprop.core.dropout import Dropout
+from noprop.core.method import Passes, read_back
+from noprop.core.settings import MethodSettings, adamw, set_lr
+from noprop.core.stack import DenoiserStack
+from noprop.dt.grouped import GroupedBlocks, stack_adamw_state, unstack_adamw_state
+from noprop.dt.parallel import BlockShard
+from noprop.dt.schedule import make_schedule
 
 
 class NoPropDT(DenoiserStack):
@@ -45,9 +45,9 @@ class NoPropDT(DenoiserStack):
     Noise: in the paper order a step draws its block's noise as one [2, B, d] tensor (the z_{t-1} sample, then the
     z_T sample) from torch's default stream. In the interleaved order every block has a random stream of its own,
     seeded by (seed, block), for its noise and its dropout masks (our choice): a block's randomness then does not
-    depend on which process trains it, so block-parallel training (``shard``, ``noprop.parallel``) gives the same
+    depend on which process trains it, so block-parallel training (``shard``, ``noprop.dt.parallel``) gives the same
     results for any number of processes. ``batched_blocks`` (interleaved order) trains the T blocks as one stacked
-    computation (``noprop.grouped``): the same function and update, to rounding (its dropout masks come from block
+    computation (``noprop.dt.grouped``): the same function and update, to rounding (its dropout masks come from block
     1's stream).
     """
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from noprop.embeddings import (
+from noprop.core.embeddings import (
     LearnedEmbedding,
     OneHotEmbedding,
     class_medoids,

@@ -1,9 +1,9 @@
-"""noprop.dropout: the cheap-mask dropout behaves like nn.Dropout (rate, scaling, gradient, eval)."""
+"""noprop.core.dropout: the cheap-mask dropout behaves like nn.Dropout (rate, scaling, gradient, eval)."""
 
 import pytest
 import torch
 
-from noprop.dropout import Dropout, keep_mask
+from noprop.core.dropout import Dropout, keep_mask
 
 
 @pytest.mark.parametrize("p", [0.2, 0.5, 0.9])
