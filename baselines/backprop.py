@@ -4,12 +4,15 @@ end to end and trained by ordinary back-propagation."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
 from baselines.endtoend import EndToEnd
-from noprop.core.settings import MethodSettings
+from noprop.core.settings import CommonSettings, setting
+from noprop.core.spec import MethodSpec
 from noprop.core.stack import DenoiserStack
 
 MIX_INIT = 1.0  # "constant": w_t = 1 at init, a_t = tanh(1) ≈ 0.76 (our choice; the paper is silent)
@@ -43,6 +46,18 @@ def readout_init_(classifier: nn.Linear, W: Tensor, confidence: float = READOUT_
     classifier.bias.zero_()
 
 
+@dataclass(frozen=True)
+class BackpropSettings(CommonSettings):
+    """The initial values the paper leaves open for the baseline (ours)."""
+
+    mix_init: Literal["constant", "average"] = setting(
+        "constant", "backprop: mixing weights at init; constant (a_t = tanh 1) or average (a_t = 1/(t+1): z_T starts "
+        "as the equal-weight mean of z_0 and every block's output)")
+    classifier_init: Literal["readout", "random"] = setting(
+        "readout", "backprop: classifier on z_T at init; readout (maps each class embedding to a confident logit for "
+        "its class) or random (torch's default)")
+
+
 class BackpropBaseline(EndToEnd, DenoiserStack):
     """z_0 ~ N(0, I); z_t = (1 - a_t) z_{t-1} + a_t û_t(x, z_{t-1}), a_t = tanh(w_t) with learned w_t (Eqs.
     17-19); logits = classifier(z_T); cross-entropy (our choice of loss); one AdamW over all parameters
@@ -51,7 +66,7 @@ class BackpropBaseline(EndToEnd, DenoiserStack):
     Initial values the paper leaves open (ours, each a config key): the w_t (``mix_init``, `initial_mixing`) and
     the classifier (``classifier_init``: `readout_init_` by default, torch's random Linear init otherwise)."""
 
-    def __init__(self, s: MethodSettings, prototype_data: tuple[Tensor, Tensor] | None = None,
+    def __init__(self, s: BackpropSettings, prototype_data: tuple[Tensor, Tensor] | None = None,
                  generator_seed: int = 0) -> None:
         super().__init__(s, prototype_data, generator_seed)
         self.mix = nn.Parameter(initial_mixing(s.T, s.mix_init))
@@ -77,3 +92,9 @@ class BackpropBaseline(EndToEnd, DenoiserStack):
             _, u_hat = block(x, z, W)
             z = (1 - a[t]) * z + a[t] * u_hat  # Eq. 17-19
         return self.classifier(z)
+
+
+METHOD = MethodSpec(
+    name="backprop", factory=BackpropBaseline, settings=BackpropSettings, aliases=("bp",),
+    summary="End-to-end backprop through NoProp-DT's T blocks (paper Eqs. 17-19): the matched baseline",
+    version=2)  # 2: the classifier starts as the readout of the label embedding (classifier_init's default)

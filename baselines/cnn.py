@@ -11,14 +11,15 @@ from torch import Tensor, nn
 
 from baselines.endtoend import EndToEnd
 from noprop.core.blocks import conv_path, scaled
-from noprop.core.settings import MethodSettings
+from noprop.core.settings import CommonSettings
+from noprop.core.spec import MethodSpec
 
 
 class CNNReference(EndToEnd):
     """logits = Linear(256 → classes)(image path(x)): the block's conv3x3 32/64/128 path ending in linear 256 and
     BatchNorm (noprop.core.blocks.conv_path), then a linear classifier. Cross-entropy, one AdamW over all parameters."""
 
-    def __init__(self, s: MethodSettings, prototype_data: tuple[Tensor, Tensor] | None = None,
+    def __init__(self, s: CommonSettings, prototype_data: tuple[Tensor, Tensor] | None = None,
                  generator_seed: int = 0) -> None:
         super().__init__()
         self.s = s
@@ -38,3 +39,8 @@ class CNNReference(EndToEnd):
     def label_embedding(self) -> Tensor:
         """A CNN has no label embedding; its targets are the one-hot classes, returned as the identity."""
         return torch.eye(self.s.num_classes, device=self.classifier.weight.device)
+
+
+METHOD = MethodSpec(
+    name="cnn", factory=CNNReference,
+    summary="A conventional CNN reference: one block's image path and a linear classifier, trained end to end")

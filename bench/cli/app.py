@@ -9,11 +9,12 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from bench.cli import reporting  # noqa: F401  (registers report and compare)
 from bench.cli.common import app, console, err_console, fail, user_errors
-from bench.cli.options import overrides, with_config_options
+from bench.cli.options import overrides, shown, with_config_options
 from bench.run import config as cfg
 from bench.run import data
 from bench.run.readers import DataError
@@ -69,6 +70,34 @@ def configs() -> None:
     console.print("Use one with --config NAME (or a path to any YAML); flags override its values.")
 
 
+@app.command()
+def methods() -> None:
+    """List every method (built in or from an installed plug-in): origin, version, baseline and its own config keys
+    (every method also has the common ones: see `run --help`)."""
+    registry = cfg.REGISTRY
+    for entry in registry:
+        spec = entry.spec
+        origin = entry.origin if entry.origin == "built-in" else f"plug-in {entry.origin} {entry.origin_version}"
+        aliases = f" (also {', '.join(spec.aliases)})" if spec.aliases else ""
+        baseline = f", matched to [bold]{spec.baseline}[/]" if spec.baseline else ""
+        console.print(f"[bold cyan]{spec.name}[/]{aliases}: {origin}, version {spec.version}{baseline}",
+                      highlight=False)
+        console.print(f"  {escape(spec.summary)}", highlight=False)
+        for name, key in spec.own_keys().items():
+            console.print(f"  [green]--{name.replace('_', '-')}[/] {escape(key.described())} (default "
+                          f"{shown(key.default)}): {escape(key.help)}", highlight=False)
+    console.print("Use them with --methods NAME,...; the keys above are options of `run` and config keys.",
+                  highlight=False)
+    warn_broken_plugins()
+
+
+def warn_broken_plugins() -> None:
+    """One line per installed plug-in that could not be loaded (the other methods work)."""
+    for label, why in cfg.REGISTRY.broken.items():
+        err_console.print(f"[bold yellow]warning:[/] plug-in method {escape(label)} is left out: {escape(why)}",
+                          highlight=False, soft_wrap=True)
+
+
 @app.command(context_settings={"help_option_names": ["--help", "-h"]})
 @with_config_options
 def run(
@@ -99,6 +128,7 @@ def run(
     from bench.run.recipe import RunError
 
     run_sweep = _executor(executor, in_process, ray_address)
+    warn_broken_plugins()
     with user_errors(cfg.ConfigError, DataError, ResultsError, RunError):
         given = overrides(keys)
         run_config = cfg.resolve(dataset=given.pop("dataset", None), config=config, overrides=given)

@@ -81,7 +81,7 @@ def config_parameters() -> list[inspect.Parameter]:
         default = info.get_default(call_default_factory=True)
         parse, metavar = parser_for(hints[name])
         option = typer.Option(f"--{name.replace('_', '-')}", parser=parse, metavar=metavar,
-                              help=f"{info.description} (built-in: {_shown(default)})",
+                              help=f"{info.description} (built-in: {shown(default)})",
                               rich_help_panel=str(extra.get("section", "Config")), show_default=False)
         params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
                                         annotation=Annotated[Any, option]))
@@ -104,7 +104,8 @@ def overrides(values: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if v is NONE else v) for k, v in values.items() if v is not None}
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
+    """A value as an option takes it (lists comma-joined, booleans lower-case, None as none)."""
     if isinstance(value, list):
         return ",".join(map(str, value))
     if isinstance(value, bool):

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any, Literal
 
-SCHEMA_VERSION = 7  # 2: precision, channels_last, FLOPs; 3: epoch_time_median_s; 4: batched_blocks; 5: block_workers;
-# 6: the deterministic reading and inference times; 7: ODE steps and integrator of NoProp-CT and -FM
+SCHEMA_VERSION = 8  # 2: precision, channels_last, FLOPs; 3: epoch_time_median_s; 4: batched_blocks; 5: block_workers;
+# 6: the deterministic reading and inference times; 7: ODE steps and integrator of NoProp-CT and -FM; 8: the method's
+# version, origin and declared baseline, and what it records beyond the common columns
 OLDEST_READABLE = 1  # files of this version or newer are read (columns they lack read as missing)
 
 Kind = Literal["int", "float", "bool", "str"]
@@ -50,16 +51,25 @@ RUN_SCHEMA: tuple[Column, ...] = (
     _c("status", "str", "ok, diverged, oom, failed or interrupted"),
     _c("reason", "str", "why a run is not ok, or why it stopped early"),
     _c("dataset", "str", "mnist, fashion-mnist, cifar10 or cifar100"),
-    _c("method", "str", "registry name of the method (noprop-dt, backprop, noprop-ct, noprop-fm, cnn)"),
+    _c("method", "str", "registry name of the method (`noprop-bench methods` lists them)"),
+    _c("method_version", "int", "version of the method's declaration, bumped when its behaviour under an unchanged "
+       "config changes (a default, an initialisation); empty in rows written before versions were recorded",
+       since=8),
+    _c("method_origin", "str", "built-in, or the distribution the method's plug-in came from", since=8),
+    _c("method_origin_version", "str", "version of that distribution (noprop-bench's own for a built-in)", since=8),
+    _c("baseline", "str", "the method this one declares it is matched to (empty for none): the report's pair",
+       since=8),
+    _c("method_columns", "str", "JSON of what the method records beyond the common columns where this schema has no "
+       "column for it (the report reads each as a column)", since=8),
     _c("embedding", "str", "label embedding: one-hot, learned or prototype"),
-    _c("order", "str", "NoProp-DT's block order (paper or interleaved); empty for methods without one"),
-    _c("ode_steps", "int", "ODE steps of one inference (noprop-ct, noprop-fm; empty for the others)", since=7),
-    _c("integrator", "str", "ODE integrator of inference: euler or heun (noprop-ct, noprop-fm)", since=7),
+    _c("order", "str", "the method's block order, for a method that has one (paper or interleaved)"),
+    _c("ode_steps", "int", "ODE steps of one inference, for a method whose inference integrates an ODE", since=7),
+    _c("integrator", "str", "ODE integrator of inference (euler or heun), for such a method", since=7),
     _c("precision", "str", "switch: fp32 or bf16 (autocast)", since=2),
     _c("channels_last", "bool", "switch: NHWC layout for images and conv weights", since=2),
-    _c("batched_blocks", "bool", "switch: NoProp-DT's interleaved blocks trained as one stacked computation",
+    _c("batched_blocks", "bool", "switch: a block-wise method's interleaved blocks trained as one stacked computation",
        since=4, implied=False),
-    _c("block_workers", "int", "switch: processes NoProp-DT's blocks were split over (torch.distributed)",
+    _c("block_workers", "int", "switch: processes a block-wise method's blocks were split over (torch.distributed)",
        since=5, implied=1),
     _c("seed", "int", "the run's seed (data order, initialisation, noise)"),
     _c("epochs_planned", "int", "epochs the config asked for"),

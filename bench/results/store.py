@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -120,8 +121,17 @@ def replace_run_rows(folder: str | Path, run_id: str, run_row: dict, epoch_rows:
 
 
 def read_runs(folder: str | Path) -> pandas.DataFrame:
-    """All run rows in ``folder`` as a DataFrame with typed columns (empty, with the columns, if no file)."""
-    return _read(Path(folder) / RUNS_FILE, RUN_SCHEMA)
+    """All run rows in ``folder`` as a DataFrame with typed columns (empty, with the columns, if no file); what
+    methods recorded in ``method_columns`` is read as columns of their own after the schema's."""
+    return _with_method_columns(_read(Path(folder) / RUNS_FILE, RUN_SCHEMA))
+
+
+def _with_method_columns(frame: pandas.DataFrame) -> pandas.DataFrame:
+    cells = [json.loads(c) if isinstance(c, str) and c else {} for c in frame["method_columns"]]
+    for name in dict.fromkeys(k for cell in cells for k in cell):
+        if name not in frame:
+            frame[name] = [cell.get(name) for cell in cells]
+    return frame
 
 
 def read_epochs(folder: str | Path) -> pandas.DataFrame:

@@ -8,6 +8,7 @@ gets saved with each run, so a result can be repeated from its row alone.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import asdict, fields
@@ -19,13 +20,11 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator, model_
 from pydantic.dataclasses import dataclass
 
 from bench.results.schema import SWITCH_COLUMNS
+from bench.run import registry
+from noprop.core.settings import OPTIMISER, SWITCH, CommonSettings, declared_keys
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
-
-METHOD_NAMES = ("noprop-dt", "backprop", "cnn", "noprop-ct", "noprop-fm")
 DEFAULT_METHODS = ("noprop-dt", "backprop")  # the matched pair; the others are asked for by name
-METHOD_ALIASES = {"noprop": "noprop-dt", "dt": "noprop-dt", "bp": "backprop", "ct": "noprop-ct", "fm": "noprop-fm"}
-CONTINUOUS_METHODS = ("noprop-ct", "noprop-fm")  # trained for continuous_epochs where it is set
 
 
 class ConfigError(Exception):
@@ -41,61 +40,27 @@ def _list_key(factory: Any, section: str, help: str) -> Any:
     return Field(default_factory=factory, description=help, json_schema_extra={"section": section})
 
 
-WHAT, OPTIM, MODEL, EVAL, SWITCH, WHERE = ("What to run", "Optimiser (the same for every method)", "Model",
-                                           "Evaluation and data", "Execution switches (recorded per run)",
-                                           "Where things are")
+WHAT, OPTIM, EVAL, WHERE = "What to run", OPTIMISER, "Evaluation and data", "Where things are"
 
 
 @dataclass(config=ConfigDict(extra="forbid", validate_assignment=True))
-class RunConfig:
-    """Every knob of a sweep. Defaults are the paper's hyperparameters (docs/method.md)."""
+class HarnessConfig:
+    """The harness's own keys: what to run, evaluation, switches, where things go. ``RunConfig`` adds the keys every
+    method shares (``noprop.core.settings.CommonSettings``) and each registered method's own."""
 
     dataset: str = _key("fashion-mnist", WHAT, "mnist, fashion-mnist, cifar10 or cifar100")
     methods: list[str] = _list_key(lambda: list(DEFAULT_METHODS), WHAT,
-                                   "comma list: noprop (= noprop-dt), backprop, noprop-ct, noprop-fm, cnn (the CNN "
-                                   "reference)")
+                                   "comma list of methods (names or aliases; `noprop-bench methods` lists them)")
     seeds: list[int] = _list_key(lambda: [0], WHAT, "comma list of seeds, e.g. 0,1,2")
     epochs: int = _key(100, WHAT, "epochs per run (every image trains every block once per epoch)", ge=1)
-    continuous_epochs: int | None = _key(None, WHAT, "epochs for noprop-ct and noprop-fm (none = epochs; the paper "
-                                         "trains them 100 / 500 / 1000 epochs on MNIST / CIFAR-10 / CIFAR-100)", ge=1)
     batch_size: int = _key(128, OPTIM, "mini-batch size", ge=1)
-    lr: float = _key(1e-3, OPTIM, "AdamW learning rate", gt=0)
-    weight_decay: float = _key(1e-3, OPTIM, "AdamW weight decay", ge=0)
-    grad_clip: float | None = _key(None, OPTIM, "max gradient norm (per block for NoProp-DT); none = off", gt=0)
-    warmup_steps: int = _key(0, OPTIM, "linear lr warm-up over this many optimiser steps", ge=0)
-    lr_decay: Literal["none", "cosine"] = _key("none", OPTIM, "cosine: decay the lr to 0 over the run")
-    T: int = _key(10, MODEL, "number of blocks (diffusion steps)", ge=1)
-    eta: float = _key(0.1, MODEL, "the paper's eta, weight of NoProp-DT's denoising loss", gt=0)
-    embedding: Literal["one-hot", "learned", "prototype"] = _key("one-hot", MODEL, "label embedding")
-    embed_dim: int = _key(20, MODEL, "dimension of a learned embedding", ge=1)
-    width: float = _key(1.0, MODEL, "channel and hidden width multiplier (1.0 = the paper's)", gt=0)
-    dropout: float = _key(0.2, MODEL, "dropout probability in the image paths", ge=0, lt=1)
-    schedule: Literal["cosine", "linear"] = _key("cosine", MODEL, "NoProp-DT's noise schedule")
-    order: Literal["paper", "interleaved"] = _key(
-        "paper", MODEL, "NoProp-DT: paper (block t trains on a full pass, t = 1..T) or interleaved (every batch "
-        "trains all blocks)")
-    inference: Literal["stochastic", "deterministic"] = _key(
-        "stochastic", MODEL, "NoProp-DT: Eq. 3 with injected noise, or without (z_0 = 0)")
-    readout: Literal["classifier", "posterior"] = _key("classifier", MODEL, "NoProp-DT: classifier on z_T, or "
-                                                       "distance of the last block's prediction to each class")
-    mix_init: Literal["constant", "average"] = _key(
-        "constant", MODEL, "backprop: mixing weights at init; constant (a_t = tanh 1) or average (a_t = 1/(t+1): z_T "
-        "starts as the equal-weight mean of z_0 and every block's output)")
-    classifier_init: Literal["readout", "random"] = _key(
-        "readout", MODEL, "backprop: classifier on z_T at init; readout (maps each class embedding to a confident "
-        "logit for its class) or random (torch's default)")
-    ode_steps: int = _key(20, MODEL, "noprop-ct, noprop-fm: ODE steps from noise to label at inference (the paper: "
-                          "1000; 20 reaches the same accuracy, measured in the README)", ge=1)
-    integrator: Literal["euler", "heun"] = _key("euler", MODEL, "noprop-ct, noprop-fm: the ODE integrator (heun: "
-                                                "second order, two network calls a step)")
-    fm_sigma: float = _key(0.1, MODEL, "noprop-fm: noise around the straight path from z_0 to the label", ge=0)
-    ct_eta: float = _key(1.0, MODEL, "noprop-ct: the paper's eta, weight of its denoising loss", gt=0)
     eval_repeats: int = _key(5, EVAL, "inference runs averaged for the final test accuracy", ge=1)
     train_subset: int | None = _key(None, EVAL, "use N class-balanced training images (none = all)", ge=1)
     test_subset: int | None = _key(None, EVAL, "use N class-balanced test images (none = all)", ge=1)
     val_size: int = _key(0, EVAL, "carve N validation images from the training set", ge=0)
-    ode_steps_sweep: list[int] = _list_key(list, EVAL, "noprop-ct, noprop-fm: after training, also measure test "
-                                           "accuracy and inference time at these step counts, e.g. 10,50,200,1000")
+    ode_steps_sweep: list[int] = _list_key(list, EVAL, "methods whose inference integrates an ODE: after training, "
+                                           "also measure test accuracy and inference time at these step counts, "
+                                           "e.g. 10,50,200,1000")
     early_stopping_patience: int | None = _key(
         None, EVAL, "stop after N epochs without a better validation accuracy (needs val_size)", ge=1)
     timing_warmup_batches: int = _key(0, EVAL, "untimed training batches on a throw-away copy before epoch 1", ge=0)
@@ -103,8 +68,6 @@ class RunConfig:
     tf32: bool = _key(False, SWITCH, "CUDA only: float32 matmuls and convolutions in TF32 (changes the numbers, so "
                       "it is part of the config hash; off = strict IEEE float32)")
     channels_last: bool = _key(True, SWITCH, "NHWC images and conv weights (the same arithmetic, a faster layout)")
-    batched_blocks: bool = _key(False, SWITCH, "NoProp-DT, interleaved order: train the T blocks as one stacked "
-                                "computation (the same update, fewer kernel launches)")
     block_workers: int = _key(1, SWITCH, "NoProp-DT, interleaved order: split the T blocks over N processes "
                               "(torch.distributed; each trains its own blocks, the same results for any N)", ge=1)
     data_dir: str | None = _key(None, WHERE, "folder holding dataset files (else $NOPROP_BENCH_DATA, the cache)")
@@ -126,10 +89,14 @@ class RunConfig:
     @field_validator("methods")
     @classmethod
     def _known_methods(cls, v: list[str]) -> list[str]:
-        names = [METHOD_ALIASES.get(m, m) for m in v]
-        bad = [m for m in names if m not in METHOD_NAMES]
+        names = [REGISTRY.canonical(m) or m for m in v]
+        bad = [m for m in names if m not in REGISTRY.methods]
+        broken = [label for label in REGISTRY.broken if label.split(" ")[0] in bad]
+        if broken:
+            raise ValueError(f"method {broken[0]} is an installed plug-in that could not be loaded: "
+                             f"{REGISTRY.broken[broken[0]]}")
         if bad or not names:
-            allowed = ", ".join(METHOD_NAMES + tuple(METHOD_ALIASES))
+            allowed = ", ".join([*REGISTRY.methods, *REGISTRY.aliases])
             raise ValueError(f"unknown method {', '.join(bad) or '(none given)'}; choose from: {allowed}")
         return list(dict.fromkeys(names))
 
@@ -155,30 +122,32 @@ class RunConfig:
         raise ValueError("device must be auto, cpu, cuda, cuda:N or mps")
 
     @model_validator(mode="after")
-    def _batched_blocks_order(self) -> RunConfig:
-        if self.batched_blocks and self.order != "interleaved":
-            raise ValueError("batched_blocks needs order interleaved (the paper order trains one block per step)")
+    def _methods_settings(self) -> HarnessConfig:
+        """Each chosen method checks its own settings (choices, ranges, rules across its keys) here, once."""
+        for name in self.methods:
+            method_settings(self, name, in_channels=1, image_size=28, num_classes=10, total_steps=1)
         return self
 
     @model_validator(mode="after")
-    def _block_workers_fit(self) -> RunConfig:
+    def _block_workers_fit(self) -> HarnessConfig:
         n = self.block_workers
         if n == 1:
             return self
-        if self.methods != ["noprop-dt"] or self.order != "interleaved":
+        values = vars(self)
+        if self.methods != ["noprop-dt"] or values.get("order") != "interleaved":
             raise ValueError(f"block_workers {n} splits NoProp-DT's blocks: it needs methods noprop and order "
                              "interleaved (run backprop in a sweep of its own)")
-        if self.batched_blocks:
+        if values.get("batched_blocks"):
             raise ValueError("block_workers and batched_blocks do not combine; choose one")
-        if n > self.T:
-            raise ValueError(f"block_workers {n} is more than the T={self.T} blocks to split")
+        if n > values["T"]:
+            raise ValueError(f"block_workers {n} is more than the T={values['T']} blocks to split")
         return self
 
     def epochs_for(self, method: str) -> int:
-        """Epochs a run of ``method`` trains: ``continuous_epochs`` for NoProp-CT and -FM where set, else ``epochs``."""
-        if method in CONTINUOUS_METHODS and self.continuous_epochs is not None:
-            return self.continuous_epochs
-        return self.epochs
+        """Epochs a run of ``method`` trains: the value of its declared ``epochs_key`` where set, else ``epochs``."""
+        key = REGISTRY.spec(method).epochs_key
+        value = getattr(self, key) if key else None
+        return self.epochs if value is None else value
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -189,8 +158,8 @@ class RunConfig:
         Left out: where things go (out, data_dir, download, device), what is swept (methods, seeds) and the
         execution switches (SWITCH_KEYS), which every result row records as columns of their own, so the report
         keeps runs with different switches apart and ``compare --across`` can pair them on purpose. A key added
-        after results were first written is left out while it has its default, so configs that do not use it keep
-        the hash they always had (and still match committed reference results).
+        after results were first written (every method key declared "unless-default") is left out while it has its
+        default, so configs that do not use it keep the hash they always had (and still match committed results).
         """
         d = {
             k: v for k, v in self.to_dict().items()
@@ -203,16 +172,38 @@ class RunConfig:
         return {k: getattr(self, k) for k in SWITCH_KEYS}
 
 
-SWITCH_KEYS: tuple[str, ...] = SWITCH_COLUMNS
+def method_settings(config: Any, method: str, **derived: Any) -> CommonSettings:
+    """``method``'s settings dataclass filled from the config's values of its keys and the ``derived`` fields
+    (data shape, run length); an invalid value raises ValueError naming it."""
+    spec = REGISTRY.spec(method)
+    return spec.settings(**derived, **{k: getattr(config, k) for k in declared_keys(spec.settings)})
+
+
 # where things go and what is swept or measured besides, never what a run trains:
 BOOKKEEPING_KEYS = frozenset({"methods", "seeds", "out", "data_dir", "download", "device", "threads",
                               "ode_steps_sweep"})
+HARNESS_KEYS: tuple[str, ...] = tuple(f.name for f in fields(HarnessConfig))
+REGISTRY = registry.load(reserved=frozenset(HARNESS_KEYS), switches=frozenset(SWITCH_COLUMNS))
+METHOD_ALIASES = REGISTRY.aliases
+_METHOD_KEYS = {**registry.common_keys(), **REGISTRY.keys}
+
+
+def _compose() -> type:
+    """RunConfig: the harness's keys, then the common keys, then every registered method's own keys."""
+    extra = [(k.name, k.annotation, _key(k.default, k.section, k.help, **k.bounds)) for k in _METHOD_KEYS.values()]
+    made = dataclasses.make_dataclass("RunConfig", extra, bases=(HarnessConfig,))
+    made.__doc__ = "Every knob of a sweep. Defaults are the paper's hyperparameters (docs/method.md)."
+    made.__module__ = __name__
+    return dataclass(made, config=ConfigDict(extra="forbid", validate_assignment=True))
+
+
+RunConfig: Any = _compose()
+SWITCH_KEYS: tuple[str, ...] = SWITCH_COLUMNS
 _NOT_HASHED = {*BOOKKEEPING_KEYS, *SWITCH_KEYS}
 _HASHED_UNLESS_DEFAULT: dict[str, Any] = {
-    "tf32": False, "mix_init": "constant", "classifier_init": "readout", "continuous_epochs": None, "ode_steps": 20,
-    "integrator": "euler", "fm_sigma": 0.1, "ct_eta": 1.0}
+    "tf32": False, **{k.name: k.default for k in _METHOD_KEYS.values() if k.hashed == "unless-default"}}
 KEYS: tuple[str, ...] = tuple(f.name for f in fields(RunConfig))
-_LIST_KEYS = {"methods", "seeds", "ode_steps_sweep"}
+assert set(SWITCH_KEYS) <= set(KEYS), "every switch column is a config key"
 
 
 def _one_line(e: ValidationError, values: dict[str, Any]) -> str:
@@ -254,16 +245,6 @@ def _check_keys(data: dict[str, Any], where: str) -> None:
     unknown = [k for k in data if k not in KEYS]
     if unknown:
         raise ConfigError(f"{where}: unknown config key '{unknown[0]}'; allowed keys: {', '.join(KEYS)}")
-
-
-def parse_override(key: str, value: str) -> Any:
-    """Turn a command-line string into a YAML value (so ``1e-3``, ``null``, ``true`` work); lists split on commas."""
-    if key in _LIST_KEYS:
-        return [yaml.safe_load(v.strip()) for v in value.split(",") if v.strip()]
-    try:
-        return yaml.safe_load(value)
-    except yaml.YAMLError:
-        return value
 
 
 def resolve(

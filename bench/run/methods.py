@@ -1,49 +1,34 @@
-"""Method registry: a name in a config -> a model that trains itself, behind ``noprop.core.method.Method``.
+"""Building a method for a run: a name in a config -> a model that trains itself, behind
+``noprop.core.method.Method``.
 
-Every method is built from one ``MethodSettings`` made from the same RunConfig, which is what keeps NoProp-DT and
-its backprop baseline matched (blocks, embedding, classifier, optimiser, schedule). A new method is one module
-behind that interface plus one line here.
+Every method is built from its declared settings filled from the same RunConfig (``config.method_settings``), which
+is what keeps NoProp-DT and its backprop baseline matched (blocks, embedding, classifier, optimiser, schedule). What
+methods there are, and their keys, is the registry's (``bench.run.registry``); nothing here names one.
 """
 
 from __future__ import annotations
 
-from typing import cast
+import json
+from typing import Any, cast
 
 import torch
 
-from baselines.backprop import BackpropBaseline
-from baselines.cnn import CNNReference
+from bench.results.schema import RUN_COLUMNS
 from bench.run.batching import normalise
-from bench.run.config import METHOD_NAMES, RunConfig
+from bench.run.config import REGISTRY, RunConfig, method_settings
 from bench.run.data import Splits
-from noprop.continuous.ct import NoPropCT
-from noprop.continuous.fm import NoPropFM
 from noprop.core.method import Method
-from noprop.core.settings import MethodSettings
-from noprop.dt.model import NoPropDT
+from noprop.core.settings import CommonSettings
 
-_FACTORIES: dict[str, type[torch.nn.Module]] = {
-    "noprop-dt": NoPropDT, "backprop": BackpropBaseline, "cnn": CNNReference, "noprop-ct": NoPropCT,
-    "noprop-fm": NoPropFM}
-assert set(_FACTORIES) == set(METHOD_NAMES)
 PROTOTYPE_IMAGES_PER_CLASS = 500  # training images per class offered to the prototype (medoid) initialisation
 
 
-def settings_for(config: RunConfig, splits: Splits, batches_per_pass: int, method: str
-                 ) -> MethodSettings:
-    """The one MethodSettings every method gets for this config and dataset (only the run length, which sets the
-    lr schedule's end, depends on the method)."""
+def settings_for(config: RunConfig, splits: Splits, batches_per_pass: int, method: str) -> CommonSettings:
+    """The settings ``method`` gets for this config and dataset (only the run length, which sets the lr schedule's
+    end, depends on the method besides its own keys)."""
     spec = splits.spec
-    return MethodSettings(
-        in_channels=spec.channels, image_size=spec.size, num_classes=spec.num_classes,
-        T=config.T, embedding=config.embedding, embed_dim=config.embed_dim, width=config.width,
-        dropout=config.dropout, eta=config.eta, schedule=config.schedule, lr=config.lr,
-        weight_decay=config.weight_decay, grad_clip=config.grad_clip, warmup_steps=config.warmup_steps,
-        lr_decay=config.lr_decay, total_steps=config.epochs_for(method) * batches_per_pass, order=config.order,
-        inference=config.inference, readout=config.readout,
-        batched_blocks=config.batched_blocks, mix_init=config.mix_init, classifier_init=config.classifier_init,
-        ode_steps=config.ode_steps, integrator=config.integrator, fm_sigma=config.fm_sigma, ct_eta=config.ct_eta,
-    )
+    return method_settings(config, method, in_channels=spec.channels, image_size=spec.size,
+                           num_classes=spec.num_classes, total_steps=config.epochs_for(method) * batches_per_pass)
 
 
 def build(name: str, config: RunConfig, splits: Splits, batches_per_pass: int, seed: int) -> Method:
@@ -54,5 +39,27 @@ def build(name: str, config: RunConfig, splits: Splits, batches_per_pass: int, s
         n = min(splits.train_y.numel(), PROTOTYPE_IMAGES_PER_CLASS * splits.spec.num_classes)
         prototype_data = (normalise(splits.train_x[:n], splits.mean, splits.std), splits.train_y[:n])
     torch.manual_seed(seed)
-    model = _FACTORIES[name](settings, prototype_data=prototype_data, generator_seed=seed)
+    model = REGISTRY.spec(name).factory(settings, prototype_data=prototype_data, generator_seed=seed)
     return cast(Method, model.to(splits.train_x.device))
+
+
+def declared_baseline(method: str) -> str | None:
+    """The baseline ``method`` declares it is matched to (None for none, or a method not installed here)."""
+    return REGISTRY.baseline_of(method)
+
+
+def identity(method: str) -> dict[str, Any]:
+    """The run-row columns that say which method's code made a row: its declared version and baseline, and where it
+    came from (built in, or a plug-in's distribution and version)."""
+    entry = REGISTRY.methods[REGISTRY.canonical(method) or method]
+    return {"method_version": entry.spec.version, "method_origin": entry.origin,
+            "method_origin_version": entry.origin_version, "baseline": entry.spec.baseline or ""}
+
+
+def recorded_columns(model: Method) -> dict[str, Any]:
+    """What ``model`` records beyond the common columns: into the schema's column where there is one (``order``,
+    ``ode_steps``, ...), the rest as JSON in ``method_columns``."""
+    recorded = model.recorded_settings()
+    own = {k: v for k, v in recorded.items() if k in RUN_COLUMNS}
+    rest = {k: v for k, v in recorded.items() if k not in RUN_COLUMNS}
+    return {**own, "method_columns": json.dumps(rest, sort_keys=True) if rest else ""}

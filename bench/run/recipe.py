@@ -33,7 +33,7 @@ import torch
 from bench.results import artifacts, replace_run_rows
 from bench.run import checkpoint, data, environment, methods, switches
 from bench.run.batching import ShuffledPasses
-from bench.run.config import SWITCH_KEYS, RunConfig
+from bench.run.config import REGISTRY, SWITCH_KEYS, RunConfig
 from bench.run.evaluate import accuracy, predictions, repeated_accuracy, steps_sweep
 from bench.run.measure import SavedActivationMeter, Stopwatch, count_flops, peak_memory, reset_peak_memory
 from noprop.core.method import Method, StepsAtInference
@@ -139,7 +139,8 @@ class Run:
         self.progress = Progress(**self.restored["progress"]) if self.restored else Progress()
         self.ckpt_path = checkpoint.checkpoint_path(self.out, self.key, self.run_id)
         self.row: dict[str, Any] = {
-            "run_id": self.run_id, "dataset": config.dataset, "method": method, "embedding": config.embedding,
+            "run_id": self.run_id, "dataset": config.dataset, "method": method, **methods.identity(method),
+            "embedding": config.embedding,
             **config.switches(), "seed": seed, "epochs_planned": config.epochs_for(method),
             "config_hash": config.model_hash(),
             "measured_in": measured_in, "config_json": json.dumps(config.to_dict(), sort_keys=True),
@@ -183,7 +184,7 @@ class Run:
         built = self.build(self.method_name, c, self.splits, len(self.passes), self.seed)
         self.model = switches.prepare_model(built, c)
         self.row["params"] = sum(p.numel() for p in self.model.parameters())
-        self.row.update(self.model.recorded_settings())
+        self.row.update(methods.recorded_columns(self.model))
         if self.restored:
             self.model.load_training_state(self.restored["model"])
             self.passes.generator.set_state(self.restored["batch_rng"])
@@ -193,7 +194,8 @@ class Run:
         if c.timing_warmup_batches and self.progress.warmup_time_s is None:
             self.progress.warmup_time_s = scratch_steps(self.model, self.splits, c, self.device,
                                                         c.timing_warmup_batches)
-        self.row.update(probe_one_step(self.model, self.splits, c, self.device, self.passes.sizes()[0]))
+        self.row.update(probe_one_step(self.model, self.splits, c, self.device, self.passes.sizes()[0],
+                                       counts_flops=REGISTRY.spec(self.method_name).counts_flops))
         reset_peak_memory(self.device)  # the scratch copies above must not count in the run's peaks
         self.row["startup_time_s"] = time.perf_counter() - started
 
@@ -339,7 +341,7 @@ def scratch_steps(model: Method, splits: data.Splits, config: RunConfig, device:
 
 
 def probe_one_step(model: Method, splits: data.Splits, config: RunConfig, device: torch.device,
-                   batch: int) -> dict[str, Any]:
+                   batch: int, counts_flops: bool = True) -> dict[str, Any]:
     """What one training step on one mini-batch (untimed, on a copy) saves for backward and computes.
 
     ``peak_saved_activation_bytes``: NoProp-DT in the paper's order steps one block at a time, so this is one
@@ -351,5 +353,5 @@ def probe_one_step(model: Method, splits: data.Splits, config: RunConfig, device
     meter = SavedActivationMeter()
     with count_flops() as flops:
         scratch_steps(model, splits, config, device, 1, meter)
-    return {"peak_saved_activation_bytes": meter.peak_bytes,
-            "train_gflop_per_sample": flops.get_total_flops() / batch / 1e9}
+    gflop = flops.get_total_flops() / batch / 1e9 if counts_flops else None
+    return {"peak_saved_activation_bytes": meter.peak_bytes, "train_gflop_per_sample": gflop}

@@ -8,13 +8,23 @@ the schedule's included; the schedule's initial ends are noprop.continuous.learn
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from noprop.continuous.base import ContinuousTime
+from noprop.continuous.base import ContinuousSettings, ContinuousTime
 from noprop.continuous.learned_schedule import LearnedSchedule
-from noprop.core.settings import MethodSettings
+from noprop.core.settings import setting
+from noprop.core.spec import MethodSpec
+
+
+@dataclass(frozen=True)
+class CTSettings(ContinuousSettings):
+    """NoProp-CT's own key besides the continuous ones."""
+
+    ct_eta: float = setting(1.0, "noprop-ct: the paper's eta, weight of its denoising loss", gt=0)
 
 
 class NoPropCT(ContinuousTime):
@@ -24,7 +34,7 @@ class NoPropCT(ContinuousTime):
 
     TERMS = ("ce", "kl", "denoise")
 
-    def __init__(self, s: MethodSettings, prototype_data: tuple[Tensor, Tensor] | None = None,
+    def __init__(self, s: CTSettings, prototype_data: tuple[Tensor, Tensor] | None = None,
                  generator_seed: int = 0) -> None:
         super().__init__(s, prototype_data, generator_seed)
         self.classifier = nn.Linear(self.embedding.W.shape[1], s.num_classes)
@@ -61,3 +71,9 @@ class NoPropCT(ContinuousTime):
     def read_out(self, z1: Tensor) -> Tensor:
         """The classifier on z_1, as trained by the CE term."""
         return self.classifier(z1)
+
+
+METHOD = MethodSpec(
+    name="noprop-ct", factory=NoPropCT, settings=CTSettings, aliases=("ct",), baseline="backprop",
+    summary="NoProp-CT: one network over continuous t with a learned noise schedule; ODE inference (paper Sec. 2.3)",
+    columns={"ode_steps": "int", "integrator": "str"}, epochs_key="continuous_epochs")

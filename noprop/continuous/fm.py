@@ -9,12 +9,15 @@ the embedding's dimensions.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from noprop.continuous.base import ContinuousTime
-from noprop.core.settings import MethodSettings
+from noprop.continuous.base import ContinuousSettings, ContinuousTime
+from noprop.core.settings import setting
+from noprop.core.spec import MethodSpec
 
 
 def path_point(u: Tensor, z0: Tensor, t: Tensor, sigma: float, noise: Tensor) -> Tensor:
@@ -33,13 +36,21 @@ def nearest_class_logits(z: Tensor, W: Tensor) -> Tensor:
     return -torch.cdist(z, W).square()
 
 
+@dataclass(frozen=True)
+class FMSettings(ContinuousSettings):
+    """NoProp-FM's own key besides the continuous ones."""
+
+    fm_sigma: float = setting(0.1, "noprop-fm: noise around the straight path from z_0 to the label (the paper: "
+                              "'small'; our choice)", ge=0)
+
+
 class NoPropFM(ContinuousTime):
     """Loss per example (t ~ U(0, 1), z_0 ~ N(0, I)): ‖v(x, z_t, t) − (u_y − z_0)‖², plus, when the embedding is
     trained, −log p̂(y | z_t + (1 − t) v) (the extrapolated end of the path), which keeps the embeddings apart."""
 
     TERMS = ("flow", "ce")
 
-    def __init__(self, s: MethodSettings, prototype_data: tuple[Tensor, Tensor] | None = None,
+    def __init__(self, s: FMSettings, prototype_data: tuple[Tensor, Tensor] | None = None,
                  generator_seed: int = 0) -> None:
         super().__init__(s, prototype_data, generator_seed)
         self.start_training()
@@ -66,3 +77,9 @@ class NoPropFM(ContinuousTime):
 
     def read_out(self, z1: Tensor) -> Tensor:
         return nearest_class_logits(z1, self.embedding.W)
+
+
+METHOD = MethodSpec(
+    name="noprop-fm", factory=NoPropFM, settings=FMSettings, aliases=("fm",), baseline="backprop",
+    summary="NoProp-FM: one network learning the flow from noise to the label embedding; ODE inference (Sec. 2.3)",
+    columns={"ode_steps": "int", "integrator": "str"}, epochs_key="continuous_epochs")

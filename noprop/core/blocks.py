@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from noprop.core.dropout import Dropout
 from noprop.core.embeddings import embedding_dim
-from noprop.core.settings import MethodSettings
+from noprop.core.settings import CommonSettings
 
 
 def scaled(n: int, width: float) -> int:
@@ -115,7 +115,7 @@ class DenoiseBlock(nn.Module):
         return logits, logits.softmax(dim=-1) @ W_embed
 
 
-def make_blocks(s: MethodSettings) -> nn.ModuleList:
+def make_blocks(s: CommonSettings) -> nn.ModuleList:
     """T independent blocks sized for the settings' embedding; both methods build their stack here."""
     d = embedding_dim(s.embedding, s.num_classes, s.embed_dim, s.in_channels, s.image_size)
     return nn.ModuleList(

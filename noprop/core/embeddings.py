@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from noprop.core.settings import MethodSettings
+from noprop.core.settings import CommonSettings
 
 MEDOID_SAMPLE = 500  # at most this many images per class enter the medoid search (O(n²) distances)
 
@@ -86,7 +86,7 @@ def class_medoids(
     return torch.stack(rows)
 
 
-def check_prototype_data(s: MethodSettings, prototype_data: tuple[Tensor, Tensor] | None) -> None:
+def check_prototype_data(s: CommonSettings, prototype_data: tuple[Tensor, Tensor] | None) -> None:
     """Fail early when prototype images do not match the settings' image shape."""
     if s.embedding != "prototype" or prototype_data is None:
         return

@@ -13,14 +13,14 @@ import torch
 from torch import Tensor, nn
 
 from noprop.core.method import Passes, read_back
-from noprop.core.settings import MethodSettings, set_lr
+from noprop.core.settings import CommonSettings, set_lr
 
 
 class OneNetwork(nn.Module):
     """Subclasses build their layers, then call ``use_optimiser(optimiser)``. The optimised loss is the sum of the
     terms ``loss_terms`` returns; ``fit_epoch`` reports it as "loss" and each term under its name in ``TERMS``."""
 
-    s: MethodSettings
+    s: CommonSettings
     TERMS: tuple[str, ...] = ("ce",)
 
     def use_optimiser(self, optimiser: torch.optim.Optimizer) -> None:

@@ -7,13 +7,13 @@ from torch import Tensor, nn
 
 from noprop.core.blocks import make_blocks
 from noprop.core.embeddings import check_prototype_data, make_embedding
-from noprop.core.settings import MethodSettings
+from noprop.core.settings import CommonSettings
 
 
 class DenoiserStack(nn.Module):
     """Embedding W [classes, d], blocks (an nn.ModuleList of T DenoiseBlocks) and classifier Linear(d, classes)."""
 
-    def __init__(self, s: MethodSettings, prototype_data: tuple[Tensor, Tensor] | None = None,
+    def __init__(self, s: CommonSettings, prototype_data: tuple[Tensor, Tensor] | None = None,
                  generator_seed: int = 0) -> None:
         super().__init__()
         check_prototype_data(s, prototype_data)

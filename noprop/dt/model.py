@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -13,11 +15,34 @@ from torch import Tensor, nn
 
 from noprop.core.dropout import Dropout
 from noprop.core.method import Passes, read_back
-from noprop.core.settings import MethodSettings, adamw, set_lr
+from noprop.core.settings import CommonSettings, adamw, set_lr, setting
+from noprop.core.spec import MethodSpec
 from noprop.core.stack import DenoiserStack
 from noprop.dt.grouped import GroupedBlocks, stack_adamw_state, unstack_adamw_state
 from noprop.dt.parallel import BlockShard
 from noprop.dt.schedule import make_schedule
+
+
+@dataclass(frozen=True)
+class DTSettings(CommonSettings):
+    """NoProp-DT's own keys (docs/method.md): the schedule, the block order, and how inference reads z_T."""
+
+    eta: float = setting(0.1, "the paper's eta, weight of NoProp-DT's denoising loss", hashed="always", gt=0)
+    schedule: Literal["cosine", "linear"] = setting("cosine", "NoProp-DT's noise schedule", hashed="always")
+    order: Literal["paper", "interleaved"] = setting(
+        "paper", "NoProp-DT: paper (block t trains on a full pass, t = 1..T) or interleaved (every batch trains all "
+        "blocks)", hashed="always")
+    inference: Literal["stochastic", "deterministic"] = setting(
+        "stochastic", "NoProp-DT: Eq. 3 with injected noise, or without (z_0 = 0)", hashed="always")
+    readout: Literal["classifier", "posterior"] = setting(
+        "classifier", "NoProp-DT: classifier on z_T, or distance of the last block's prediction to each class",
+        hashed="always")
+    batched_blocks: bool = setting(False, "NoProp-DT, interleaved order: train the T blocks as one stacked "
+                                   "computation (the same update, fewer kernel launches)", switch=True)
+
+    def check(self) -> None:
+        if self.batched_blocks and self.order != "interleaved":
+            raise ValueError("batched_blocks needs order interleaved (the paper order trains one block per step)")
 
 
 class NoPropDT(DenoiserStack):
@@ -51,7 +76,7 @@ class NoPropDT(DenoiserStack):
     1's stream).
     """
 
-    def __init__(self, s: MethodSettings, prototype_data: tuple[Tensor, Tensor] | None = None,
+    def __init__(self, s: DTSettings, prototype_data: tuple[Tensor, Tensor] | None = None,
                  generator_seed: int = 0) -> None:
         super().__init__(s, prototype_data, generator_seed)
         # The schedule is fixed: Python floats (from the float64 schedule, so 1 - ᾱ_T keeps its digits) fold into
@@ -374,3 +399,9 @@ class NoPropDT(DenoiserStack):
 def block_seed(seed: int, t: int) -> int:
     """The seed of block t's own random stream in a run seeded ``seed`` (the interleaved order)."""
     return (seed * 1_000_003 + t) % 2**63
+
+
+METHOD = MethodSpec(
+    name="noprop-dt", factory=NoPropDT, settings=DTSettings, aliases=("noprop", "dt"), baseline="backprop",
+    summary="NoProp-DT: T blocks, each trained alone as a denoiser of the noised label embedding (paper Sec. 2.2)",
+    columns={"order": "str"})

@@ -7,18 +7,15 @@ import pytest
 import torch
 from torch import Tensor
 
-from baselines.backprop import READOUT_CONFIDENCE, BackpropBaseline, initial_mixing
-from noprop.core.settings import MethodSettings
-from noprop.dt.model import NoPropDT
-from tests.toy import quadrant_data
+from baselines.backprop import READOUT_CONFIDENCE, BackpropBaseline, BackpropSettings, initial_mixing
+from noprop.dt.model import DTSettings, NoPropDT
+from tests.toy import quadrant_data, small_settings
 
 X, Y = quadrant_data(256, 0)
 
 
-def small(**kw: object) -> MethodSettings:
-    base: dict[str, object] = dict(in_channels=1, image_size=8, num_classes=4, T=3, width=0.25, embed_dim=8)
-    base.update(kw)
-    return MethodSettings(**base)  # type: ignore[arg-type]
+def small(**kw: object) -> BackpropSettings:
+    return small_settings(BackpropSettings, **kw)  # type: ignore[return-value]
 
 
 def batches(x: Tensor = X, y: Tensor = Y) -> Iterator[tuple[Tensor, Tensor]]:
@@ -33,13 +30,13 @@ def n_params(model: torch.nn.Module) -> int:
 @pytest.mark.parametrize("embedding", ["one-hot", "learned", "prototype"])
 def test_same_block_stack_as_noprop(shape: tuple[int, int], embedding: str) -> None:
     channels, size = shape
-    s = MethodSettings(in_channels=channels, image_size=size, num_classes=10, T=2, width=0.25, embedding=embedding)
+    common = dict(in_channels=channels, image_size=size, num_classes=10, T=2, width=0.25, embedding=embedding)
     proto = (torch.randn(20, channels, size, size), torch.arange(20) % 10)
-    dt, bp = NoPropDT(s, proto), BackpropBaseline(s, proto)
+    dt, bp = NoPropDT(DTSettings(**common), proto), BackpropBaseline(BackpropSettings(**common), proto)
     assert len(dt.blocks) == len(bp.blocks) == 2
     assert dt.block_parameter_counts() == bp.block_parameter_counts()
     assert [str(b) for b in dt.blocks] == [str(b) for b in bp.blocks]
-    assert n_params(bp) - n_params(dt) == s.T  # the learned mixing scalars w_t
+    assert n_params(bp) - n_params(dt) == bp.s.T  # the learned mixing scalars w_t
     assert torch.equal(dt.embedding.W, bp.embedding.W)
 
 

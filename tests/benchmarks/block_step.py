@@ -28,8 +28,7 @@ import torch
 from bench.run import switches as execution
 from bench.run.config import RunConfig
 from bench.run.measure import count_flops
-from noprop.core.settings import MethodSettings
-from noprop.dt.model import NoPropDT
+from noprop.dt.model import DTSettings, NoPropDT
 
 # --sweep: (label, overrides); each is timed against the first of its order.
 SWEEP = [
@@ -71,7 +70,7 @@ def measure(a: argparse.Namespace, order: str = "paper", precision: str = "fp32"
     channels, side = (1, 28) if a.shape == "mnist" else (3, 32)
     config = RunConfig(precision=precision, channels_last=channels_last, tf32=tf32, order=order,
                        device=a.device)
-    s = MethodSettings(in_channels=channels, image_size=side, num_classes=10, width=a.width, order=order)
+    s = DTSettings(in_channels=channels, image_size=side, num_classes=10, width=a.width, order=order)
     model = execution.prepare_model(NoPropDT(s).to(device), config).train()
     if a.compile:
         for block in model.blocks:

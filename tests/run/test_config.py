@@ -22,12 +22,7 @@ def test_every_bundled_config_opens_with_its_command_and_validates():
 
 def test_flags_override_yaml_and_aliases_resolve():
     c = cfg.resolve(config="smoke", overrides={
-        "epochs": cfg.parse_override("epochs", "3"),
-        "lr": cfg.parse_override("lr", "3e-4"),
-        "seeds": cfg.parse_override("seeds", "0, 1,1"),
-        "methods": cfg.parse_override("methods", "noprop,bp"),
-        "grad_clip": cfg.parse_override("grad_clip", "null"),
-    })
+        "epochs": 3, "lr": 3e-4, "seeds": [0, 1, 1], "methods": ["noprop", "bp"], "grad_clip": None})
     assert c.epochs == 3 and c.lr == 3e-4 and c.seeds == [0, 1] and c.methods == ["noprop-dt", "backprop"]
     assert c.train_subset == 3000 and c.batch_size == 32  # kept from smoke.yaml
     assert cfg.resolve(dataset="mnist", config="smoke").dataset == "mnist"

@@ -41,15 +41,14 @@ def test_bf16_forward_sees_weights_updated_inside_the_context() -> None:
 @pytest.mark.parametrize("method", ["noprop-dt", "backprop"])
 def test_bf16_training_learns_the_toy_problem(method: str) -> None:
     """Code path, not accuracy: a bf16 epoch loop must reduce the loss as the fp32 one does."""
-    from baselines.backprop import BackpropBaseline
-    from noprop.core.settings import MethodSettings
-    from noprop.dt.model import NoPropDT
+    from baselines.backprop import METHOD as BACKPROP
+    from noprop.dt.model import METHOD as NOPROP_DT
     from tests.toy import quadrant_data
 
     x, y = quadrant_data(512, 0)
     torch.manual_seed(0)
-    factory = NoPropDT if method == "noprop-dt" else BackpropBaseline
-    model = factory(MethodSettings(in_channels=1, image_size=8, num_classes=4, width=0.25, lr=1e-2))
+    spec = NOPROP_DT if method == "noprop-dt" else BACKPROP
+    model = spec.factory(spec.settings(in_channels=1, image_size=8, num_classes=4, width=0.25, lr=1e-2))
     losses = []
     with execution.precision(cfg.RunConfig(precision="bf16"), CPU):
         for _ in range(4):

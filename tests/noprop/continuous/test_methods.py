@@ -7,19 +7,24 @@ import pytest
 import torch
 
 from noprop.continuous.base import ContinuousTime
-from noprop.continuous.ct import NoPropCT
-from noprop.continuous.fm import NoPropFM, nearest_class_logits, path_point, target_velocity
+from noprop.continuous.ct import CTSettings, NoPropCT
+from noprop.continuous.fm import FMSettings, NoPropFM, nearest_class_logits, path_point, target_velocity
 from noprop.continuous.ode import evaluations
-from tests.baselines.test_backprop import X, batches, small
-from tests.toy import quadrant_data
+from tests.baselines.test_backprop import X, batches
+from tests.toy import quadrant_data, small_settings
 
 VARIANTS = [NoPropCT, NoPropFM]
+
+
+def small(cls: type, **kw: object) -> CTSettings | FMSettings:
+    """The toy problem's settings for NoProp-CT or NoProp-FM."""
+    return small_settings(CTSettings if cls is NoPropCT else FMSettings, **kw)  # type: ignore[return-value]
 
 
 @pytest.mark.parametrize("cls", VARIANTS)
 def test_learns_the_toy_problem_with_label_free_inference(cls: type[ContinuousTime]) -> None:
     torch.manual_seed(0)
-    model = cls(small(lr=3e-3, dropout=0.0, ode_steps=10))
+    model = cls(small(cls, lr=3e-3, dropout=0.0, ode_steps=10))
     for _ in range(8):
         stats = model.fit_epoch(batches)
     assert stats["steps"] == 16 and set(stats) == {"loss", "steps", *cls.TERMS}
@@ -34,7 +39,7 @@ def test_learns_the_toy_problem_with_label_free_inference(cls: type[ContinuousTi
 @pytest.mark.parametrize("integrator", ["euler", "heun"])
 def test_predict_is_seeded_and_the_deterministic_reading_ignores_the_seed(cls: type[ContinuousTime],
                                                                          integrator: str) -> None:
-    model = cls(small(ode_steps=3, integrator=integrator))
+    model = cls(small(cls, ode_steps=3, integrator=integrator))
     a = model.predict(X[:8], torch.Generator().manual_seed(1))
     assert torch.equal(a, model.predict(X[:8], torch.Generator().manual_seed(1)))
     assert not torch.equal(a, model.predict(X[:8], torch.Generator().manual_seed(2)))
@@ -49,7 +54,7 @@ def test_predict_is_seeded_and_the_deterministic_reading_ignores_the_seed(cls: t
 def test_inference_reads_each_image_alone(cls: type[ContinuousTime]) -> None:
     """Labels never reach predict, and no image's prediction depends on the others in its batch (no batch
     statistics, no shared noise in the deterministic reading)."""
-    model = cls(small(ode_steps=4))
+    model = cls(small(cls, ode_steps=4))
     model.fit_epoch(batches)
     whole = model.predict(X[:6], deterministic=True)
     alone = torch.cat([model.predict(X[i : i + 1], deterministic=True) for i in range(6)])
@@ -77,9 +82,9 @@ def test_fm_reads_the_nearest_class_embedding() -> None:
 
 def test_fm_embedding_term_only_when_the_embedding_trains() -> None:
     torch.manual_seed(0)
-    one_hot = NoPropFM(small())
+    one_hot = NoPropFM(small(NoPropFM))
     assert one_hot.loss_terms(X[:16], torch.arange(16) % 4)[1] == 0
-    learned = NoPropFM(small(embedding="learned", embed_dim=8))
+    learned = NoPropFM(small(NoPropFM, embedding="learned", embed_dim=8))
     terms = learned.loss_terms(X[:16], torch.arange(16) % 4)
     assert terms[1] > 0
     terms.sum().backward()
@@ -88,7 +93,7 @@ def test_fm_embedding_term_only_when_the_embedding_trains() -> None:
 
 def test_ct_loss_weights_and_terms_are_positive_for_scrambled_schedules() -> None:
     torch.manual_seed(0)
-    model = NoPropCT(small(embedding="learned", embed_dim=8))
+    model = NoPropCT(small(NoPropCT, embedding="learned", embed_dim=8))
     with torch.no_grad():
         for p in model.schedule.parameters():
             p.copy_(torch.randn_like(p) * 3)
@@ -100,9 +105,9 @@ def test_ct_loss_weights_and_terms_are_positive_for_scrambled_schedules() -> Non
 @pytest.mark.parametrize("cls", VARIANTS)
 def test_training_state_resumes_exactly(cls: type[ContinuousTime]) -> None:
     torch.manual_seed(0)
-    a = cls(small(dropout=0.0, embedding="learned", embed_dim=8))
+    a = cls(small(cls, dropout=0.0, embedding="learned", embed_dim=8))
     a.fit_epoch(batches)
-    b = cls(small(dropout=0.0, embedding="learned", embed_dim=8))
+    b = cls(small(cls, dropout=0.0, embedding="learned", embed_dim=8))
     b.load_training_state(copy.deepcopy(a.training_state()))
     torch.manual_seed(1)
     a.fit_epoch(batches)

@@ -7,18 +7,16 @@ import pytest
 import torch
 from torch import Tensor
 
-from noprop.core.settings import MethodSettings, lr_factor
-from noprop.dt.model import NoPropDT
-from tests.toy import quadrant_data
+from noprop.core.settings import lr_factor
+from noprop.dt.model import DTSettings, NoPropDT
+from tests.toy import quadrant_data, small_settings
 
 X, Y = quadrant_data(256, 0)
 X_TEST, Y_TEST = quadrant_data(256, 1)
 
 
-def settings(**kw: object) -> MethodSettings:
-    base: dict[str, object] = dict(in_channels=1, image_size=8, num_classes=4, T=3, width=0.25, embed_dim=8)
-    base.update(kw)
-    return MethodSettings(**base)  # type: ignore[arg-type]
+def settings(**kw: object) -> DTSettings:
+    return small_settings(DTSettings, **kw)  # type: ignore[return-value]
 
 
 def make(**kw: object) -> NoPropDT:
