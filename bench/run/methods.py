@@ -27,6 +27,14 @@ _FACTORIES: dict[str, type[torch.nn.Module]] = {
     "noprop-fm": NoPropFM}
 assert set(_FACTORIES) == set(METHOD_NAMES)
 PROTOTYPE_IMAGES_PER_CLASS = 500  # training images per class offered to the prototype (medoid) initialisation
+# method -> the method it is matched against (the same MethodSettings), for the report's "vs baseline" ratios
+_BASELINES = {"noprop-dt": "backprop", "noprop-ct": "backprop", "noprop-fm": "backprop"}
+
+
+def declared_baseline(method: str) -> str | None:
+    """The matched baseline a method declares, which the report divides its time and memory by; None for a method
+    that declares none (backprop is the baseline, cnn a reference) or a name not registered."""
+    return _BASELINES.get(method)
 
 
 def settings_for(config: RunConfig, splits: Splits, batches_per_pass: int, method: str
