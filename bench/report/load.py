@@ -1,11 +1,11 @@
 """Reading results: which folders hold them, and their ``runs.csv``, ``epochs.csv`` and per-run artifacts.
 
 The only module of the report that opens results files (through ``bench.results``) or parses a run's config_json;
-everything after it takes DataFrames and arrays, so every number can be tested without files. Each loaded run row
-gains ``results_dir`` (its folder), ``config`` (config_json parsed, ``{}`` when unreadable) and ``baseline`` (the
-method it is measured against, see ``with_baselines``). For ``report`` a folder that cannot be read is a warning
-and the rest is still reported; for ``compare`` a missing side is an ``InputError``, since a gate must not pass on
-what it could not read.
+everything after it takes DataFrames and arrays, so every number can be tested without files. Each run row
+``load`` reads gains ``results_dir`` (its folder), ``config`` (config_json parsed, ``{}`` when unreadable) and
+``baseline`` (the method it is measured against, see ``with_baselines``). For ``report`` a folder that cannot be
+read is a warning and the rest is still reported; for ``compare`` a missing side is an ``InputError``, since a gate
+must not pass on what it could not read.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ class InputError(Exception):
 
 @dataclass
 class Loaded:
-    """Every readable row from the given folders (runs with ``ADDED_COLUMNS``, epochs with ``results_dir``), and the
-    artifacts of the ok runs."""
+    """Every readable row from the given folders (epochs with ``results_dir``; runs with ``ADDED_COLUMNS`` from
+    ``load``, with ``results_dir`` only from ``read_side``), and for ``load`` the artifacts of the ok runs."""
 
     runs: pd.DataFrame
     epochs: pd.DataFrame
@@ -112,7 +112,7 @@ def read_side(folder: str | Path, side: str) -> Loaded:
     if not (folder / RUNS_FILE).is_file():
         raise InputError(f"{side} folder {folder} holds no {RUNS_FILE} (give the folder that `run --out` wrote)")
     warnings: list[str] = []
-    runs = _with_added(read_runs(folder), folder)
+    runs = read_runs(folder).assign(results_dir=str(folder))  # the gate reads no config, baseline or artifact
     epochs = _epochs(folder, warnings).assign(results_dir=str(folder))
     return Loaded(runs=runs, epochs=epochs, sources=[str(folder)], warnings=[f"{side}: {w}" for w in warnings])
 
