@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -31,7 +30,12 @@ def report(
         help="Result folders (each holding runs.csv, or subfolders that do); default results/.")] = None,
     out: Annotated[Path | None, typer.Option(help="Where to write (default: FIRST_RESULTS_DIR/report/).")] = None,
     dataset: Annotated[str | None, typer.Option(help="Only this dataset, e.g. mnist.")] = None,
-    methods: Annotated[str | None, typer.Option(help="Comma list: noprop (= noprop-dt), backprop, cnn.")] = None,
+    methods: Annotated[str | None, typer.Option(
+        help="Comma list of methods, by registry name or alias as `run --methods` takes them, e.g. dt,ct,fm,bp.")
+    ] = None,
+    baseline: Annotated[str | None, typer.Option(
+        help="Measure every other method against this one (time and memory ratios) instead of the matched "
+             "baseline each declares.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="Figure format: png, pdf or svg.")] = "png",
     targets: Annotated[str, typer.Option(help="Accuracies (%) whose time to reach is tabulated, e.g. 80,85,90.")
                        ] = "80,85,90",
@@ -39,24 +43,23 @@ def report(
     """Compare methods over seeds from runs.csv / epochs.csv: a table here, summary.csv/.md and figures in OUT."""
     from rich.markup import escape
 
-    from bench.report import aggregate, figures, inference_steps, load, tables, time_to_accuracy
+    from bench.report import aggregate, figures, load, tables
+    from bench.report.build import build
+    from bench.report.views.time_to_accuracy import parse_targets
 
     if fmt not in figures.FORMATS:
         raise fail(f"unknown --format '{fmt}'; use one of {', '.join(figures.FORMATS)}")
     try:
-        target_values = time_to_accuracy.parse_targets(targets)
+        target_values = parse_targets(targets)
     except ValueError as e:
         raise fail(f"bad --targets: {e}") from None
     folders = results_dirs or [Path("results")]
     out = out or folders[0] / "report"
-    result = aggregate.build(load.load(folders), datasets=[dataset] if dataset else None,
-                             methods=methods.split(",") if methods else None, targets=target_values)
+    result = build(load.load(folders), datasets=[dataset] if dataset else None,
+                   methods=methods.split(",") if methods else None, targets=target_values, baseline=baseline)
     if result.empty:
         _warn(result.warnings)
         raise fail(aggregate.nothing_to_report(result))
-    swept = inference_steps.swept(result.runs)
-    result = dataclasses.replace(result, inference_steps=inference_steps.per_run(
-        swept, load.read_artifacts(swept, result.warnings)))
     _warn(result.warnings)
     for table in tables.terminal_tables(result):
         console.print(table)
@@ -94,7 +97,8 @@ def compare(
     """CI regression gate: compare CANDIDATE's ok runs with BASELINE's; exit 1 when a threshold is crossed.
 
     Runs are matched by (dataset, method, embedding, config_hash) and the execution switches (precision,
-    channels_last), less those given with --across; see docs/usage.md, "CI regression gate".
+    channels_last, batched_blocks, block_workers), less those given with --across; see docs/usage.md, "CI
+    regression gate".
 
     Exit codes: 0 pass, 1 a threshold crossed, 2 bad input (missing folder, schema mismatch, bad thresholds).
     """
@@ -118,14 +122,14 @@ def _print_comparison(result: Comparison, warnings: list[str], markdown: bool, b
     """Markdown on stdout, or the tables, then warnings and notes (stderr), then the verdict lines."""
     from rich.markup import escape
 
-    from bench.report import tables
+    from bench.report import compare_tables
 
     if markdown:
-        console.file.write(tables.compare_markdown(result, baseline, candidate))
+        console.file.write(compare_tables.compare_markdown(result, baseline, candidate))
         return
-    for table in tables.compare_tables(result):
+    for table in compare_tables.compare_tables(result):
         console.print(table)
-    _warn(warnings + tables.other_lines(result))
+    _warn(warnings + compare_tables.other_lines(result))
     style = "bold red" if result.failed else "bold green"
-    for line in tables.verdict_lines(result):
+    for line in compare_tables.verdict_lines(result):
         console.print(f"[{style}]{escape(line)}[/]", highlight=False, soft_wrap=True)

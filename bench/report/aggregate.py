@@ -1,7 +1,8 @@
-"""From run rows to the numbers people came for: values per seed, summaries over seeds, the paper's numbers beside
-ours, NoProp/backprop ratios, accuracy curves and memory. ``compare`` groups and averages seeds with the same
-functions (``with_keys``, ``with_epoch_medians``, ``per_seed``), so the gate and the report never disagree on what
-a group or a seed is.
+"""From run rows to the numbers every view starts from: values per seed, and per group the summary over seeds with
+the paper's numbers and the ratios to the method's baseline (``bench.report.baselines``). ``compare`` groups and
+averages seeds with the same functions (``with_keys``, ``with_epoch_medians``, ``per_seed``), so the gate and the
+report never disagree on what a group or a seed is. What each view computes from these is in its own module
+(``bench.report.views``).
 
 Pure: DataFrames in, DataFrames out (files are read by ``bench.report.load``), so every number can be tested exactly.
 
@@ -14,28 +15,26 @@ Definitions used throughout (also written into summary.md):
 - a run's median epoch time is its ``epoch_time_median_s``, or for rows written before that column the median of
   its ``epoch_time_s`` in epochs.csv;
 - sd is the sample standard deviation over seeds (ddof=1; missing for one seed), se = sd / sqrt(n seeds);
-- MB is 2**20 bytes; NoProp/backprop ratios are ratios of the group means, against the backprop group of the
-  same dataset, embedding, config and switches (else another of the same dataset and embedding, flagged).
+- MB is 2**20 bytes; ratios to a baseline are ratios of the group means, against the group of the method's
+  baseline with the same dataset, embedding, config and switches (else another of the same dataset and embedding,
+  flagged).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
 from bench.formatting import BYTES_PER_MB, is_missing
-from bench.report import paper, time_to_accuracy
-from bench.report.inference_steps import PER_RUN_COLUMNS
-from bench.report.labels import GROUP, LABELS, setting_labels, switch_text
-from bench.report.load import Loaded
-from bench.results.schema import SWITCH_COLUMNS
+from bench.report import baselines, paper
+from bench.report.baselines import RATIO_COLUMNS
+from bench.report.labels import GROUP, LABELS, describe, setting_labels, whole_text
+from bench.report.load import Artifacts, Loaded
 from bench.run.config import METHOD_ALIASES
-
-NOPROP, BACKPROP = "noprop-dt", "backprop"
 
 # per-seed value name -> run column it comes from, and the factor turning it into the reported unit
 PER_SEED = {
@@ -57,19 +56,6 @@ PER_SEED = {
 }
 _WITH_SD = ("test_acc_pct", "test_acc_det_pct", "train_acc_pct", "time_per_epoch_s", "epoch_time_median_s",
             "samples_per_s")
-RATIO_COLUMNS = {  # summary column of the ratio -> the mean it divides
-    "time_per_epoch_ratio_noprop_to_backprop": "time_per_epoch_s_mean",
-    "epoch_time_median_ratio_noprop_to_backprop": "epoch_time_median_s_mean",
-    "peak_cuda_allocated_ratio_noprop_to_backprop": "peak_cuda_allocated_mb_mean",
-    "peak_cuda_reserved_ratio_noprop_to_backprop": "peak_cuda_reserved_mb_mean",
-    "peak_rss_ratio_noprop_to_backprop": "peak_rss_mb_mean",
-    "peak_saved_activation_ratio_noprop_to_backprop": "peak_saved_activation_mb_mean",
-}
-MEASURE_LABELS = {
-    "peak_cuda_allocated_mb": "CUDA allocated",
-    "peak_cuda_reserved_mb": "CUDA reserved",
-    "peak_rss_mb": "RSS (CPU)",
-}
 SUMMARY_COLUMNS = [
     *GROUP, *LABELS, "embed_dim", "epochs", "n_seeds", "seeds",
     "test_acc_pct_mean", "test_acc_pct_sd", "test_acc_pct_se", "inference_sd_pct_mean",
@@ -81,28 +67,27 @@ SUMMARY_COLUMNS = [
     "samples_per_s_mean", "samples_per_s_sd", "train_gflop_per_s_mean",
     "peak_cuda_allocated_mb_mean", "peak_cuda_reserved_mb_mean", "peak_rss_mb_mean", "peak_saved_activation_mb_mean",
     "paper_peak_gpu_mb", "peak_cuda_allocated_minus_paper_mb",
-    *RATIO_COLUMNS, "ratio_backprop_config_hash",
+    "baseline", *RATIO_COLUMNS, "baseline_config_hash",
     "params", "measured_in", "device_name",
 ]  # fmt: skip
 
 
 @dataclass
 class Report:
-    """Everything the tables and figures show; built by ``build`` from ``Loaded``."""
+    """What every view reads (made by ``over_seeds``), and each view's own data by view name (``data``, filled by
+    ``bench.report.build``)."""
 
-    runs: pd.DataFrame  # ok runs (after filters), one row per run, with ``variant``, ``setting``, ``results_dir``
+    runs: pd.DataFrame  # ok runs (after filters), one row per run, with ``variant``, ``setting`` and load's columns
     not_ok: pd.DataFrame  # every other run (after filters), listed
     per_seed: pd.DataFrame  # one row per group and seed, in reported units
     summary: pd.DataFrame  # one row per group: the numbers of summary.csv
-    curves: pd.DataFrame  # test accuracy per group and epoch, mean and sd over seeds
-    memory: pd.DataFrame  # long form: one row per group, seed and memory measure, in MB
-    time_to_accuracy: pd.DataFrame  # one row per ok run and target (bench.report.time_to_accuracy.per_run)
-    accuracy_vs_time: pd.DataFrame  # per group and epoch, the accuracy time to accuracy reads (.curves)
+    epochs: pd.DataFrame  # every loaded epoch row (views join them to ``runs``)
+    artifacts: Artifacts  # the ok runs' artifacts by (results_dir, run_id), as loaded
     sources: list[str]
     warnings: list[str]
     total_runs: int = 0  # rows read, before filters
-    # per run and ODE step count (bench.report.inference_steps.per_run); read from artifacts, so the caller fills it
-    inference_steps: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PER_RUN_COLUMNS))
+    targets: tuple[float, ...] = ()  # accuracies (%) whose time to reach is tabulated
+    data: dict[str, Any] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -166,17 +151,6 @@ def per_seed(ok: pd.DataFrame, values: Mapping[str, tuple[str, float]], keys: Se
     return frame.groupby([*keys, *carried, "seed"], dropna=False, sort=True).mean().reset_index()[columns]
 
 
-def config_text(key: Mapping[str, object]) -> str:
-    """A group's config and recorded switches: ``config 1f72bee20605, precision=fp32, channels_last=true``."""
-    switches = switch_text(key)
-    return f"config {key['config_hash'] or '?'}" + (f", {switches}" if switches else "")
-
-
-def describe(key: Mapping[str, object]) -> str:
-    """A group in a warning: ``cifar10 noprop-dt one-hot (config 1f72bee20605, precision=fp32)``."""
-    return f"{key['dataset']} {key['method']} {key['embedding']} ({config_text(key)})"
-
-
 def normalise_methods(methods: Iterable[str]) -> list[str]:
     """``noprop`` -> ``noprop-dt`` etc., as ``run --methods`` accepts them."""
     return [METHOD_ALIASES.get(m.strip().lower(), m.strip().lower()) for m in methods if m.strip()]
@@ -185,27 +159,24 @@ def normalise_methods(methods: Iterable[str]) -> list[str]:
 # ------------------------------------------------------------------------------------------ the report
 
 
-def build(loaded: Loaded, datasets: Sequence[str] | None = None, methods: Sequence[str] | None = None,
-          targets: Sequence[float] = time_to_accuracy.DEFAULT_TARGETS) -> Report:
-    """Filter, split ok from not-ok runs and aggregate over seeds; ``targets``: accuracies (%) whose time to reach
-    the report tabulates. Pure: reads nothing, writes nothing."""
+def over_seeds(loaded: Loaded, datasets: Sequence[str] | None = None, methods: Sequence[str] | None = None,
+               baseline: str | None = None) -> Report:
+    """Filter, split ok from not-ok runs and aggregate over seeds; ``baseline``: measure every other method against
+    this one instead of the baseline each declares. Pure: reads nothing, writes nothing."""
     warnings = list(loaded.warnings)
     runs = _prepare(loaded.runs, warnings)
     total = len(runs)
     runs = with_epoch_medians(_filter(runs, datasets, methods, warnings), loaded.epochs)
+    chosen = normalise_methods([baseline]) if baseline else []
+    runs = baselines.override(runs, chosen[0] if chosen else None)
     ok = runs[runs["status"] == "ok"].reset_index(drop=True)
     not_ok = runs[runs["status"] != "ok"].reset_index(drop=True)
     ok["setting"] = setting_labels(ok)
     ok["variant"] = ok["method"] + " (" + ok["setting"] + ")"
     seeds = per_seed_values(ok, warnings)
-    epoch_acc = time_to_accuracy.accuracy_per_epoch(ok, loaded.epochs)
-    return Report(
-        runs=ok, not_ok=not_ok, per_seed=seeds, summary=summarize(seeds, ok, warnings),
-        curves=epoch_curves(ok, loaded.epochs), memory=memory_long(seeds),
-        time_to_accuracy=time_to_accuracy.per_run(epoch_acc, targets),
-        accuracy_vs_time=time_to_accuracy.curves(epoch_acc), sources=list(loaded.sources),
-        warnings=warnings, total_runs=total,
-    )
+    return Report(runs=ok, not_ok=not_ok, per_seed=seeds, summary=summarize(seeds, ok, warnings),
+                  epochs=loaded.epochs, artifacts=loaded.artifacts, sources=list(loaded.sources), warnings=warnings,
+                  total_runs=total)
 
 
 def _prepare(runs: pd.DataFrame, warnings: list[str]) -> pd.DataFrame:
@@ -245,56 +216,55 @@ def per_seed_values(ok: pd.DataFrame, warnings: list[str] | None = None) -> pd.D
         repeated = ok.assign(seed=ok["seed"].astype("float64")).groupby([*GROUP, "seed"], dropna=False).size()
         for key, count in repeated[repeated > 1].items():
             group = dict(zip(GROUP, key[:-1], strict=True))
-            warnings.append(f"{describe(group)}: seed {_int(key[-1])} has {count} ok runs; they are averaged "
+            warnings.append(f"{describe(group)}: seed {whole_text(key[-1])} has {count} ok runs; they are averaged "
                             "so the seed counts once")
     return values
 
 
 def summarize(per_seed_frame: pd.DataFrame, ok: pd.DataFrame, warnings: list[str] | None = None) -> pd.DataFrame:
-    """summary.csv: per group, seeds, mean/sd/se over seeds, the paper's numbers and NoProp/backprop ratios."""
+    """summary.csv: per group, seeds, mean/sd/se over seeds, the paper's numbers and the ratios to the baseline."""
     warnings = warnings if warnings is not None else []
     if per_seed_frame.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     grouped = per_seed_frame.groupby(GROUP, sort=True, dropna=False)
     summary = grouped.agg(variant=("variant", "first"), setting=("setting", "first"),
                           n_seeds=("seed", "size")).reset_index()
-    summary["seeds"] = grouped["seed"].agg(lambda s: ",".join(_int(v) for v in s)).to_numpy()
+    summary["seeds"] = grouped["seed"].agg(lambda s: ",".join(whole_text(v) for v in s)).to_numpy()
     for name in PER_SEED:
         summary[f"{name}_mean"] = grouped[name].mean().to_numpy()
         if name in _WITH_SD:
             summary[f"{name}_sd"] = grouped[name].std(ddof=1).to_numpy()
     summary["test_acc_pct_se"] = summary["test_acc_pct_sd"] / summary["n_seeds"].map(math.sqrt)
     summary = summary.merge(_descriptors(ok), on=GROUP, how="left")
-    summary = _with_ratios(_with_paper(summary), warnings)
+    summary = baselines.with_ratios(_with_paper(summary), warnings)
     _warn_mixed_settings(summary, warnings)
     return summary[SUMMARY_COLUMNS].reset_index(drop=True)
 
 
 def _descriptors(ok: pd.DataFrame) -> pd.DataFrame:
-    """What was run, per group: embed_dim (from config_json), epochs, parameter count, where it was measured."""
+    """What was run, per group: embed_dim (from the config), epochs, parameter count, where it was measured, and the
+    baseline its method is measured against."""
     frame = ok[GROUP].copy()
-    embed_dim = ok["config_json"].map(lambda text: config_value(text, "embed_dim")).astype("float64")
+    embed_dim = ok["config"].map(lambda config: config_number(config, "embed_dim")).astype("float64")
     frame["embed_dim"] = embed_dim.where(ok["embedding"] == "learned")  # the others' size is fixed by the data
     frame["epochs"] = ok["epochs_done"].astype("Int64")
     frame["params"] = ok["params"].astype("Int64")
     frame["measured_in"] = ok["measured_in"].astype("object")
     frame["device_name"] = ok["device_name"].astype("object")
     frame["ode_steps"] = ok["ode_steps"].astype("Int64")
+    frame["baseline"] = ok["baseline"].astype("object")
     grouped = frame.groupby(GROUP, sort=True, dropna=False)
     described = grouped.agg(
         embed_dim=("embed_dim", "max"), epochs=("epochs", "max"), params=("params", "max"),
-        ode_steps=("ode_steps", "max"),
-        measured_in=("measured_in", _joined), device_name=("device_name", _joined),
+        ode_steps=("ode_steps", "max"), measured_in=("measured_in", _joined),
+        device_name=("device_name", _joined), baseline=("baseline", _joined),
     ).reset_index()
     return described.astype({"embed_dim": "Int64", "epochs": "Int64", "params": "Int64", "ode_steps": "Int64"})
 
 
-def config_value(text: object, key: str) -> float:
-    """A number from a run's config_json; NaN when absent or not a number."""
-    try:
-        value = json.loads(str(text)).get(key)
-    except (ValueError, AttributeError):
-        return math.nan
+def config_number(config: Mapping[str, object], key: str) -> float:
+    """A number from a run's parsed config; NaN when absent or not a number."""
+    value = config.get(key) if isinstance(config, Mapping) else None
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
 
 
@@ -318,87 +288,11 @@ def _with_paper(summary: pd.DataFrame) -> pd.DataFrame:
     return summary
 
 
-def _with_ratios(summary: pd.DataFrame, warnings: list[str]) -> pd.DataFrame:
-    """NoProp-DT / backprop for time per epoch and memory, on the NoProp-DT row; backprop rows stay empty."""
-    summary = summary.copy()
-    for column in RATIO_COLUMNS:
-        summary[column] = math.nan
-    summary["ratio_backprop_config_hash"] = ""
-    lone = set()
-    for dataset, rows in summary.groupby("dataset"):
-        methods = sorted(set(rows["method"]))
-        if len(methods) == 1:
-            lone.add(dataset)
-            warnings.append(f"{dataset}: only {methods[0]} has ok runs, so there is nothing to compare it with "
-                            "(ratios left empty)")
-    backprop = summary[summary["method"] == BACKPROP]
-    for index, row in summary[summary["method"] == NOPROP].iterrows():
-        match = _backprop_match(row, backprop, row["dataset"] in lone, warnings)
-        if match is None:
-            continue
-        for ratio, mean in RATIO_COLUMNS.items():
-            summary.loc[index, ratio] = row[mean] / match[mean] if match[mean] else math.nan
-        summary.loc[index, "ratio_backprop_config_hash"] = match["config_hash"]
-    return summary
-
-
-def _backprop_match(row: pd.Series, backprop: pd.DataFrame, lone: bool, warnings: list[str]) -> pd.Series | None:
-    """The backprop group a NoProp-DT group is divided by: same dataset, embedding, config and switches, else the
-    closest other (same config first, then most seeds), with a warning."""
-    candidates = backprop[(backprop["dataset"] == row["dataset"]) & (backprop["embedding"] == row["embedding"])]
-    if candidates.empty:
-        if not lone:
-            warnings.append(f"{describe(row)}: no ok backprop run with the same dataset and embedding; "
-                            "ratios left empty")
-        return None
-    same = (candidates[["config_hash", *SWITCH_COLUMNS]] == row[["config_hash", *SWITCH_COLUMNS]]).all(axis=1)
-    if same.any():
-        return candidates[same].iloc[0]
-    ranked = candidates.assign(same_config=candidates["config_hash"] == row["config_hash"])
-    match = ranked.sort_values(["same_config", "n_seeds", "config_hash"], ascending=[False, False, True]).iloc[0]
-    warnings.append(f"{describe(row)}: no backprop run with the same config and switches; ratios use backprop "
-                    f"{config_text(match)} (compare with care)")
-    return match
-
-
 def _warn_mixed_settings(summary: pd.DataFrame, warnings: list[str]) -> None:
     counts = summary.groupby(["dataset", "method", "embedding"]).size()
     for (dataset, method, embedding), n in counts[counts > 1].items():
         warnings.append(f"{dataset} {method} {embedding}: {n} different settings (config or switches); reported as "
                         "separate rows (config and switches tell them apart)")
-
-
-def epoch_curves(ok: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
-    """Test accuracy per group and epoch: mean and sd over runs, with the mean cumulative training time (s)."""
-    columns = [*GROUP, *LABELS, "epoch", "n_runs", "test_acc_pct_mean", "test_acc_pct_sd", "cum_train_time_s_mean"]
-    if ok.empty or epochs.empty:
-        return pd.DataFrame(columns=columns)
-    meta = ok[["results_dir", "run_id", *GROUP, *LABELS]]
-    rows = epochs[["results_dir", "run_id", "epoch", "test_acc", "cum_train_time_s"]].merge(
-        meta, on=["results_dir", "run_id"], how="inner")
-    if rows.empty:
-        return pd.DataFrame(columns=columns)
-    rows = rows.assign(epoch=rows["epoch"].astype("float64"), test_acc=rows["test_acc"].astype("float64"),
-                       cum_train_time_s=rows["cum_train_time_s"].astype("float64"))
-    grouped = rows.groupby([*GROUP, *LABELS, "epoch"], sort=True, dropna=False)
-    curves = grouped.agg(
-        n_runs=("run_id", "size"), test_acc_pct_mean=("test_acc", "mean"), test_acc_pct_sd=("test_acc", "std"),
-        cum_train_time_s_mean=("cum_train_time_s", "mean"),
-    ).reset_index()
-    curves["epoch"] = curves["epoch"].astype("int64")
-    return curves[columns]
-
-
-def memory_long(per_seed_frame: pd.DataFrame) -> pd.DataFrame:
-    """Peak memory per group and seed in MB: CUDA allocated and reserved where measured, else CPU RSS."""
-    columns = [*GROUP, *LABELS, "seed", "measure", "mb"]
-    rows = []
-    for _, r in per_seed_frame.iterrows():
-        on_cuda = not pd.isna(r["peak_cuda_allocated_mb"])
-        names = ("peak_cuda_allocated_mb", "peak_cuda_reserved_mb") if on_cuda else ("peak_rss_mb",)
-        rows += [[*r[[*GROUP, *LABELS, "seed"]], MEASURE_LABELS[name], r[name]] for name in names
-                 if not pd.isna(r[name])]
-    return pd.DataFrame(rows, columns=columns)
 
 
 def status_counts(not_ok: pd.DataFrame) -> dict[str, int]:
@@ -417,10 +311,6 @@ def nothing_to_report(report: Report) -> str:
         counts = ", ".join(f"{n} {s}" for s, n in status_counts(report.not_ok).items())
         return f"nothing to report: none of the {len(report.not_ok)} matching runs finished ok ({counts})"
     return "nothing to report: the results folders hold no runs"
-
-
-def _int(value: object) -> str:
-    return "?" if pd.isna(value) else str(int(value))
 
 
 def _or_none(value: float) -> float | None:

@@ -38,7 +38,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bench.formatting import mb
-from bench.report.aggregate import GROUP, config_text, per_seed, with_epoch_medians, with_keys
+from bench.report.aggregate import GROUP, per_seed, with_epoch_medians, with_keys
+from bench.report.labels import config_text
 from bench.report.load import InputError, Loaded
 from bench.results.schema import SWITCH_COLUMNS
 

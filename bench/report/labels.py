@@ -1,14 +1,13 @@
 """Names a reader can tell apart: what distinguishes a group's setting from the other settings of its dataset.
 
 A config hash such as ``1f72be`` says that two groups differ, not how. The label of a setting is made of the config
-keys (from the runs' ``config_json``) and execution switches (their own columns) whose values differ between the
+keys (from the runs' parsed ``config``) and execution switches (their own columns) whose values differ between the
 settings of one dataset, e.g. ``train_subset=3000, width=0.25`` against ``train_subset=none, width=0.5``; a dataset
 with one setting is labelled by its embedding. Pure: DataFrames in, strings out.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 import pandas as pd
@@ -46,10 +45,27 @@ def switch_text(row: Mapping[str, object], names: tuple[str, ...] = SWITCH_COLUM
     return ", ".join(f"{name}={row[name]}" for name in names if str(row.get(name, "") or ""))
 
 
+def config_text(key: Mapping[str, object]) -> str:
+    """A group's config and recorded switches: ``config 1f72bee20605, precision=fp32, channels_last=true``."""
+    switches = switch_text(key)
+    return f"config {key['config_hash'] or '?'}" + (f", {switches}" if switches else "")
+
+
+def describe(key: Mapping[str, object]) -> str:
+    """A group in a warning: ``cifar10 noprop-dt one-hot (config 1f72bee20605, precision=fp32)``."""
+    return f"{key['dataset']} {key['method']} {key['embedding']} ({config_text(key)})"
+
+
+def whole_text(value: object) -> str:
+    """A seed or a count as a whole number; ``?`` when missing."""
+    return "?" if pd.isna(value) else str(int(value))
+
+
 def setting_labels(runs: pd.DataFrame) -> pd.Series:
     """Per run (same index), the label of its setting among the settings of its dataset.
 
-    ``runs`` has the group key columns as text (missing = ""), as ``aggregate.with_keys`` makes them.
+    ``runs`` has the group key columns as text (missing = ""), as ``aggregate.with_keys`` makes them, and the
+    parsed ``config`` that ``bench.report.load`` adds.
     """
     labels = pd.Series("", index=runs.index, dtype=object)
     for _, rows in runs.groupby("dataset", sort=False):
@@ -66,12 +82,8 @@ def _key(row: pd.Series) -> tuple[str, ...]:
 
 def _setting(row: pd.Series) -> dict[str, str]:
     """Everything that defines how a run trained: its config (less bookkeeping) and its switches."""
-    try:
-        config = json.loads(str(row.get("config_json", "")))
-    except ValueError:
-        config = {}
-    if not isinstance(config, dict):
-        config = {}
+    config = row.get("config")
+    config = config if isinstance(config, dict) else {}
     values = {k: value_text(v) for k, v in config.items() if k not in _BOOKKEEPING and k not in SWITCH_COLUMNS}
     values["embedding"] = str(row["embedding"]) or "none"
     values.update({name: str(row[name]) or "none" for name in SWITCH_COLUMNS})
@@ -95,7 +107,7 @@ def _label_settings(values: dict[tuple[str, ...], dict[str, str]], embeddings: d
     keys = differing_keys(list(values.values()))
     named = {key: _parts(setting, keys) for key, setting in values.items()}
     counts = pd.Series(list(named.values())).value_counts()
-    for key, label in named.items():  # same visible keys (or no config_json): the hash tells them apart
+    for key, label in named.items():  # same visible keys (or no readable config): the hash tells them apart
         if counts[label] > 1:
             named[key] = f"{label}, config {key[1][:6]}" if label else f"config {key[1][:6]}"
     return named

@@ -1,21 +1,30 @@
 """Reading results: which folders hold them, and their ``runs.csv``, ``epochs.csv`` and per-run artifacts.
 
-The only module of the report that opens results files (through ``bench.results``); everything after it takes
-DataFrames, so every number can be tested without files. For ``report`` a folder that cannot be read is a warning
-and the rest is still reported; for ``compare`` a missing side is an ``InputError``, since a gate must not pass on
-what it could not read.
+The only module of the report that opens results files (through ``bench.results``) or parses a run's config_json;
+everything after it takes DataFrames and arrays, so every number can be tested without files. Each run row
+``load`` reads gains ``results_dir`` (its folder), ``config`` (config_json parsed, ``{}`` when unreadable) and
+``baseline`` (the method it is measured against, see ``with_baselines``). For ``report`` a folder that cannot be
+read is a warning and the rest is still reported; for ``compare`` a missing side is an ``InputError``, since a gate
+must not pass on what it could not read.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from bench.formatting import is_missing
+from bench.report.baselines import LEGACY_COLUMNS
 from bench.results import EPOCH_COLUMNS, RUN_COLUMNS, RUNS_FILE, ResultsError, artifacts, read_epochs, read_runs
+
+ADDED_COLUMNS = ("results_dir", "config", "baseline")  # what loading adds to every run row
+Artifacts = dict[tuple[str, str], dict[str, np.ndarray]]  # by (results_dir, run_id)
 
 
 class InputError(Exception):
@@ -25,12 +34,14 @@ class InputError(Exception):
 
 @dataclass
 class Loaded:
-    """Every readable row from the given folders, each tagged with the folder it came from (``results_dir``)."""
+    """Every readable row from the given folders (epochs with ``results_dir``; runs with ``ADDED_COLUMNS`` from
+    ``load``, with ``results_dir`` only from ``read_side``), and for ``load`` the artifacts of the ok runs."""
 
     runs: pd.DataFrame
     epochs: pd.DataFrame
     sources: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    artifacts: Artifacts = field(default_factory=dict)
 
 
 def find_folders(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
@@ -65,7 +76,8 @@ def _subfolders(path: Path, warnings: list[str]) -> list[Path]:
 
 
 def load(paths: Iterable[str | Path]) -> Loaded:
-    """Read runs.csv and epochs.csv of every folder; a folder that cannot be read is a warning, not an error."""
+    """Read runs.csv, epochs.csv and the ok runs' artifacts of every folder; a folder that cannot be read is a
+    warning, not an error."""
     folders, warnings = find_folders(paths)
     run_frames: list[pd.DataFrame] = []
     epoch_frames: list[pd.DataFrame] = []
@@ -80,10 +92,12 @@ def load(paths: Iterable[str | Path]) -> Loaded:
             warnings.append(f"{folder / RUNS_FILE} has no runs; skipped")
             continue
         sources.append(str(folder))
-        run_frames.append(runs.assign(results_dir=str(folder)))
+        run_frames.append(_with_added(runs, folder))
         epoch_frames.append(_epochs(folder, warnings).assign(results_dir=str(folder)))
-    return Loaded(runs=_concat(run_frames, RUN_COLUMNS), epochs=_concat(epoch_frames, EPOCH_COLUMNS),
-                  sources=sources, warnings=warnings)
+    runs = _concat(run_frames, [*RUN_COLUMNS, *ADDED_COLUMNS])
+    ok = runs[runs["status"].astype("object").eq("ok")]
+    return Loaded(runs=runs, epochs=_concat(epoch_frames, [*EPOCH_COLUMNS, "results_dir"]), sources=sources,
+                  warnings=warnings, artifacts=read_artifacts(ok, warnings))
 
 
 def read_side(folder: str | Path, side: str) -> Loaded:
@@ -98,12 +112,51 @@ def read_side(folder: str | Path, side: str) -> Loaded:
     if not (folder / RUNS_FILE).is_file():
         raise InputError(f"{side} folder {folder} holds no {RUNS_FILE} (give the folder that `run --out` wrote)")
     warnings: list[str] = []
-    runs = read_runs(folder).assign(results_dir=str(folder))
+    runs = read_runs(folder).assign(results_dir=str(folder))  # the gate reads no config, baseline or artifact
     epochs = _epochs(folder, warnings).assign(results_dir=str(folder))
     return Loaded(runs=runs, epochs=epochs, sources=[str(folder)], warnings=[f"{side}: {w}" for w in warnings])
 
 
-def read_artifacts(runs: pd.DataFrame, warnings: list[str]) -> dict[tuple[str, str], dict[str, np.ndarray]]:
+def parse_config(text: object) -> dict[str, Any]:
+    """A run's config_json as a dict; ``{}`` when it is missing or not a JSON object."""
+    try:
+        config = json.loads(str(text))
+    except ValueError:
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def with_baselines(runs: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose ``baseline`` column names each row's matched baseline ("" for none).
+
+    A recorded value is kept; a row without one (files written before the column, or a frame without it) gets the
+    baseline its method declares (``bench.run.methods.declared_baseline``). An empty cell reads as missing, so a
+    row recorded as having none is filled from the same declaration and stays empty.
+    """
+    runs = runs.copy()
+    given = runs["baseline"] if "baseline" in runs else pd.Series(None, index=runs.index, dtype="object")
+    missing = given.map(lambda value: is_missing(value) or value == "").astype(bool)
+    if missing.any():
+        from bench.run.methods import declared_baseline  # the registry imports torch: only when needed
+
+        declared = runs["method"].map(lambda method: declared_baseline(str(method)) or "")
+        given = given.astype("object").where(~missing, declared)
+    runs["baseline"] = given.astype("object")
+    return runs
+
+
+def read_summary(path: str | Path) -> pd.DataFrame:
+    """A summary.csv the report wrote, by today's column names: one from before the ratios were named
+    ``*_ratio_to_baseline`` has its columns renamed and a ``baseline`` column added (its ratios, where it has
+    them, were against the baseline the method declares)."""
+    summary = pd.read_csv(path, keep_default_na=False, na_values=[""]).rename(columns=LEGACY_COLUMNS)
+    if "baseline" not in summary:
+        paired = summary["baseline_config_hash"].notna()
+        summary["baseline"] = with_baselines(summary)["baseline"].where(paired, "")
+    return summary
+
+
+def read_artifacts(runs: pd.DataFrame, warnings: list[str]) -> Artifacts:
     """The artifacts of the given runs by (results_dir, run_id); a run without one is left out, a damaged one is a
     warning."""
     found = {}
@@ -116,6 +169,12 @@ def read_artifacts(runs: pd.DataFrame, warnings: list[str]) -> dict[tuple[str, s
         if arrays is not None:
             found[(str(row.results_dir), str(row.run_id))] = arrays
     return found
+
+
+def _with_added(runs: pd.DataFrame, folder: Path) -> pd.DataFrame:
+    """One folder's run rows with ``ADDED_COLUMNS`` (filled per folder, before rows of other versions join)."""
+    runs = runs.assign(results_dir=str(folder), config=runs["config_json"].map(parse_config).astype("object"))
+    return with_baselines(runs)
 
 
 def _epochs(folder: Path, warnings: list[str]) -> pd.DataFrame:
@@ -132,5 +191,5 @@ def _empty(columns: Sequence[str]) -> pd.DataFrame:
 
 def _concat(frames: list[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame:
     if not frames:
-        return _empty([*columns, "results_dir"])
+        return _empty(columns)
     return pd.concat(frames, ignore_index=True)

@@ -7,13 +7,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.report import aggregate, paper, tables
+from bench.report import aggregate, cells, paper, tables
+from bench.report.baselines import RATIO_COLUMNS
+from bench.report.build import build as build_report
 from bench.report.load import load
 from tests.report.helpers import epoch_rows, run_row, summary_row, switched_runs, write_folder
 
 
 def build(*folders: Path, **filters) -> aggregate.Report:
-    return aggregate.build(load(list(folders)), **filters)
+    return build_report(load(list(folders)), **filters)
 
 
 def test_aggregates_are_exact(known: Path):
@@ -31,13 +33,13 @@ def test_aggregates_are_exact(known: Path):
     assert noprop["samples_per_s_mean"] == (1000.0 + 500.0 + 1000.0 / 3) / 3
     assert noprop["peak_cuda_allocated_mb_mean"] == 512.0 and noprop["peak_cuda_reserved_mb_mean"] == 600.0
     assert noprop["peak_rss_mb_mean"] == 1000.0
-    # NoProp-DT / backprop, on the NoProp-DT row, against the same config; the backprop row has none
-    assert noprop["time_per_epoch_ratio_noprop_to_backprop"] == 2.0
-    assert noprop["peak_cuda_allocated_ratio_noprop_to_backprop"] == 0.5
-    assert noprop["peak_cuda_reserved_ratio_noprop_to_backprop"] == 0.5
-    assert noprop["peak_rss_ratio_noprop_to_backprop"] == 1.0
-    assert noprop["ratio_backprop_config_hash"] == "cfg000000001"
-    assert pd.isna(backprop["time_per_epoch_ratio_noprop_to_backprop"])
+    # NoProp-DT / its declared baseline (backprop), on the NoProp-DT row, against the same config; backprop has none
+    assert noprop["time_per_epoch_ratio_to_baseline"] == 2.0
+    assert noprop["peak_cuda_allocated_ratio_to_baseline"] == 0.5
+    assert noprop["peak_cuda_reserved_ratio_to_baseline"] == 0.5
+    assert noprop["peak_rss_ratio_to_baseline"] == 1.0
+    assert noprop["baseline_config_hash"] == "cfg000000001" and noprop["baseline"] == "backprop"
+    assert pd.isna(backprop["time_per_epoch_ratio_to_baseline"])
     # the paper's numbers beside ours
     assert noprop["paper_test_acc_pct"] == 79.25 and noprop["test_acc_minus_paper_pct"] == 80.0 - 79.25
     assert backprop["paper_test_acc_pct"] == 79.92
@@ -50,10 +52,10 @@ def test_one_seed_reads_as_dash_and_single_method_dataset_still_summarised_with_
     mnist = summary_row(report.summary, "mnist", "noprop-dt")
     assert mnist["n_seeds"] == 1 and mnist["test_acc_pct_mean"] == 99.0
     assert math.isnan(mnist["test_acc_pct_sd"]) and math.isnan(mnist["test_acc_pct_se"])
-    assert all(pd.isna(mnist[c]) for c in aggregate.RATIO_COLUMNS)
+    assert all(pd.isna(mnist[c]) for c in RATIO_COLUMNS)
     assert mnist["peak_rss_mb_mean"] == 2000.0 and pd.isna(mnist["peak_cuda_allocated_mb_mean"])
     assert any(w.startswith("mnist: only noprop-dt has ok runs") for w in report.warnings)
-    _, rows = tables.display_rows(report.summary)
+    _, rows = cells.display_rows(report.summary)
     mnist_row = next(r for r in rows if r[0] == "mnist")
     assert mnist_row[5] == "99.00 ± -" and mnist_row[6] == "-" and mnist_row[-1] == "-"
 
@@ -63,7 +65,7 @@ def test_non_ok_runs_are_counted_listed_and_left_out(known: Path, tmp_path: Path
     assert sorted(report.not_ok["run_id"]) == ["bad1", "bad2"]
     assert aggregate.status_counts(report.not_ok) == {"failed": 1, "oom": 1}
     assert summary_row(report.summary, "cifar10", "noprop-dt")["n_seeds"] == 3  # seed 3 failed: not counted
-    assert set(report.curves["n_runs"]) == {1, 3}
+    assert set(report.data["curves"]["n_runs"]) == {1, 3}
     line = tables.not_ok_line(report)
     assert line.startswith("2 of 9 matching runs did not finish ok (failed: 1, oom: 1)")
     _, _, md = tables.write_tables(report, tmp_path / "out")
@@ -73,7 +75,8 @@ def test_non_ok_runs_are_counted_listed_and_left_out(known: Path, tmp_path: Path
 
 def test_epoch_curves_mean_and_sd_across_seeds(known: Path):
     report = build(known)
-    curve = report.curves[(report.curves["dataset"] == "cifar10") & (report.curves["method"] == "noprop-dt")]
+    curves = report.data["curves"]
+    curve = curves[(curves["dataset"] == "cifar10") & (curves["method"] == "noprop-dt")]
     first, last = curve.iloc[0], curve.iloc[1]
     assert (first["epoch"], first["n_runs"]) == (1, 3)
     assert first["test_acc_pct_mean"] == 60.0 and first["test_acc_pct_sd"] == 10.0
@@ -83,9 +86,10 @@ def test_epoch_curves_mean_and_sd_across_seeds(known: Path):
 
 def test_memory_long_uses_cuda_where_measured_else_rss(known: Path):
     report = build(known)
-    measures = report.memory.groupby("dataset")["measure"].agg(lambda s: sorted(set(s))).to_dict()
+    memory = report.data["memory"]
+    measures = memory.groupby("dataset")["measure"].agg(lambda s: sorted(set(s))).to_dict()
     assert measures == {"cifar10": ["CUDA allocated", "CUDA reserved"], "mnist": ["RSS (CPU)"]}
-    assert sorted(report.memory[report.memory["dataset"] == "mnist"]["mb"]) == [2000.0]
+    assert sorted(memory[memory["dataset"] == "mnist"]["mb"]) == [2000.0]
 
 
 def test_filters_by_dataset_and_method_alias(known: Path):
@@ -102,9 +106,9 @@ def test_ratio_falls_back_to_another_backprop_config_with_a_warning(tmp_path: Pa
     ])
     report = build(folder)
     noprop = summary_row(report.summary, "cifar100", "noprop-dt")
-    assert noprop["time_per_epoch_ratio_noprop_to_backprop"] == 2.0
-    assert noprop["peak_rss_ratio_noprop_to_backprop"] == 0.5
-    assert noprop["ratio_backprop_config_hash"] == "bbbbbbbbbbbb"
+    assert noprop["time_per_epoch_ratio_to_baseline"] == 2.0
+    assert noprop["peak_rss_ratio_to_baseline"] == 0.5
+    assert noprop["baseline_config_hash"] == "bbbbbbbbbbbb"
     assert any("no backprop run with the same config" in w for w in report.warnings)
 
 
@@ -145,7 +149,7 @@ def test_runs_differing_only_in_a_switch_are_two_groups_not_one_average(tmp_path
     assert list(noprop["n_seeds"]) == [2, 2]  # each layout holds its own two seeds; none averaged across layouts
     assert noprop.loc["true", "time_per_epoch_s_mean"] == 2.0 and noprop.loc["false", "time_per_epoch_s_mean"] == 3.0
     # ratios pair NoProp-DT with backprop of the same layout
-    assert list(noprop["time_per_epoch_ratio_noprop_to_backprop"]) == [1.0, 1.0]
+    assert list(noprop["time_per_epoch_ratio_to_baseline"]) == [1.0, 1.0]
     assert not any("seed 0 has 2 ok runs" in w for w in report.warnings)
     assert any("2 different settings" in w for w in report.warnings)
     assert sorted(noprop["setting"]) == ["channels_last=false", "channels_last=true"]
@@ -165,7 +169,7 @@ def test_ratio_prefers_backprop_of_the_same_switches_and_flags_another(tmp_path:
     rows = [run_row("n", "mnist", "noprop-dt", 0, 99.0, 4.0, precision="bf16", channels_last=True),
             run_row("b", "mnist", "backprop", 0, 99.0, 2.0, precision="fp32", channels_last=True)]
     report = build(write_folder(tmp_path / "r", rows))
-    assert summary_row(report.summary, "mnist", "noprop-dt")["time_per_epoch_ratio_noprop_to_backprop"] == 2.0
+    assert summary_row(report.summary, "mnist", "noprop-dt")["time_per_epoch_ratio_to_baseline"] == 2.0
     assert any("no backprop run with the same config and switches; ratios use backprop config cfg000000001, "
                "precision=fp32, channels_last=true" in w for w in report.warnings)
 

@@ -2,7 +2,9 @@
 
 A module-scoped fixture runs ``noprop-bench run`` three times on a tiny MNIST-format dataset written in the real
 IDX format (so it needs no downloaded data): one-hot NoProp-DT and backprop with two seeds, learned embeddings
-for both methods and a prototype NoProp-DT run (one seed each). It takes about 15 s on a 2-core CPU.
+for both methods, a prototype NoProp-DT run and a CNN reference run (one seed each). It takes about 15 s on a
+2-core CPU. Every method's runs get the per-method figures their artifacts allow (confusion and samples for all,
+embeddings for trained embeddings).
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from bench.cli import app
-from bench.report import aggregate, figures
+from bench.report import aggregate, figures, plot
+from bench.report.artifact_groups import file_suffixes
+from bench.report.build import build
 from bench.report.load import load
+from bench.report.views import accuracy, cost, curves, memory
 from bench.results import read_runs
 from tests.formats import write_idx_dataset
 from tests.report.helpers import known_runs, switched_runs, write_folder
@@ -34,7 +39,10 @@ EXPECTED = [
     "embeddings_mnist_backprop_learned", "embeddings_mnist_noprop-dt_learned", "embeddings_mnist_noprop-dt_prototype",
     "confusion_mnist_noprop-dt_one-hot", "confusion_mnist_noprop-dt_learned", "confusion_mnist_noprop-dt_prototype",
     "samples_mnist_noprop-dt_one-hot", "samples_mnist_noprop-dt_learned", "samples_mnist_noprop-dt_prototype",
+    "confusion_mnist_backprop_one-hot", "confusion_mnist_backprop_learned", "confusion_mnist_cnn_one-hot",
+    "samples_mnist_backprop_one-hot", "samples_mnist_backprop_learned", "samples_mnist_cnn_one-hot",
 ]
+NOT_NOPROP = ("backprop", "cnn")
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +94,7 @@ def test_report_command_on_real_runs_writes_every_file(real_results: Path, tmp_p
 
 def test_summary_of_real_runs_matches_the_run_rows(real_results: Path):
     runs = read_runs(real_results)
-    report = aggregate.build(load([real_results]))
+    report = build(load([real_results]))
     prototype = runs[runs["embedding"] == "prototype"].iloc[0]  # a group is named with its switches too
     assert report.warnings == [f"mnist noprop-dt prototype (config {prototype['config_hash']}, precision="
                                f"{prototype['precision']}, channels_last={str(prototype['channels_last']).lower()}, "
@@ -104,18 +112,18 @@ def test_summary_of_real_runs_matches_the_run_rows(real_results: Path):
         assert row["paper_test_acc_pct"] == {"noprop-dt": 99.47, "backprop": 99.46}[method]
     one_hot = runs[runs["embedding"] == "one-hot"]
     mean_time = one_hot.groupby("method")["time_per_epoch_s"].mean()
-    ratio = summary.loc[("noprop-dt", "one-hot"), "time_per_epoch_ratio_noprop_to_backprop"]
+    ratio = summary.loc[("noprop-dt", "one-hot"), "time_per_epoch_ratio_to_baseline"]
     assert ratio == pytest.approx(mean_time["noprop-dt"] / mean_time["backprop"], rel=1e-12)
-    assert not pd.isna(summary.loc[("noprop-dt", "learned"), "peak_rss_ratio_noprop_to_backprop"])
+    assert not pd.isna(summary.loc[("noprop-dt", "learned"), "peak_rss_ratio_to_baseline"])
     assert summary.loc[("noprop-dt", "learned"), "paper_test_acc_pct"] == 99.49  # embed_dim 20 = the paper's dim 20
-    assert set(report.curves["epoch"]) == {1, 2}
+    assert set(report.data["curves"]["epoch"]) == {1, 2}
 
 
 @pytest.mark.parametrize("fmt", ["pdf", "svg"])
 def test_vector_formats(real_results: Path, tmp_path: Path, fmt: str):
-    report = aggregate.build(load([real_results]), methods=["noprop"], datasets=["mnist"])
+    report = build(load([real_results]), methods=["noprop"], datasets=["mnist"])
     written = figures.write_figures(report, tmp_path, fmt)
-    assert {p.name for p in written} == {f"{s}.{fmt}" for s in EXPECTED if "backprop" not in s}
+    assert {p.name for p in written} == {f"{s}.{fmt}" for s in EXPECTED if not any(m in s for m in NOT_NOPROP)}
     for path in written:
         assert_valid_image(path, fmt)
 
@@ -123,7 +131,7 @@ def test_vector_formats(real_results: Path, tmp_path: Path, fmt: str):
 def test_runs_without_artifacts_get_the_summary_figures_only(tmp_path: Path):
     runs, epochs = known_runs()
     folder = write_folder(tmp_path / "hand", runs, epochs)
-    report = aggregate.build(load([folder]))
+    report = build(load([folder]))
     written = figures.write_figures(report, tmp_path / "out", "png")
     assert [p.name for p in written] == ["accuracy.png", "curves.png", "memory.png", "throughput.png",
                                          "time_to_accuracy.png"]
@@ -134,7 +142,7 @@ def test_runs_without_artifacts_get_the_summary_figures_only(tmp_path: Path):
 
 def test_each_variant_has_its_own_marker_linestyle_and_hatch():
     variants = [f"v{i}" for i in range(4)]
-    styles = figures._Styles(variants)
+    styles = plot.Styles(variants)
     for attribute in ("marker", "linestyle", "hatch"):
         assert len({getattr(styles, attribute)(v) for v in variants}) == 4, attribute
 
@@ -143,13 +151,16 @@ def test_each_variant_has_its_own_marker_linestyle_and_hatch():
 
 
 def hand_report(tmp_path: Path, rows: list[dict]) -> aggregate.Report:
-    return aggregate.build(load([write_folder(tmp_path / "hand", rows)]))
+    return build(load([write_folder(tmp_path / "hand", rows)]))
+
+
+VIEW_FIGURES = {"accuracy": accuracy.figure, "curves": curves.figure, "memory": memory.figure,
+                "throughput": cost.figure}
 
 
 def draw(name: str, report: aggregate.Report):
-    styles = figures._Styles(figures._methods(report.runs))
-    with figures._style():
-        fig = getattr(figures, f"{name}_figure")(report, styles)
+    with plot.style():
+        fig = VIEW_FIGURES[name](report, figures.styles_for(report))
         fig.canvas.draw()
     return fig
 
@@ -161,7 +172,7 @@ def texts(fig) -> list[str]:
 @pytest.mark.parametrize("name", ["accuracy", "curves", "memory", "throughput"])
 def test_titles_and_legends_lie_inside_the_figure(tmp_path: Path, name: str):
     runs, epochs = known_runs()
-    report = aggregate.build(load([write_folder(tmp_path / "k", runs, epochs)]), datasets=["mnist"])  # narrowest
+    report = build(load([write_folder(tmp_path / "k", runs, epochs)]), datasets=["mnist"])  # narrowest
     fig = draw(name, report)
     width, height = fig.bbox.width, fig.bbox.height
     for artist in [fig._suptitle, *fig.legends]:
@@ -170,7 +181,7 @@ def test_titles_and_legends_lie_inside_the_figure(tmp_path: Path, name: str):
 
 
 def test_the_paper_line_is_promised_only_where_drawn(tmp_path: Path):
-    with_paper = draw("accuracy", aggregate.build(load([write_folder(tmp_path / "k", *known_runs())])))
+    with_paper = draw("accuracy", build(load([write_folder(tmp_path / "k", *known_runs())])))
     assert any("paper" in t for t in texts(with_paper))
     fashion = draw("accuracy", hand_report(tmp_path, switched_runs()))  # the paper has no Fashion-MNIST numbers
     assert not any("paper" in t for t in texts(fashion))
@@ -191,18 +202,18 @@ def test_memory_is_coloured_by_method_with_a_saved_activation_panel(tmp_path: Pa
             for r in switched_runs()]
     report = hand_report(tmp_path, rows)
     fig = draw("memory", report)
-    styles = figures._Styles(figures._methods(report.runs))
+    styles = figures.styles_for(report)
     peak, saved = fig.axes[:2]
     assert saved.get_title() == "fashion-mnist: saved activations"
     for ax in (peak, saved):
         colours = {tuple(round(c, 3) for c in bar.get_facecolor()[:3]) for bar in ax.patches}
         assert colours == {tuple(round(c, 3) for c in styles.color(m)) for m in ("noprop-dt", "backprop")}
-    assert {bar.get_hatch() for bar in peak.patches} == {figures.MEASURE_HATCHES["RSS (CPU)"]}
+    assert {bar.get_hatch() for bar in peak.patches} == {memory.MEASURE_HATCHES["RSS (CPU)"]}
     assert sorted(bar.get_height() for bar in saved.patches) == [5.0, 5.0, 50.0, 50.0]
     assert "peak RSS (CPU)" in texts(fig)
 
 
 def test_artifact_file_names_tell_apart_groups_that_share_a_config(tmp_path: Path):
     report = hand_report(tmp_path, switched_runs())
-    suffixes = figures._file_suffixes(report.runs)
+    suffixes = file_suffixes(report.runs)
     assert sorted(set(suffixes.values())) == ["channels_last-false", "channels_last-true"]

@@ -3,15 +3,16 @@ means, and what ``report`` writes (table, CSV, figure) for them, and leaves out 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bench.report import aggregate, inference_steps
-from bench.report.load import load, read_artifacts
+from bench.report import aggregate
+from bench.report.build import build
+from bench.report.load import load
+from bench.report.views import inference_steps
 from bench.results.artifacts import artifact_path
 from tests.report.helpers import invoke_report, run_row, write_folder
 
@@ -37,19 +38,18 @@ def folder(tmp_path: Path) -> Path:
 
 
 def _steps(out: Path) -> aggregate.Report:
-    report = aggregate.build(load([out]))
-    swept = inference_steps.swept(report.runs)
-    assert sorted(swept["run_id"]) == ["fm0", "fm1"]
-    frame = inference_steps.per_run(swept, read_artifacts(swept, report.warnings))
-    return dataclasses.replace(report, inference_steps=frame)
+    report = build(load([out]))
+    assert sorted(set(report.data["inference_steps"]["run_id"])) == ["fm0", "fm1"]  # dt0 swept nothing
+    return report
 
 
 def test_per_run_and_group_means_with_time_per_image(tmp_path: Path) -> None:
     report = _steps(folder(tmp_path))
-    rows = report.inference_steps.set_index(["run_id", "steps"])
+    steps = report.data["inference_steps"]
+    rows = steps.set_index(["run_id", "steps"])
     assert rows.loc[("fm0", 10), "test_acc_pct"] == 80.0
     assert rows.loc[("fm1", 1), "infer_ms_per_image"] == pytest.approx(1000 * 0.15 / 500)
-    groups = inference_steps.per_group(report.inference_steps).set_index("steps")
+    groups = inference_steps.per_group(steps).set_index("steps")
     assert groups.loc[1, "test_acc_pct_mean"] == 45.0 and groups.loc[10, "n_runs"] == 2
     assert groups.loc[10, "infer_ms_per_image_mean"] == pytest.approx(1000 * 0.6 / 500)
     assert groups.loc[1, "test_acc_pct_sd"] == pytest.approx(np.std([40.0, 50.0], ddof=1))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 
 from bench.report.aggregate import with_keys
@@ -11,14 +9,14 @@ from bench.report.labels import MAX_KEYS, differing_keys, setting_labels, switch
 
 
 def runs(*settings: dict) -> pd.DataFrame:
-    """One run per setting: dataset, embedding, config_hash and switches from the dict, the rest as config_json."""
+    """One run per setting: dataset, embedding, config_hash and switches from the dict, the rest as its config."""
     rows = []
     for s in settings:
         config = {k: v for k, v in s.items() if k not in ("dataset", "config_hash", "precision", "channels_last")}
         rows.append({"dataset": s.get("dataset", "mnist"), "method": "noprop-dt",
                      "embedding": s.get("embedding", "one-hot"), "config_hash": s.get("config_hash", "aaaaaaaaaaaa"),
                      "precision": s.get("precision", "fp32"), "channels_last": s.get("channels_last", True),
-                     "status": "ok", "reason": "", "config_json": json.dumps({"out": "somewhere", **config})})
+                     "status": "ok", "reason": "", "config": {"out": "somewhere", **config}})
     return with_keys(pd.DataFrame(rows))
 
 
@@ -45,7 +43,7 @@ def test_one_setting_is_named_by_its_embedding_and_datasets_are_labelled_apart()
 
 def test_settings_without_a_visible_difference_fall_back_to_the_hash():
     frame = runs({"config_hash": "abcdef000000"}, {"config_hash": "123456000000"})
-    frame["config_json"] = ""  # unreadable configs: only the hash tells them apart
+    frame["config"] = [{}] * len(frame)  # unreadable configs (load parses them to {}): only the hash tells apart
     assert list(setting_labels(frame)) == ["config abcdef", "config 123456"]
 
 

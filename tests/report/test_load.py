@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.report import aggregate
+from bench.report.build import build
 from bench.report.load import InputError, find_folders, load, read_artifacts, read_side
 from bench.results import RUNS_FILE
 from bench.results.artifacts import artifact_path
@@ -22,7 +22,7 @@ def test_other_schema_folder_is_a_clear_warning_and_the_rest_is_reported(known: 
     assert loaded.sources == [str(known)]
     assert any(str(other) in w and f"schema_version {FUTURE}" in w for w in loaded.warnings)
     assert any(str(missing) in w and "does not exist" in w for w in loaded.warnings)
-    report = aggregate.build(loaded)
+    report = build(loaded)
     assert len(report.summary) == 3
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench.report import aggregate, tables
+from bench.report import aggregate, cells, tables
+from bench.report.build import build
 from bench.report.load import load
 from tests.report.helpers import (
     FUTURE,
@@ -22,16 +23,16 @@ from tests.report.helpers import (
 
 
 def test_summary_csv_round_trips_the_numbers_with_explicit_columns(known: Path, tmp_path: Path):
-    report = aggregate.build(load([known]))
+    report = build(load([known]))
     csv_path, _, md_path = tables.write_tables(report, tmp_path / "out")
     written = pd.read_csv(csv_path, keep_default_na=False, na_values=[""])
     assert list(written.columns) == aggregate.SUMMARY_COLUMNS
     for column in ("test_acc_pct_mean", "test_acc_pct_sd", "test_acc_pct_se", "time_per_epoch_s_mean",
-                   "peak_rss_mb_mean", "time_per_epoch_ratio_noprop_to_backprop"):
+                   "peak_rss_mb_mean", "time_per_epoch_ratio_to_baseline"):
         assert column in written.columns
     noprop = summary_row(written, "cifar10", "noprop-dt")
     assert noprop["test_acc_pct_se"] == 2.0 / math.sqrt(3)
-    assert noprop["time_per_epoch_ratio_noprop_to_backprop"] == 2.0
+    assert noprop["time_per_epoch_ratio_to_baseline"] == 2.0
     mnist = summary_row(written, "mnist", "noprop-dt")
     assert pd.isna(mnist["test_acc_pct_sd"]) and pd.isna(mnist["test_acc_pct_se"])  # one seed: no sd
     md = md_path.read_text()
@@ -40,13 +41,13 @@ def test_summary_csv_round_trips_the_numbers_with_explicit_columns(known: Path, 
 
 
 def test_markdown_table_is_one_helper_that_escapes_cells():
-    text = tables.markdown_table(["a", "b"], [["x|y", "two\nlines"]])
+    text = cells.markdown_table(["a", "b"], [["x|y", "two\nlines"]])
     assert text == "| a | b |\n|---|---|\n| x\\|y | two lines |"
 
 
 def test_summary_shows_switches_and_both_epoch_times(tmp_path: Path):
-    report = aggregate.build(load([write_folder(tmp_path / "r", switched_runs())]))
-    header, rows = tables.display_rows(report.summary)
+    report = build(load([write_folder(tmp_path / "r", switched_runs())]))
+    header, rows = cells.display_rows(report.summary)
     noprop = [dict(zip(header, row, strict=True)) for row in rows if row[1] == "noprop-dt"]
     assert [r["config"] for r in noprop] == ["cfg000000001 (precision=fp32, channels_last=false)",
                                              "cfg000000001 (precision=fp32, channels_last=true)"]

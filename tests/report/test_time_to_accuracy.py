@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.report import aggregate, tables, time_to_accuracy
+from bench.report.build import build
 from bench.report.load import load
+from bench.report.views import time_to_accuracy
 from tests.report.helpers import epoch_rows, invoke_report, run_row, write_folder
 
 
@@ -24,8 +25,8 @@ def folder(tmp_path: Path) -> Path:
 
 
 def test_per_run_reads_validation_where_there_is_one_and_the_first_epoch_at_or_above(tmp_path: Path) -> None:
-    report = aggregate.build(load([folder(tmp_path)]), targets=[80.0, 85.0])
-    tta = report.time_to_accuracy.set_index(["run_id", "target_pct"])
+    report = build(load([folder(tmp_path)]), targets=[80.0, 85.0])
+    tta = report.data["time_to_accuracy"].per_run.set_index(["run_id", "target_pct"])
     assert tta.loc[("np0", 80.0), ["reached", "epoch", "cum_train_time_s", "measured_on"]].tolist() == [
         True, 2, 4.0, "test"]
     assert not tta.loc[("np0", 85.0), "reached"]
@@ -36,13 +37,13 @@ def test_per_run_reads_validation_where_there_is_one_and_the_first_epoch_at_or_a
 
 
 def test_group_mean_is_over_the_runs_that_reached_it(tmp_path: Path) -> None:
-    report = aggregate.build(load([folder(tmp_path)]), targets=[80.0, 85.0, 95.0])
-    groups = time_to_accuracy.per_group(report.time_to_accuracy)
+    report = build(load([folder(tmp_path)]), targets=[80.0, 85.0, 95.0])
+    groups = time_to_accuracy.per_group(report.data["time_to_accuracy"].per_run)
     noprop = groups[groups["method"] == "noprop-dt"].set_index("target_pct")
     assert noprop.loc[80.0, ["n_runs", "n_reached", "epoch_mean", "cum_train_time_s_mean"]].tolist() == [
         2, 2, 1.5, 2.5]
     assert noprop.loc[85.0, ["n_reached", "cum_train_time_s_mean"]].tolist() == [1, 4.0]
-    header, rows = tables.time_to_accuracy_rows(report)
+    header, rows = time_to_accuracy.rows(report)
     assert header[-3:] == ["to 80 %", "to 85 %", "to 95 %"]
     by_method = {row[1]: row for row in rows}
     assert by_method["noprop-dt"][4:] == ["test", "2.5 s (1.5 ep)", "4 s (2 ep) [1/2]", "not reached"]
@@ -50,7 +51,7 @@ def test_group_mean_is_over_the_runs_that_reached_it(tmp_path: Path) -> None:
 
 
 def test_accuracy_vs_time_curves_average_the_runs_per_epoch(tmp_path: Path) -> None:
-    curves = aggregate.build(load([folder(tmp_path)])).accuracy_vs_time
+    curves = build(load([folder(tmp_path)])).data["time_to_accuracy"].curves
     noprop = curves[curves["method"] == "noprop-dt"].set_index("epoch")
     assert noprop.loc[1, ["acc_mean", "cum_train_time_s_mean", "n_runs"]].tolist() == [80.0, 1.5, 2]
     assert set(curves.loc[curves["method"] == "backprop", "measured_on"]) == {"val"}

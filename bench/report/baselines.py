@@ -1,0 +1,104 @@
+"""What each method is measured against: the "vs baseline" ratios of summary.csv and the order of the methods in
+the figures, both from the runs' ``baseline`` column (the matched baseline a method declares, filled by
+``bench.report.load``; ``report --baseline NAME`` replaces it), so no method name is written into the report.
+
+A ratio is a method group's mean over the mean of its baseline's group of the same dataset, embedding, config and
+switches (else the closest other group of that baseline with the same dataset and embedding, flagged); it sits on
+the method's row, beside ``baseline`` (which method) and ``baseline_config_hash`` (which of its groups). Pure:
+DataFrames in, DataFrames out.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from bench.report.labels import config_text, describe
+from bench.results.schema import SWITCH_COLUMNS
+
+RATIO_COLUMNS = {  # summary column of the ratio -> the mean it divides
+    "time_per_epoch_ratio_to_baseline": "time_per_epoch_s_mean",
+    "epoch_time_median_ratio_to_baseline": "epoch_time_median_s_mean",
+    "peak_cuda_allocated_ratio_to_baseline": "peak_cuda_allocated_mb_mean",
+    "peak_cuda_reserved_ratio_to_baseline": "peak_cuda_reserved_mb_mean",
+    "peak_rss_ratio_to_baseline": "peak_rss_mb_mean",
+    "peak_saved_activation_ratio_to_baseline": "peak_saved_activation_mb_mean",
+}
+# summary.csv columns of reports written before the ratios were named by what they divide by -> today's names
+LEGACY_COLUMNS = {
+    **{name.replace("_to_baseline", "_noprop_to_backprop"): name for name in RATIO_COLUMNS},
+    "ratio_backprop_config_hash": "baseline_config_hash",
+}
+
+
+def override(runs: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
+    """``report --baseline NAME``: every other method is measured against NAME, and NAME against none."""
+    if not baseline:
+        return runs
+    return runs.assign(baseline=np.where(runs["method"] == baseline, "", baseline).astype(object))
+
+
+def method_order(runs: pd.DataFrame) -> list[str]:
+    """The methods of ``runs``, each before the baseline it declares (longest chain of baselines first, ties by
+    name): one order, so a method keeps its colour, marker and slot in every figure."""
+    baseline_of = runs.drop_duplicates("method").set_index("method")["baseline"].to_dict()
+
+    def chain(method: str) -> int:
+        seen = [method]
+        while baseline_of.get(seen[-1]) and baseline_of[seen[-1]] not in seen:
+            seen.append(baseline_of[seen[-1]])
+        return len(seen)
+
+    return sorted(baseline_of, key=lambda method: (-chain(method), method))
+
+
+def with_ratios(summary: pd.DataFrame, warnings: list[str]) -> pd.DataFrame:
+    """The ratios of time per epoch and memory on each row whose method has a baseline; other rows stay empty."""
+    summary = summary.copy()
+    for column in RATIO_COLUMNS:
+        summary[column] = math.nan
+    summary["baseline_config_hash"] = ""
+    lone = _lone_datasets(summary, warnings)
+    for index, row in summary[summary["baseline"] != ""].iterrows():
+        match = _match(row, summary, row["dataset"] in lone, warnings)
+        if match is None:
+            continue
+        for ratio, mean in RATIO_COLUMNS.items():
+            summary.loc[index, ratio] = row[mean] / match[mean] if match[mean] else math.nan
+        summary.loc[index, "baseline_config_hash"] = match["config_hash"]
+    return summary
+
+
+def _lone_datasets(summary: pd.DataFrame, warnings: list[str]) -> set[str]:
+    """Datasets with one method only: nothing to compare, said once per dataset instead of once per group."""
+    lone = set()
+    for dataset, rows in summary.groupby("dataset"):
+        methods = sorted(set(rows["method"]))
+        if len(methods) == 1:
+            lone.add(dataset)
+            warnings.append(f"{dataset}: only {methods[0]} has ok runs, so there is nothing to compare it with "
+                            "(ratios left empty)")
+    return lone
+
+
+def _match(row: pd.Series, summary: pd.DataFrame, lone: bool, warnings: list[str]) -> pd.Series | None:
+    """The baseline group a group is divided by: same dataset, embedding, config and switches, else the closest
+    other (same config first, then most seeds), with a warning."""
+    baseline = row["baseline"]
+    candidates = summary[(summary["method"] == baseline) & (summary["dataset"] == row["dataset"])
+                         & (summary["embedding"] == row["embedding"])]
+    if candidates.empty:
+        if not lone:
+            warnings.append(f"{describe(row)}: no ok {baseline} run with the same dataset and embedding; "
+                            "ratios left empty")
+        return None
+    same = (candidates[["config_hash", *SWITCH_COLUMNS]] == row[["config_hash", *SWITCH_COLUMNS]]).all(axis=1)
+    if same.any():
+        return candidates[same].iloc[0]
+    ranked = candidates.assign(same_config=candidates["config_hash"] == row["config_hash"])
+    match = ranked.sort_values(["same_config", "n_seeds", "config_hash"], ascending=[False, False, True]).iloc[0]
+    warnings.append(f"{describe(row)}: no {baseline} run with the same config and switches; ratios use {baseline} "
+                    f"{config_text(match)} (compare with care)")
+    return match
