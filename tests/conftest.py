@@ -61,11 +61,11 @@ def tiny_mnist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def cli(*args: str, timeout: float = 240, **kw) -> subprocess.CompletedProcess:
+def cli(*args: str, timeout: float = 240, env: dict[str, str] | None = None, **kw) -> subprocess.CompletedProcess:
     """``python -m bench.cli ARGS`` with no dataset cache, captured; a ``run`` gets the suite's ``--device`` unless it
-    names one."""
+    names one; ``env`` adds to the environment."""
     if args and args[0] == "run" and "--device" not in args:
         args = (*args, "--device", _DEVICE["name"])
-    env = {**os.environ, "XDG_CACHE_HOME": "/nonexistent-cache", "COLUMNS": "200"}
+    env = {**os.environ, "XDG_CACHE_HOME": "/nonexistent-cache", "COLUMNS": "200", **(env or {})}
     return subprocess.run([sys.executable, "-m", "bench.cli", *args], capture_output=True, text=True,
                           timeout=timeout, env=env, **kw)

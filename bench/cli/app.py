@@ -91,6 +91,37 @@ def methods() -> None:
     warn_broken_plugins()
 
 
+@app.command()
+def check(
+    method: Annotated[str, typer.Argument(help="A method's name or alias (see `noprop-bench methods`).")],
+    device: Annotated[str, typer.Option(help="Torch device to check on (cuda also checks for host syncs).")] = "cpu",
+) -> None:
+    """Run the method contract on a method (labels never reach inference, seeded repeatability, exact resume, ...):
+    the checks a plug-in must pass for its numbers to be comparable. Exit 1 naming each breach."""
+    from bench.contract import ContractError, check_method
+
+    name = cfg.REGISTRY.canonical(method)
+    if name is None:
+        warn_broken_plugins()
+        raise fail(f"unknown method {method!r}; `noprop-bench methods` lists them")
+    if device.startswith("cuda") and not torch_cuda_available():
+        raise fail(f"--device {device}: CUDA is not available here; check on cpu")
+    try:
+        outcomes = check_method(cfg.REGISTRY.spec(name), device)
+    except ContractError as e:
+        raise fail(str(e), 1) from None
+    for check_name, outcome in outcomes.items():
+        mark = "[green]kept[/]" if outcome == "kept" else f"[yellow]{escape(outcome)}[/]"
+        console.print(f"{check_name}: {mark}", highlight=False)
+    console.print(f"{name} keeps the method contract", highlight=False)
+
+
+def torch_cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def warn_broken_plugins() -> None:
     """One line per installed plug-in that could not be loaded (the other methods work)."""
     for label, why in cfg.REGISTRY.broken.items():

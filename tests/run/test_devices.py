@@ -18,11 +18,12 @@ import torch
 from bench.results import read_epochs, read_runs
 from bench.run import data, methods, switches
 from bench.run.batching import ShuffledPasses
-from bench.run.config import RunConfig
+from bench.run.config import REGISTRY, RunConfig
 from bench.run.recipe import Run
 
 cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-CASES = [("noprop-dt", "paper"), ("noprop-dt", "interleaved"), ("backprop", "paper")]
+# Every registered method once (NoProp-DT's order is its key: both), so a new method is covered without an edit here.
+CASES = [(m, "paper") for m in REGISTRY.methods] + [("noprop-dt", "interleaved")]
 
 
 @pytest.fixture(autouse=True)
