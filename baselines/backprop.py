@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from baselines.endtoend import EndToEnd
+from noprop.core.reading import start_z
 from noprop.core.settings import CommonSettings, setting
 from noprop.core.spec import MethodSpec
 from noprop.core.stack import DenoiserStack
@@ -82,11 +83,7 @@ class BackpropBaseline(EndToEnd, DenoiserStack):
     def forward(self, x: Tensor, generator: torch.Generator | None = None, deterministic: bool = False) -> Tensor:
         """Logits; z_0 ~ N(0, I) from ``generator``, or z_0 = 0 (its mean) when ``deterministic``."""
         W = self.embedding.W
-        shape = (x.shape[0], self.dim)
-        if deterministic:
-            z = torch.zeros(shape, device=x.device, dtype=W.dtype)
-        else:
-            z = torch.randn(shape, device=x.device, dtype=W.dtype, generator=generator)
+        z = start_z(x, W, generator, deterministic)
         a = torch.tanh(self.mix)
         for t, block in enumerate(self.blocks):
             _, u_hat = block(x, z, W)

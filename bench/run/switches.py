@@ -1,5 +1,5 @@
-"""The fast-path switches of a run (config keys ``precision`` and ``channels_last``), applied in one place so
-both methods get exactly the same treatment.
+"""The execution switches of a run (config keys ``precision``, ``channels_last`` and ``tf32``), applied in one place
+so every method gets exactly the same treatment.
 
 - ``channels_last``: conv weights and the device-resident image tensors in NHWC order. oneDNN's and cuDNN's
   convolutions, and the pooling and ReLU around them, are faster in that layout; the arithmetic is the same.

@@ -18,6 +18,7 @@ from noprop.continuous.net import ContinuousTimeNet
 from noprop.continuous.ode import integrate
 from noprop.core.embeddings import check_prototype_data, make_embedding
 from noprop.core.one_network import OneNetwork
+from noprop.core.reading import start_z
 from noprop.core.settings import CommonSettings, setting
 
 
@@ -73,10 +74,7 @@ class ContinuousTime(OneNetwork):
     def infer(self, x: Tensor, generator: torch.Generator | None, deterministic: bool) -> Tensor:
         """z_0 ~ N(0, I) from ``generator`` (0 for the deterministic reading), integrated to t = 1 in
         ``inference_steps`` steps of the settings' integrator, then read out. Labels are never seen."""
-        W = self.embedding.W
-        shape = (x.shape[0], W.shape[1])
-        z0 = (torch.zeros(shape, device=x.device, dtype=W.dtype) if deterministic
-              else torch.randn(shape, device=x.device, dtype=W.dtype, generator=generator))
+        z0 = start_z(x, self.embedding.W, generator, deterministic)
         h = self.net.image_path(x)  # once: the image does not change along t
         z1 = integrate(lambda z, t: self.velocity(h, z, t), z0, self.inference_steps, self.s.integrator)
         return self.read_out(z1)

@@ -1,4 +1,4 @@
-"""DenoiseBlock: the NoProp-DT block (paper Fig. 6 / NOPROP.md), shared with the backprop baseline so the two
+"""DenoiseBlock: the NoProp-DT block (paper Fig. 6; docs/method.md), shared with the backprop baseline so the two
 methods are matched layer for layer."""
 
 from __future__ import annotations
@@ -116,7 +116,8 @@ class DenoiseBlock(nn.Module):
 
 
 def make_blocks(s: CommonSettings) -> nn.ModuleList:
-    """T independent blocks sized for the settings' embedding; both methods build their stack here."""
+    """T independent blocks sized for the settings' embedding; NoProp-DT and its backprop baseline build their stack
+    here."""
     d = embedding_dim(s.embedding, s.num_classes, s.embed_dim, s.in_channels, s.image_size)
     return nn.ModuleList(
         DenoiseBlock(s.in_channels, s.image_size, s.num_classes, d, s.embedding == "prototype", s.width, s.dropout)

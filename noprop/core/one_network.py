@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from noprop.core.method import Passes, read_back
+from noprop.core.reading import eval_mode
 from noprop.core.settings import CommonSettings, set_lr
 
 
@@ -78,9 +79,5 @@ class OneNetwork(nn.Module):
     @torch.no_grad()
     def predict(self, x: Tensor, generator: torch.Generator | None = None, deterministic: bool = False) -> Tensor:
         """Logits from images alone, in eval mode (the training mode is restored afterwards)."""
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             return self.infer(x, generator, deterministic)
-        finally:
-            self.train(was_training)

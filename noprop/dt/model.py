@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from noprop.core.dropout import Dropout
 from noprop.core.method import Passes, read_back
+from noprop.core.reading import eval_mode, start_z
 from noprop.core.settings import CommonSettings, adamw, set_lr, setting
 from noprop.core.spec import MethodSpec
 from noprop.core.stack import DenoiserStack
@@ -372,16 +373,11 @@ class NoPropDT(DenoiserStack):
         paper); "posterior" (our choice of σ² = 1 - ᾱ_T, the variance of q(z_T | y)): logit_c = -‖û_T -
         u_c‖² / 2σ².
         """
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             W = self.embedding.W
             stochastic = self.s.inference == "stochastic" and not deterministic
             shape = (x.shape[0], self.dim)
-            if stochastic:
-                z = torch.randn(shape, device=x.device, dtype=W.dtype, generator=generator)
-            else:
-                z = torch.zeros(shape, device=x.device, dtype=W.dtype)
+            z = start_z(x, W, generator, not stochastic)
             u_hat = z
             for t in range(1, self.s.T + 1):
                 _, u_hat = self.blocks[t - 1](x, z, W)
@@ -392,8 +388,6 @@ class NoPropDT(DenoiserStack):
             if self.s.readout == "posterior":
                 return -torch.cdist(u_hat, W).pow(2) / (2 * self._sigma2_T)
             return self.classifier(z)
-        finally:
-            self.train(was_training)
 
 
 def block_seed(seed: int, t: int) -> int:

@@ -8,7 +8,7 @@ code reads like the paper (`a[t]`, `w[t]`); the t=0 entries of the per-block arr
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -37,9 +37,6 @@ class Schedule:
     @property
     def T(self) -> int:
         return self.alpha_bar.shape[0] - 1
-
-    def as_dict(self) -> dict[str, Tensor]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def _alpha_bar(kind: str, T: int) -> list[float]:

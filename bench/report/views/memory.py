@@ -98,7 +98,7 @@ def _peak_panel(ax: Any, panel: plot.Panel, memory: pd.DataFrame, report: Report
 
 
 def _saved_panel(ax: Any, panel: plot.Panel, saved: pd.DataFrame, styles: plot.Styles) -> None:
-    """Bars labelled with their value: the two methods can differ tenfold, so a short bar is still read."""
+    """Bars labelled with their value: methods can differ tenfold, so a short bar is still read."""
     for setting, method, rows in plot.slots(saved, panel):
         values = rows["peak_saved_activation_mb"]
         plot.bar(ax, panel.x(setting, method), panel.width * 0.9, values, styles.color(method), "")
