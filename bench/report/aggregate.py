@@ -172,11 +172,26 @@ def over_seeds(loaded: Loaded, datasets: Sequence[str] | None = None, methods: S
     ok = runs[runs["status"] == "ok"].reset_index(drop=True)
     not_ok = runs[runs["status"] != "ok"].reset_index(drop=True)
     ok["setting"] = setting_labels(ok)
-    ok["variant"] = ok["method"] + " (" + ok["setting"] + ")"
+    ok["variant"] = method_labels(ok, warnings) + " (" + ok["setting"] + ")"
     seeds = per_seed_values(ok, warnings)
     return Report(runs=ok, not_ok=not_ok, per_seed=seeds, summary=summarize(seeds, ok, warnings),
                   epochs=loaded.epochs, artifacts=loaded.artifacts, sources=list(loaded.sources), warnings=warnings,
                   total_runs=total)
+
+
+def method_labels(ok: pd.DataFrame, warnings: list[str]) -> pd.Series:
+    """Each run's method name, with its version (``backprop v2``, ``v?`` for rows written before versions were
+    recorded) where a report holds more than one version of that method: they are reported apart, and said so."""
+    labels = ok["method"].astype(str).copy()
+    for method, rows in ok.groupby("method", sort=True):
+        versions = sorted(set(rows["method_version"]))
+        if len(versions) < 2:
+            continue
+        labels[rows.index] = method + " v" + rows["method_version"].replace("", "?")
+        shown = ", ".join(v or "? (unrecorded)" for v in versions)
+        warnings.append(f"{method}: rows of method versions {shown} are reported apart; its behaviour under the same "
+                        "config changed between them (their git_commit tells when)")
+    return labels
 
 
 def _prepare(runs: pd.DataFrame, warnings: list[str]) -> pd.DataFrame:

@@ -44,7 +44,8 @@ def artifact_groups(report: Report, needs: Sequence[str]) -> list[ArtifactGroup]
         keyed = [(row, report.artifacts.get((str(row.results_dir), str(row.run_id)))) for row in group.itertuples()]
         usable = [(row, arrays) for row, arrays in keyed if arrays is not None and all(n in arrays for n in needs)]
         if usable:
-            dataset, method, embedding = key[:3]
+            named = dict(zip(GROUP, key, strict=True))
+            dataset, method, embedding = named["dataset"], named["method"], named["embedding"]
             found.append(ArtifactGroup(
                 title=f"{dataset}, {group['variant'].iloc[0]}", stem=(dataset, method, embedding, suffixes[key]),
                 embedding=embedding, seeds=[whole_text(row.seed) for row, _ in usable],
@@ -61,5 +62,7 @@ def file_suffixes(runs: pd.DataFrame) -> dict[tuple[str, ...], str]:
         switches = [k for k in SETTING[2:] if (same.groupby("config_hash")[k].nunique() > 1).any()]
         for _, row in same.iterrows():
             parts = [row["config_hash"][:6]] if same["config_hash"].nunique() > 1 else []
+            if same["method_version"].nunique() > 1:
+                parts.append(f"v{row['method_version'] or '-unrecorded'}")
             suffixes[tuple(row[GROUP])] = "_".join([*parts, *(f"{k}-{row[k]}" for k in switches)])
     return suffixes

@@ -43,6 +43,9 @@ from bench.report.labels import config_text
 from bench.report.load import InputError, Loaded
 from bench.results.schema import SWITCH_COLUMNS
 
+# compare pairs a candidate with the reference of the same group, whatever version of the method's code made each:
+# a change of behaviour is what the gate is there to measure.
+PAIRED = [k for k in GROUP if k != "method_version"]
 SPREAD_K = 2.0  # how many pooled standard errors of seed spread an accuracy drop may add to max_accuracy_drop
 EPS = 1e-9  # so a value exactly at its threshold passes despite floating-point noise
 
@@ -126,16 +129,16 @@ def summarize_side(runs: pd.DataFrame) -> pd.DataFrame:
     runs = with_keys(runs)
     ok = runs[runs["status"] == "ok"]
     if ok.empty:
-        return pd.DataFrame(columns=[*GROUP, *SIDE_COLUMNS])
-    grouped = per_seed(ok, _VALUES, GROUP).groupby(GROUP, sort=True, dropna=False)
+        return pd.DataFrame(columns=[*PAIRED, *SIDE_COLUMNS])
+    grouped = per_seed(ok, _VALUES, PAIRED).groupby(PAIRED, sort=True, dropna=False)
     out = grouped.agg(n_seeds=("seed", "size"), n_acc=("acc", "count"), acc_mean=("acc", "mean"),
                       acc_sd=("acc", "std"), time_median=("time", "median"), epoch_median=("epoch", "median"),
                       samples_median=("samples", "median"), cuda_median=("cuda", "median"),
                       rss_median=("rss", "median"), saved_median=("saved", "median")).reset_index()
-    names = ok.groupby(GROUP, sort=True, dropna=False)["device_name"].agg(
+    names = ok.groupby(PAIRED, sort=True, dropna=False)["device_name"].agg(
         lambda s: ", ".join(sorted({str(v) for v in s.dropna() if str(v)})))
-    out["devices"] = out.set_index(GROUP).index.map(names).to_numpy()
-    return out[[*GROUP, *SIDE_COLUMNS]]
+    out["devices"] = out.set_index(PAIRED).index.map(names).to_numpy()
+    return out[[*PAIRED, *SIDE_COLUMNS]]
 
 
 # ---------------------------------------------------------------------------------------------- comparison
@@ -163,7 +166,7 @@ class Comparison:
 
 
 COMPARISON_COLUMNS = [
-    "label", *GROUP, "n_base", "n_cand", "acc_base", "acc_cand", "acc_sd_base", "acc_sd_cand", "acc_drop",
+    "label", *PAIRED, "n_base", "n_cand", "acc_base", "acc_cand", "acc_sd_base", "acc_sd_cand", "acc_drop",
     "pooled_se", "acc_allowed", "time_measure", "time_base", "time_cand", "slowdown", "samples_base",
     "samples_cand", "samples_ratio", "memory_kind", "memory_base", "memory_cand", "memory_growth", "saved_base",
     "saved_cand", "saved_growth", "devices_base", "devices_cand", "failed_checks", "failures",
@@ -184,7 +187,7 @@ def compare(baseline: pd.DataFrame, candidate: pd.DataFrame, thresholds: Thresho
         raise CompareError(f"--across {unknown[0]}: not a switch; choose from {', '.join(SWITCH_COLUMNS)}")
     notes = [*_not_ok_notes(baseline, "baseline"), *_not_ok_notes(candidate, "candidate")]
     base, cand = summarize_side(baseline), summarize_side(candidate)
-    key = [k for k in GROUP if k not in across]
+    key = [k for k in PAIRED if k not in across]
     for frame, side in ((base, "baseline"), (cand, "candidate")):
         _check_unique(frame, key, across, side)
     merged = base.merge(cand, on=key, how="outer", suffixes=("_b", "_c"), indicator=True)
@@ -269,7 +272,7 @@ class _Verdict:
 
 def _judge(r: pd.Series, t: Thresholds, notes: list[str]) -> dict:
     verdict = _Verdict(_label(r), notes)
-    verdict.row.update({k: r[k] for k in GROUP})
+    verdict.row.update({k: r[k] for k in PAIRED})
     verdict.row.update(n_base=int(r["n_seeds_b"]), n_cand=int(r["n_seeds_c"]), devices_base=r["devices_b"],
                        devices_cand=r["devices_c"])
     if r["devices_b"] != r["devices_c"]:
@@ -362,7 +365,7 @@ def _nothing_matched(base: pd.DataFrame, cand: pd.DataFrame, across: tuple[str, 
         labels = [_label(r) for _, r in frame.iterrows()]
         return "; ".join(labels[:3]) + (f"; and {len(labels) - 3} more" if len(labels) > 3 else "")
 
-    key = [k for k in GROUP if k not in across]
+    key = [k for k in PAIRED if k not in across]
     message = (f"nothing to compare: no ({', '.join(key)}) group of ok runs is on both sides "
                f"(baseline: {listed(base)}; candidate: {listed(cand)})")
     return message + _hint(base, cand, across)

@@ -22,8 +22,9 @@ _BOOKKEEPING = BOOKKEEPING_KEYS | {"dataset"}
 _FIRST = ("embedding", "epochs", "train_subset", "width", "T", "batch_size", "lr", "embed_dim", "order",
           "test_subset", "eval_repeats")
 SETTING = ["embedding", "config_hash", *SWITCH_COLUMNS]  # a group without its dataset and method
-# What the report averages over seeds: runs of the same dataset, method and setting (never across configs or switches).
-GROUP = ["dataset", "method", *SETTING]
+# What the report averages over seeds: runs of the same dataset, method (and version of its code) and setting (never
+# across configs or switches).
+GROUP = ["dataset", "method", "method_version", *SETTING]
 LABELS = ["variant", "setting"]  # functions of the group key, carried along for legends and tables
 
 

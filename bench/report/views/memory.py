@@ -11,7 +11,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from bench.report import plot
-from bench.report.labels import GROUP, LABELS, SETTING
+from bench.report.labels import GROUP, LABELS
 from bench.report.views.base import FigureJob, View
 
 if TYPE_CHECKING:
@@ -48,8 +48,8 @@ def figure(report: Report, styles: plot.Styles) -> Figure | None:
     saved = report.per_seed.dropna(subset=["peak_saved_activation_mb"])
     if memory.empty and saved.empty:
         return None
-    both = pd.concat([memory[["dataset", "method", *SETTING, "setting"]],
-                      saved[["dataset", "method", *SETTING, "setting"]]])
+    both = pd.concat([memory[[*GROUP, "setting"]],
+                      saved[[*GROUP, "setting"]]])
     panels = plot.panels(both, styles)
     kinds = [m for m in MEASURE_HATCHES if m in set(memory["measure"])]
     rows = [name for name, frame in (("peak", memory), ("saved", saved)) if not frame.empty]
