@@ -7,6 +7,7 @@ for training, and ``bench.run.evaluate``'s batches at inference.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -64,7 +65,15 @@ class Toy:
         return next(iter(self.passes(7)()))
 
     def trained(self, seed: int = 0) -> Method:
-        """Built from ``seed`` and trained for one epoch on passes of the same seed."""
-        model = self.build(seed)
-        model.fit_epoch(self.passes(seed))
-        return model
+        """Built from ``seed`` and trained for one epoch on passes of the same seed: a copy of the one trained model
+        of this method, seed and device (several checks read one; the checks that train compare fresh builds)."""
+        key = (self.spec.name, id(self.spec.factory), str(self.device), seed)
+        if key not in _TRAINED:
+            _TRAINED.clear()  # one method's models at a time
+            model = self.build(seed)
+            model.fit_epoch(self.passes(seed))
+            _TRAINED[key] = model
+        return copy.deepcopy(_TRAINED[key])
+
+
+_TRAINED: dict[tuple[object, ...], Method] = {}

@@ -3,15 +3,10 @@
 
 from __future__ import annotations
 
-import csv
-import importlib.util
 import os
 import textwrap
 from pathlib import Path
 
-import pytest
-
-from bench.run import data
 from tests.conftest import cli
 
 _PLUGINS = {
@@ -64,30 +59,3 @@ def test_asking_for_a_broken_plugin_is_one_line_and_exit_2(tmp_path):
     assert len(errors) == 1 and "broken (from fake-plugins) is an installed plug-in that could not be loaded" in \
         errors[0], proc.stderr
     assert not (tmp_path / "out" / "runs.csv").exists()
-
-
-EXAMPLE = importlib.util.find_spec("random_features") is not None
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not EXAMPLE, reason="the example plug-in is not installed (pip install -e docs/plugin-example)")
-@pytest.mark.skipif(not (data.DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file(),
-                    reason="Debian's dataset-fashion-mnist is not installed")
-def test_the_example_plugin_runs_reports_and_keeps_the_contract(tmp_path):
-    """docs/plugins.md from install to report: the plug-in's rows say where it came from and its baseline."""
-    proc = cli("run", "--config", "smoke", "--methods", "random-features,noprop,backprop", "--out", str(tmp_path),
-               "--quiet", timeout=400)
-    assert proc.returncode == 0, proc.stderr
-    with open(tmp_path / "runs.csv", newline="") as f:
-        runs = {r["method"]: r for r in csv.DictReader(f)}
-    assert set(runs) == {"random-features", "noprop-dt", "backprop"}
-    plugin = runs["random-features"]
-    assert (plugin["status"], plugin["method_origin"], plugin["method_origin_version"], plugin["baseline"]) == (
-        "ok", "noprop-bench-random-features", "0.1.0", "cnn")
-    assert runs["noprop-dt"]["method_origin"] == "built-in" and runs["noprop-dt"]["baseline"] == "backprop"
-    report = cli("report", str(tmp_path), "--out", str(tmp_path / "report"))
-    assert report.returncode == 0, report.stderr
-    assert (tmp_path / "report" / "confusion_fashion-mnist_random-features_one-hot.png").is_file()
-    assert "random-features" in (tmp_path / "report" / "summary.md").read_text()
-    check = cli("check", "random-features")
-    assert check.returncode == 0 and "random-features keeps the method contract" in check.stdout, check.stderr

@@ -7,6 +7,7 @@ real Fashion-MNIST files.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import os
 import signal
 import subprocess
@@ -175,10 +176,32 @@ def test_two_concurrent_sweeps_into_one_folder(tiny_mnist, tmp_path):
 @pytest.mark.skipif(not (data.DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file(),
                     reason="Debian's dataset-fashion-mnist is not installed")
 def test_smoke_config_on_real_fashion_mnist(tmp_path):
-    proc = cli("run", "--config", "smoke", "--out", str(tmp_path), "--quiet", timeout=400)
+    """The main job; with the example plug-in installed (CI installs it), docs/plugins.md from install to report in
+    the same sweep: its rows say where it came from and its baseline, and it keeps the contract."""
+    methods = ["random-features"] if EXAMPLE_PLUGIN else []
+    proc = cli("run", "--config", "smoke", "--methods", ",".join([*methods, "noprop", "backprop"]),
+               "--out", str(tmp_path), "--quiet", timeout=400)
     assert proc.returncode == 0, proc.stderr
     runs = rows(tmp_path / "runs.csv")
     assert [(r["method"], r["status"], r["epochs_done"]) for r in runs] == [
-        ("noprop-dt", "ok", "2"), ("backprop", "ok", "2")]
+        *((m, "ok", "2") for m in methods), ("noprop-dt", "ok", "2"), ("backprop", "ok", "2")]
     assert all(r["dataset"] == "fashion-mnist" and float(r["samples_per_s"]) > 0 for r in runs)
-    assert len(rows(tmp_path / "epochs.csv")) == 4
+    assert len(rows(tmp_path / "epochs.csv")) == 2 * len(runs)
+    if EXAMPLE_PLUGIN:
+        the_example_plugin_reports_and_keeps_the_contract(tmp_path, runs)
+
+
+EXAMPLE_PLUGIN = importlib.util.find_spec("random_features") is not None
+
+
+def the_example_plugin_reports_and_keeps_the_contract(out: Path, runs: list[dict]) -> None:
+    plugin, dt = runs[0], runs[1]
+    assert (plugin["method_origin"], plugin["method_origin_version"], plugin["baseline"]) == (
+        "noprop-bench-random-features", "0.1.0", "cnn")
+    assert (dt["method_origin"], dt["baseline"]) == ("built-in", "backprop")
+    report = cli("report", str(out), "--out", str(out / "report"))
+    assert report.returncode == 0, report.stderr
+    assert (out / "report" / "confusion_fashion-mnist_random-features_one-hot.png").is_file()
+    assert "random-features" in (out / "report" / "summary.md").read_text()
+    check = cli("check", "random-features")
+    assert check.returncode == 0 and "random-features keeps the method contract" in check.stdout, check.stderr
