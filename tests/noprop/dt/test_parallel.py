@@ -1,6 +1,6 @@
 """noprop.dt.parallel: how blocks are dealt out, what a step sends, and per-block random streams.
 
-The two-process equality of whole training runs is tested in tests/executors/test_block_parallel.py; here a group
+The two-process equality of whole training runs is tested in tests/run/test_block_parallel.py; here a group
 of one process checks the sharded code path in this process.
 """
 
