@@ -16,9 +16,10 @@ from typing import Any
 
 from bench.executors.one_run import execute_run
 from bench.executors.plan import PlannedRun, key_of
-from bench.executors.sweep import SweepInterrupted, crashed_row, prepare
+from bench.executors.sweep import SweepInterrupted, prepare, record_crashed
 from bench.run.config import RunConfig
-from bench.run.recipe import Emit, RunError
+from bench.run.identity import RunError
+from bench.run.recipe import Emit
 
 __all__ = ["SweepInterrupted", "run_sweep"]
 
@@ -99,6 +100,6 @@ def _run_in_child(config: RunConfig, run: PlannedRun, resume: bool, emit: Emit) 
 def _crashed_row(config: RunConfig, run: PlannedRun, exitcode: int | None) -> dict:
     """The row of a child process that vanished without writing its own (SIGKILL: most likely the OOM killer)."""
     signal_name = f"signal {-exitcode}" if exitcode is not None and exitcode < 0 else f"exit code {exitcode}"
-    return crashed_row(config, run, status="oom" if exitcode == -signal.SIGKILL else "failed",
-                       reason=f"run process ended with {signal_name} before recording its result",
-                       measured_in="subprocess")
+    return record_crashed(config, run, status="oom" if exitcode == -signal.SIGKILL else "failed",
+                          reason=f"run process ended with {signal_name} before recording its result",
+                          measured_in="subprocess")

@@ -14,7 +14,7 @@ def execute_run(config: RunConfig, method: str, seed: int, *, resume: bool, emit
                 write_rows: RowWriter | None = replace_run_rows) -> dict[str, Any]:
     """Run one (method, seed) of ``config`` here and return its run row (see ``Run.execute``)."""
     if config.block_workers > 1:
-        from bench.executors.block_parallel import run_block_parallel
+        from bench.run.block_parallel import run_block_parallel
 
         return run_block_parallel(config, method, seed, resume=resume, emit=emit, measured_in=measured_in,
                                   write_rows=write_rows)

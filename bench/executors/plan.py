@@ -1,7 +1,7 @@
 """What a sweep has to do: every (method, seed) of a config, minus the runs ``--resume`` finds completed.
 
 Shared by every executor, so "the same run" means the same thing whoever dispatches it: a run is identified by
-its dataset, method, config hash, execution switches and seed (``run_key``).
+its dataset, method, config hash, execution switches and seed (``bench.run.identity.run_key``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bench.results import read_runs
 from bench.run.config import RunConfig
-from bench.run.recipe import run_key
+from bench.run.identity import key_for, run_key
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,8 @@ class PlannedRun:
 
 
 def key_of(config: RunConfig, run: PlannedRun) -> str:
-    return run_key(config.dataset, run.method, config.model_hash(), config.switches(), run.seed)
+    """The run key of a planned run (the one its recipe will use)."""
+    return key_for(config, run.method, run.seed)
 
 
 def completed_keys(out: Path) -> set[str]:

@@ -32,11 +32,12 @@ from typing import Any
 from bench.executors.mailbox import Mailbox
 from bench.executors.one_run import execute_run
 from bench.executors.plan import PlannedRun, key_of
-from bench.executors.sweep import SweepInterrupted, crashed_row, prepare
+from bench.executors.sweep import SweepInterrupted, prepare, record_crashed
 from bench.results import replace_run_rows
 from bench.run.config import RunConfig
+from bench.run.identity import RunError, resolve_device
 from bench.run.readers import DataError
-from bench.run.recipe import Emit, RunError, resolve_device
+from bench.run.recipe import Emit
 
 INSTALL_HINT = "the ray executor needs Ray: pip install 'noprop-bench[ray]'"
 MEASURED_IN = "ray-task"
@@ -257,8 +258,8 @@ class _Driver:
         text = str(cause).strip().splitlines()
         oom = isinstance(e, self.ray.exceptions.OutOfMemoryError)
         reason = f"Ray task ended before recording its result: {type(cause).__name__}: {text[0] if text else ''}"
-        row = crashed_row(self.config, run, status="oom" if oom else "failed", reason=reason[:200],
-                          measured_in=MEASURED_IN)
+        row = record_crashed(self.config, run, status="oom" if oom else "failed", reason=reason[:200],
+                             measured_in=MEASURED_IN)
         self.rows[key] = row
         self.emit({"event": "end", "key": key, "row": row, "epoch_rows": []})
 

@@ -1,15 +1,16 @@
 """What every executor does around its runs, so a sweep means the same whoever dispatches it: the checks and
-files before the first run, and the row for a run whose process died before recording one."""
+files before the first run, and recording the row of a run whose process died before recording one (the row
+itself is the run package's: ``bench.run.identity.crashed_row``)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 
 from bench.executors.plan import PlannedRun, key_of, plan
 from bench.results import ResultsError, replace_run_rows, write_json_atomic
 from bench.run.config import RunConfig
-from bench.run.recipe import Emit, resolve_device
+from bench.run.identity import crashed_row, resolve_device
+from bench.run.recipe import Emit
 
 
 class SweepInterrupted(Exception):
@@ -32,16 +33,8 @@ def prepare(config: RunConfig, resume: bool, emit: Emit) -> list[PlannedRun]:
     return todo
 
 
-def crashed_row(config: RunConfig, run: PlannedRun, *, status: str, reason: str, measured_in: str) -> dict:
-    """Write and return a run row for a run whose process vanished without writing its own (killed by the OOM
-    killer, a segfault, a lost node): the sweep's record says what happened instead of leaving a gap."""
-    now = datetime.now(timezone.utc)
-    run_id = now.strftime("%Y%m%dT%H%M%S") + f"-crash{run.seed}"
-    row = {
-        "run_id": run_id, "timestamp": now.isoformat(timespec="seconds"), "status": status, "reason": reason,
-        "dataset": config.dataset, "method": run.method, "seed": run.seed, "embedding": config.embedding,
-        **config.switches(), "epochs_planned": config.epochs_for(run.method), "config_hash": config.model_hash(),
-        "measured_in": measured_in,
-    }
-    replace_run_rows(config.out, run_id, row, [])
+def record_crashed(config: RunConfig, run: PlannedRun, *, status: str, reason: str, measured_in: str) -> dict:
+    """Write and return the row of a planned run whose process vanished without writing its own."""
+    row = crashed_row(config, run.method, run.seed, status=status, reason=reason, measured_in=measured_in)
+    replace_run_rows(config.out, row["run_id"], row, [])
     return row

@@ -48,14 +48,6 @@ def declared_baseline(method: str) -> str | None:
     return REGISTRY.baseline_of(method)
 
 
-def identity(method: str) -> dict[str, Any]:
-    """The run-row columns that say which method's code made a row: its declared version and baseline, and where it
-    came from (built in, or a plug-in's distribution and version)."""
-    entry = REGISTRY.methods[REGISTRY.canonical(method) or method]
-    return {"method_version": entry.spec.version, "method_origin": entry.origin,
-            "method_origin_version": entry.origin_version, "baseline": entry.spec.baseline or ""}
-
-
 def recorded_columns(model: Method) -> dict[str, Any]:
     """What ``model`` records beyond the common columns: into the schema's column where there is one (``order``,
     ``ode_steps``, ...), the rest as JSON in ``method_columns``."""

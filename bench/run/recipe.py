@@ -16,13 +16,11 @@ import copy
 import dataclasses
 import gc
 import itertools
-import json
 import math
 import signal
 import statistics
 import time
-import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,10 +29,11 @@ from typing import Any
 import torch
 
 from bench.results import artifacts, replace_run_rows
-from bench.run import checkpoint, data, environment, methods, switches
+from bench.run import checkpoint, data, identity, methods, switches
 from bench.run.batching import ShuffledPasses
-from bench.run.config import REGISTRY, SWITCH_KEYS, RunConfig
+from bench.run.config import REGISTRY, RunConfig
 from bench.run.evaluate import accuracy, predictions, repeated_accuracy, steps_sweep
+from bench.run.identity import RunError, resolve_device
 from bench.run.measure import SavedActivationMeter, Stopwatch, count_flops, peak_memory, reset_peak_memory
 from noprop.core.method import Method, StepsAtInference
 
@@ -43,30 +42,6 @@ MethodBuilder = Callable[[str, RunConfig, data.Splits, int, int], Method]
 RowWriter = Callable[[Path, str, dict[str, Any], list[dict[str, Any]]], None]
 TRAIN_ACC_SAMPLES = 10_000  # training accuracy is measured on this many training images (first of the split)
 WARMUP_SEED = 2**31 - 1  # the warm-up draws its own batch order, leaving the run's untouched
-
-
-class RunError(Exception):
-    """A run cannot start (bad device, unreadable results folder): one line for the user."""
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when present, then Apple's MPS, else the CPU; an unusable device is a clear error."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RunError(f"device '{name}' asked for but CUDA is not available here; use --device cpu or auto")
-    return device
-
-
-def run_key(dataset: str, method: str, config_hash: str, switch_values: Mapping[str, Any], seed: int) -> str:
-    """Identifies 'the same run' across an interruption (and names its checkpoint)."""
-    tag = "-".join(str(switch_values[k]).lower() for k in SWITCH_KEYS)
-    return f"{dataset}-{method}-{config_hash}-{tag}-seed{seed}"
 
 
 def quiet(event: dict[str, Any]) -> None:
@@ -132,20 +107,14 @@ class Run:
         if config.tf32 and self.device.type != "cuda":
             raise RunError(f"tf32 applies to CUDA matmuls and convolutions, but this run is on {self.device.type}; "
                            "drop --tf32 or use --device cuda")
-        self.key = run_key(config.dataset, method, config.model_hash(), config.switches(), seed)
+        self.key = identity.key_for(config, method, seed)
         self.previous = checkpoint.latest_checkpoint(self.out, self.key) if resume else None
         self.restored = checkpoint.load(self.previous) if self.previous else None
-        self.run_id = self.restored["run_id"] if self.restored else _new_run_id()
+        self.run_id = self.restored["run_id"] if self.restored else identity.new_run_id()
         self.progress = Progress(**self.restored["progress"]) if self.restored else Progress()
         self.ckpt_path = checkpoint.checkpoint_path(self.out, self.key, self.run_id)
-        self.row: dict[str, Any] = {
-            "run_id": self.run_id, "dataset": config.dataset, "method": method, **methods.identity(method),
-            "embedding": config.embedding,
-            **config.switches(), "seed": seed, "epochs_planned": config.epochs_for(method),
-            "config_hash": config.model_hash(),
-            "measured_in": measured_in, "config_json": json.dumps(config.to_dict(), sort_keys=True),
-            **environment.capture(self.device),
-        }
+        self.row: dict[str, Any] = identity.measured_row(config, method, seed, run_id=self.run_id,
+                                                         measured_in=measured_in, device=self.device)
         self.splits: data.Splits | None = None
         self.passes: ShuffledPasses | None = None
         self.model: Method | None = None
@@ -307,10 +276,6 @@ def prepare_data(config: RunConfig, device: torch.device, seed: int) -> tuple[da
                        test_subset=c.test_subset, val_size=c.val_size, seed=seed, allow_download=c.download)
     splits = switches.prepare_splits(splits, c)
     return splits, ShuffledPasses(splits.train_x, splits.train_y, splits.mean, splits.std, c.batch_size, seed)
-
-
-def _new_run_id() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
 def _failure(e: Exception) -> tuple[str, str]:

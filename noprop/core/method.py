@@ -68,6 +68,23 @@ class StepsAtInference(Protocol):
     inference_steps: int
 
 
+@runtime_checkable
+class BlockParallel(Protocol):
+    """A method whose blocks can be trained split over the processes of a ``torch.distributed`` group (NoProp-DT in
+    the interleaved order, ``noprop.dt.parallel``).
+
+    The harness starts the processes, joins them into a group and picks where collectives run; which blocks a
+    process trains and what it must share with the others is the method's own business. So the harness asks the
+    method, through this one call, instead of reaching inside it, and a method without it is a clear error.
+    """
+
+    def split_blocks_over_group(self, collective_device: torch.device) -> None:
+        """From now on train only this process's share of the blocks of the group this process has joined (rank
+        and world size come from ``torch.distributed``), sharing with the others what every block needs;
+        collectives run on ``collective_device`` (the CPU for gloo, this rank's GPU for nccl)."""
+        ...
+
+
 def read_back(t: Tensor) -> Tensor:
     """``t`` on the host: the one device synchronisation a ``fit_epoch`` makes, at its end, to return its statistics.
 

@@ -112,6 +112,10 @@ class NoPropDT(DenoiserStack):
     def recorded_settings(self) -> dict[str, str | int]:
         return {"order": self.s.order}
 
+    def split_blocks_over_group(self, collective_device: torch.device) -> None:
+        """``noprop.core.method.BlockParallel``: train this process's ``BlockShard`` of the T blocks from now on."""
+        self.shard = BlockShard(self.s.T, device=collective_device)
+
     def training_state(self) -> dict:
         """Weights, optimiser states and update counters: everything needed to continue training exactly."""
         streams = self.block_streams() if self.s.order == "interleaved" else None

@@ -4,7 +4,7 @@ data (the blocks' share: weights, gradients, AdamW moments, activations) and byt
     python -m tests.benchmarks.block_workers --workers 2 --threads 1 [--config smoke] [--train-subset N]
         [--epochs 2] [--json]
 
-Each rank is a process of a gloo group on this machine, built as the block-parallel executor builds its followers;
+Each rank is a process of a gloo group on this machine, built as bench/run/block_parallel.py builds its followers;
 ``--workers 1`` trains all T blocks in one process without a group. The epoch time reported is the median of the
 epochs (the first one included: there is no separate warm-up). The RSS baseline is taken after the data is loaded
 and torch has run one small convolution, linear layer and AdamW step, so the libraries' code and thread pools
@@ -29,7 +29,6 @@ from bench.run import config as cfg
 from bench.run import methods, switches
 from bench.run.measure import peak_memory, reset_peak_memory
 from bench.run.recipe import prepare_data
-from noprop.dt.parallel import BlockShard
 
 
 def current_rss_bytes() -> int:
@@ -56,7 +55,7 @@ def measure(rank: int, world: int, store: str, config_dict: dict, epochs: int, r
     reset_peak_memory("cpu")
     model = switches.prepare_model(methods.build("noprop-dt", config, splits, len(passes), 0), config)
     if world > 1:
-        model.shard = BlockShard(model.s.T)
+        model.split_blocks_over_group(torch.device("cpu"))
     times = []
     for _ in range(epochs):
         start = time.perf_counter()

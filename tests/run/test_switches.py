@@ -78,7 +78,7 @@ def test_channels_last_splits_and_their_batches(tmp_path: Path) -> None:
 
 def test_switches_are_not_hashed_but_keep_runs_apart() -> None:
     """The hash names the experiment; the switches are recorded beside it and still tell runs apart."""
-    from bench.run.recipe import run_key
+    from bench.run.identity import run_key
 
     base = cfg.resolve(config="smoke")
     others = [cfg.resolve(config="smoke", overrides=o) for o in ({"channels_last": False}, {"precision": "bf16"})]

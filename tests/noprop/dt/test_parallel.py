@@ -1,6 +1,6 @@
 """noprop.dt.parallel: how blocks are dealt out, what a step sends, and per-block random streams.
 
-The two-process equality of whole training runs is tested in tests/executors/test_block_parallel.py; here a group
+The two-process equality of whole training runs is tested in tests/run/test_block_parallel.py; here a group
 of one process checks the sharded code path in this process.
 """
 
@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
+from noprop.core.method import BlockParallel
 from noprop.dt.model import NoPropDT, block_seed
 from noprop.dt.parallel import BlockShard
 from tests.noprop.dt.test_model import CountingBatches, make
@@ -39,7 +40,9 @@ def test_blocks_are_dealt_out_in_contiguous_nearly_equal_runs(T: int, world: int
 def test_a_sharded_step_sends_only_the_shared_gradients_and_changes_nothing(group_of_one: None) -> None:
     plain = make(order="interleaved", embedding="learned", embed_dim=8)
     sharded = copy.deepcopy(plain)
-    sharded.shard = BlockShard(plain.s.T)
+    assert isinstance(sharded, BlockParallel)
+    sharded.split_blocks_over_group(torch.device("cpu"))
+    assert sharded.shard is not None and sharded.shard.blocks == list(range(1, plain.s.T + 1))
     batches = CountingBatches()
     plain.fit_epoch(batches)
     sent_by_epoch_stats = plain.s.T * 6 * 8  # the epoch's per-block sums, float64

@@ -1,5 +1,7 @@
-"""One NoProp-DT run carried out by ``block_workers`` processes of a ``torch.distributed`` group, each training its
-own share of the T blocks (``noprop.dt.parallel``).
+"""One run carried out by ``block_workers`` processes of a ``torch.distributed`` group, each training its own share
+of the method's blocks: a method offers this through ``noprop.core.method.BlockParallel`` (NoProp-DT in the
+interleaved order, ``noprop.dt.parallel``). It sits beside the recipe because it is a way of carrying out one run,
+not of dispatching a sweep's runs: every executor reaches it through ``bench.executors.one_run``.
 
 Rank 0, the leader, runs the ordinary recipe (``Run``): data, evaluation, rows, checkpoints, events. Its model is a
 ``Leader``, which announces each call that needs the whole group (train an epoch, gather or load training state,
@@ -36,10 +38,9 @@ from bench.run import methods, switches
 from bench.run.batching import ShuffledPasses
 from bench.run.config import RunConfig
 from bench.run.data import Splits
-from bench.run.recipe import Emit, RowWriter, Run, RunError, prepare_data, resolve_device
-from noprop.core.method import Method
-from noprop.dt.model import NoPropDT
-from noprop.dt.parallel import BlockShard
+from bench.run.identity import RunError, resolve_device
+from bench.run.recipe import Emit, RowWriter, Run, prepare_data
+from noprop.core.method import BlockParallel, Method
 
 TIMEOUT = timedelta(minutes=30)  # longest a rank waits in one collective (the followers wait out each evaluation)
 
@@ -57,7 +58,8 @@ def run_block_parallel(config: RunConfig, method: str, seed: int, *, resume: boo
         leaders: list[Leader] = []
 
         def build(name: str, c: RunConfig, splits: Splits, batches: int, s: int) -> Method:
-            leaders.append(Leader(_sharded(methods.build(name, c, splits, batches, s), device), followers))
+            leaders.append(Leader(split_over_group(methods.build(name, c, splits, batches, s), name, device),
+                                  followers))
             return leaders[0]
 
         try:
@@ -70,9 +72,9 @@ def run_block_parallel(config: RunConfig, method: str, seed: int, *, resume: boo
 
 
 class Leader(nn.Module):
-    """Rank 0's model: the sharded NoProp-DT, announcing every group-wide call to the followers first."""
+    """Rank 0's model: the method split over the group, announcing every group-wide call to the followers first."""
 
-    def __init__(self, model: NoPropDT, followers: list[subprocess.Popen]) -> None:
+    def __init__(self, model: Method, followers: list[subprocess.Popen]) -> None:
         super().__init__()
         self.model = model
         self.followers = followers
@@ -122,8 +124,9 @@ class Leader(nn.Module):
             raise
         self.calling = False
 
-    def __deepcopy__(self, memo: dict) -> NoPropDT:
-        """A copy (for the untimed warm-up and probes) is a single-process NoProp-DT with the same weights."""
+    def __deepcopy__(self, memo: dict) -> Method:
+        """A copy (for the untimed warm-up and probes) is a single-process model with the same weights (a split
+        method's copy trains alone: ``noprop.dt.parallel.BlockShard.__deepcopy__``)."""
         return copy.deepcopy(self.model, memo)
 
 
@@ -139,7 +142,7 @@ def follow(spec_path: str, rank: int, world: int, store: str) -> None:
     _join_group(Path(store), rank, world, device)
     splits, passes = prepare_data(config, device, spec["seed"])
     built = methods.build(spec["method"], config, splits, len(passes), spec["seed"])
-    model = _sharded(switches.prepare_model(built, config), device)
+    model = split_over_group(switches.prepare_model(built, config), spec["method"], device)
     for command, *args in _commands():
         if command == "fit":
             passes.generator.set_state(args[0])
@@ -160,11 +163,14 @@ def _commands() -> Iterator[tuple]:
         yield box[0]
 
 
-def _sharded(model: Any, device: torch.device) -> NoPropDT:
-    if not isinstance(model, NoPropDT):
-        raise RunError("block_workers splits NoProp-DT's blocks; other methods train in one process")
-    collective_device = device if device.type == "cuda" else torch.device("cpu")
-    model.shard = BlockShard(model.s.T, device=collective_device)
+def split_over_group(model: Method, method: str, device: torch.device) -> Method:
+    """``model`` (of ``method``, on ``device``) told to train only this process's share of its blocks in the group
+    joined already; a method that cannot (no ``BlockParallel``) is a one-line RunError. Collectives run on the
+    rank's GPU for nccl, on the CPU for gloo."""
+    if not isinstance(model, BlockParallel):
+        raise RunError(f"block_workers splits a method's blocks over processes, but {method} cannot train a share "
+                       "of its blocks; it trains in one process (drop --block-workers)")
+    model.split_blocks_over_group(device if device.type == "cuda" else torch.device("cpu"))
     return model
 
 
@@ -182,7 +188,7 @@ def _rank_device(config: RunConfig, rank: int) -> torch.device:
 
 def _start_follower(spec: Path, rank: int, world: int, store: Path) -> subprocess.Popen:
     log = open(spec.parent / f"rank{rank}.log", "w")  # noqa: SIM115 (the child writes it; closed with the folder)
-    return subprocess.Popen([sys.executable, "-m", "bench.executors.block_parallel", str(spec), str(rank),
+    return subprocess.Popen([sys.executable, "-m", "bench.run.block_parallel", str(spec), str(rank),
                              str(world), str(store)], stdout=log, stderr=subprocess.STDOUT)
 
 

@@ -1,4 +1,5 @@
-"""Block-parallel NoProp-DT (``block_workers``): two gloo processes train exactly what one process trains.
+"""bench.run.block_parallel (``block_workers``): two gloo processes train exactly what one NoProp-DT process trains,
+and a method that cannot split its blocks is one clear error.
 
 The comparison uses the smoke config on the real Fashion-MNIST files; only equality between the two ways of
 training is asserted, never an accuracy.
@@ -14,18 +15,19 @@ from typing import Any
 import pandas as pd
 import pytest
 import torch
+from torch import nn
 
 from bench.executors.one_run import execute_run
 from bench.run import checkpoint, data
 from bench.run import config as cfg
+from bench.run.block_parallel import split_over_group
+from bench.run.identity import RunError
 from tests.conftest import cli, suite_device
 
-pytestmark = [
-    pytest.mark.skipif(not (data.DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file(),
-                       reason="Debian's dataset-fashion-mnist is not installed"),
-    pytest.mark.skipif(suite_device().type == "cuda" and torch.cuda.device_count() < 2,
-                       reason="two block workers on CUDA need two GPUs"),
-]
+real_data = pytest.mark.skipif(not (data.DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file(),
+                               reason="Debian's dataset-fashion-mnist is not installed")
+two_gpus_on_cuda = pytest.mark.skipif(suite_device().type == "cuda" and torch.cuda.device_count() < 2,
+                                      reason="two block workers on CUDA need two GPUs")
 
 
 @pytest.fixture(autouse=True)
@@ -68,6 +70,8 @@ def assert_close(a: Any, b: Any, where: str = "") -> None:
         assert a == b, where
 
 
+@real_data
+@two_gpus_on_cuda
 def test_two_processes_train_the_blocks_of_one_and_resume_to_the_same_rows(tmp_path: Path) -> None:
     states, rows = {}, {}
     for workers in (1, 2):
@@ -92,6 +96,8 @@ def test_two_processes_train_the_blocks_of_one_and_resume_to_the_same_rows(tmp_p
     assert list(epochs2["train_loss"]) == pytest.approx(list(epochs1["train_loss"]), rel=1e-5)
 
 
+@real_data
+@two_gpus_on_cuda
 def test_block_workers_are_checked_before_any_run(tmp_path: Path) -> None:
     proc = cli("run", "--config", "smoke", "--block-workers", "2", "--out", str(tmp_path))
     assert proc.returncode == 2 and "needs methods noprop and order interleaved" in proc.stderr
@@ -99,3 +105,9 @@ def test_block_workers_are_checked_before_any_run(tmp_path: Path) -> None:
                "--out", str(tmp_path))
     assert proc.returncode == 2 and "more than the T=10 blocks" in proc.stderr
     assert not (tmp_path / "runs.csv").exists()
+
+
+def test_a_method_that_cannot_split_its_blocks_is_one_clear_error() -> None:
+    with pytest.raises(RunError, match="but stub cannot train a share of its blocks") as raised:
+        split_over_group(nn.Linear(2, 2), "stub", torch.device("cpu"))  # type: ignore[arg-type]
+    assert "\n" not in str(raised.value)
