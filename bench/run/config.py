@@ -145,7 +145,8 @@ class HarnessConfig:
 
     def epochs_for(self, method: str) -> int:
         """Epochs a run of ``method`` trains: the value of its declared ``epochs_key`` where set, else ``epochs``."""
-        key = REGISTRY.spec(method).epochs_key
+        entry = REGISTRY.find(method)
+        key = entry.spec.epochs_key if entry else None
         value = getattr(self, key) if key else None
         return self.epochs if value is None else value
 

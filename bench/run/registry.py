@@ -51,6 +51,12 @@ class Registry:
     def spec(self, name: str) -> MethodSpec:
         return self.methods[self.canonical(name) or name].spec
 
+    def find(self, name: str) -> Registered | None:
+        """The registered method of a name or alias; None for a name registered nowhere (a test's stand-in built by
+        a builder of its own)."""
+        known = self.canonical(name)
+        return self.methods[known] if known else None
+
     def __iter__(self) -> Iterator[Registered]:
         return iter(self.methods.values())
 
