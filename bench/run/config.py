@@ -125,22 +125,11 @@ class HarnessConfig:
     def _methods_settings(self) -> HarnessConfig:
         """Each chosen method checks its own settings (choices, ranges, rules across its keys) here, once."""
         for name in self.methods:
-            method_settings(self, name, in_channels=1, image_size=28, num_classes=10, total_steps=1)
-        return self
-
-    @model_validator(mode="after")
-    def _block_workers_fit(self) -> HarnessConfig:
-        n = self.block_workers
-        if n == 1:
-            return self
-        values = vars(self)
-        if self.methods != ["noprop-dt"] or values.get("order") != "interleaved":
-            raise ValueError(f"block_workers {n} splits NoProp-DT's blocks: it needs methods noprop and order "
-                             "interleaved (run backprop in a sweep of its own)")
-        if values.get("batched_blocks"):
-            raise ValueError("block_workers and batched_blocks do not combine; choose one")
-        if n > values["T"]:
-            raise ValueError(f"block_workers {n} is more than the T={values['T']} blocks to split")
+            settings = method_settings(self, name, in_channels=1, image_size=28, num_classes=10, total_steps=1)
+            try:
+                settings.check_block_workers(self.block_workers)
+            except ValueError as e:
+                raise ValueError(f"{name}: {e}") from None
         return self
 
     def epochs_for(self, method: str) -> int:

@@ -148,6 +148,13 @@ class CommonSettings:
     def check(self) -> None:
         """Rules across a method's own keys (raise ValueError); none for the common ones."""
 
+    def check_block_workers(self, n: int) -> None:
+        """Whether these settings let the method split its blocks over ``n`` processes (``block_workers``; raise
+        ValueError saying why not). A method trains in one process unless it says otherwise here."""
+        if n > 1:
+            raise ValueError(f"block_workers {n} splits a method's blocks over processes, which it cannot do; "
+                             "run it in a sweep of its own without block_workers")
+
 
 def values_of(settings: CommonSettings) -> Iterator[tuple[str, Any]]:
     """(key, value) of every declared key of ``settings``."""

@@ -45,6 +45,17 @@ class DTSettings(CommonSettings):
         if self.batched_blocks and self.order != "interleaved":
             raise ValueError("batched_blocks needs order interleaved (the paper order trains one block per step)")
 
+    def check_block_workers(self, n: int) -> None:
+        """Block-parallel training splits the interleaved order's blocks (``noprop.dt.parallel``)."""
+        if n == 1:
+            return
+        if self.order != "interleaved":
+            raise ValueError(f"block_workers {n} splits NoProp-DT's blocks: it needs order interleaved")
+        if self.batched_blocks:
+            raise ValueError("block_workers and batched_blocks do not combine; choose one")
+        if n > self.T:
+            raise ValueError(f"block_workers {n} is more than the T={self.T} blocks to split")
+
 
 class NoPropDT(DenoiserStack):
     """T independent DenoiseBlocks, a label embedding and a linear classifier on z_T.

@@ -100,7 +100,11 @@ def test_two_processes_train_the_blocks_of_one_and_resume_to_the_same_rows(tmp_p
 @two_gpus_on_cuda
 def test_block_workers_are_checked_before_any_run(tmp_path: Path) -> None:
     proc = cli("run", "--config", "smoke", "--block-workers", "2", "--out", str(tmp_path))
-    assert proc.returncode == 2 and "needs methods noprop and order interleaved" in proc.stderr
+    assert proc.returncode == 2 and "noprop-dt: block_workers 2 splits NoProp-DT's blocks: it needs order " \
+        "interleaved" in proc.stderr
+    proc = cli("run", "--config", "smoke", "--order", "interleaved", "--block-workers", "2", "--out", str(tmp_path))
+    assert proc.returncode == 2 and "backprop: block_workers 2 splits a method's blocks over processes, which it " \
+        "cannot do" in proc.stderr
     proc = cli("run", "--config", "smoke", "--methods", "noprop", "--order", "interleaved", "--block-workers", "11",
                "--out", str(tmp_path))
     assert proc.returncode == 2 and "more than the T=10 blocks" in proc.stderr
