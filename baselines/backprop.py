@@ -37,7 +37,8 @@ def readout_init_(classifier: nn.Linear, W: Tensor, confidence: float = READOUT_
 
     Why: z_T is a mixture of the blocks' û = softmax(logits)·W, so its entries are small (in the simplex for one-hot
     W). A randomly initialised Linear on it gives near-uniform logits and, measured, leaves backprop at 30.5 % after
-    one epoch on 6,000 Fashion-MNIST images, where this start reaches 79.5 % (results/reference/backprop-init-cpu/README.md). It is still Eqs. 17-19 with a linear classifier; only its
+    one epoch on 6,000 Fashion-MNIST images, where this start reaches 79.5 %
+    (results/reference/backprop-init-cpu/README.md). It is still Eqs. 17-19 with a linear classifier; only its
     starting point is ours.
     """
     c = W.shape[0]
