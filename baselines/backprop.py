@@ -3,7 +3,6 @@ end to end and trained by ordinary back-propagation."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -12,12 +11,12 @@ from torch import Tensor, nn
 
 from baselines.endtoend import EndToEnd
 from noprop.core.reading import start_z
+from noprop.core.readout import ClassifierInit, classifier_init_setting, readout_init_
 from noprop.core.settings import CommonSettings, setting
 from noprop.core.spec import MethodSpec
 from noprop.core.stack import DenoiserStack
 
 MIX_INIT = 1.0  # "constant": w_t = 1 at init, a_t = tanh(1) ≈ 0.76 (our choice; the paper is silent)
-READOUT_CONFIDENCE = 0.9  # "readout": z_T = u_y alone gives its class this probability at init (our choice)
 
 
 def initial_mixing(T: int, how: str) -> Tensor:
@@ -29,24 +28,6 @@ def initial_mixing(T: int, how: str) -> Tensor:
     return torch.atanh(1.0 / torch.arange(2, T + 2, dtype=torch.float32))
 
 
-@torch.no_grad()
-def readout_init_(classifier: nn.Linear, W: Tensor, confidence: float = READOUT_CONFIDENCE) -> None:
-    """Start the classifier on z_T as the readout of the label embedding: the least-squares linear map that sends
-    each class embedding u_c to k times the one-hot of c (weight k·pinv(W)ᵀ, bias 0), with k chosen so that
-    softmax gives u_c's own class probability ``confidence``. For one-hot W this is k·I.
-
-    Why: z_T is a mixture of the blocks' û = softmax(logits)·W, so its entries are small (in the simplex for one-hot
-    W). A randomly initialised Linear on it gives near-uniform logits and, measured, leaves backprop at 30.5 % after
-    one epoch on 6,000 Fashion-MNIST images, where this start reaches 79.5 %
-    (results/reference/backprop-init-cpu/README.md). It is still Eqs. 17-19 with a linear classifier; only its
-    starting point is ours.
-    """
-    c = W.shape[0]
-    k = math.log(confidence * (c - 1) / (1 - confidence))
-    classifier.weight.copy_(k * torch.linalg.pinv(W.detach().float()).T.to(classifier.weight.dtype))
-    classifier.bias.zero_()
-
-
 @dataclass(frozen=True)
 class BackpropSettings(CommonSettings):
     """The initial values the paper leaves open for the baseline (ours)."""
@@ -54,9 +35,7 @@ class BackpropSettings(CommonSettings):
     mix_init: Literal["constant", "average"] = setting(
         "constant", "backprop: mixing weights at init; constant (a_t = tanh 1) or average (a_t = 1/(t+1): z_T starts "
         "as the equal-weight mean of z_0 and every block's output)")
-    classifier_init: Literal["readout", "random"] = setting(
-        "readout", "backprop: classifier on z_T at init; readout (maps each class embedding to a confident logit for "
-        "its class) or random (torch's default)")
+    classifier_init: ClassifierInit = classifier_init_setting()
 
 
 class BackpropBaseline(EndToEnd, DenoiserStack):

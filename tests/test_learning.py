@@ -4,10 +4,11 @@ Budget: 3,000 class-balanced training images, batch 32, width 0.25, paper order,
 for NoProp-CT and -FM (one network pass per image, so 8 of their epochs cost less than 2 of NoProp-DT's 10 blocks).
 Measured on the 2-core CI machine (this test's code, seeds 0 and 1): NoProp-DT 64.5-65.7 %, backprop 72.7-76.5 %
 (40.7-40.9 % before its classifier started as the embedding's readout), the CNN reference 78.8-80.2 %, NoProp-CT
-34.7-41.6 % and NoProp-FM 58.4-61.8 % test accuracy at 20 Euler steps, the stochastic reading (chance: 10 %).
-NoProp-CT's stochastic reading varies most: rounding-level changes to its schedule's arithmetic moved seed 0 from
-38.5 to 41.6 %. Thresholds leave a margin of 12-15 points below the lowest measurement, for seed-to-seed and
-platform variation, and still sit well above chance (NoProp-CT's: 12 points above it).
+51.3-53.7 % (34.7-41.6 % before its classifier started as the readout, its schedule left weight decay and its initial
+γ range became [-3, 3]) and NoProp-FM 58.4-61.8 % test accuracy at 20 Euler steps, the stochastic reading (chance:
+10 %). NoProp-CT's stochastic reading varies most (rounding-level changes to its schedule's arithmetic once moved
+seed 0 by 3 points). Thresholds leave a margin of 12-15 points below the lowest measurement, for seed-to-seed and
+platform variation, and sit well above chance.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ pytestmark = [
     pytest.mark.skipif(not (data.DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file(),
                        reason="Debian's dataset-fashion-mnist is not installed"),
 ]
-THRESHOLDS = {"noprop-dt": 50.0, "backprop": 60.0, "cnn": 65.0, "noprop-ct": 22.0, "noprop-fm": 45.0}
+THRESHOLDS = {"noprop-dt": 50.0, "backprop": 60.0, "cnn": 65.0, "noprop-ct": 39.0, "noprop-fm": 45.0}
 EPOCHS = {"noprop-ct": 8, "noprop-fm": 8}  # the others: 2
 
 

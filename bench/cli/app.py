@@ -193,15 +193,22 @@ def _executor(executor: Executor, in_process: bool, ray_address: str | None) -> 
     return functools.partial(local.run_sweep, in_process=in_process)
 
 
+def budget(config: cfg.RunConfig) -> str:
+    """Each method's epochs, naming the key that set them where a method's own key replaces ``epochs``."""
+    epochs = {m: config.epochs_for(m) for m in config.methods}
+    if len(set(epochs.values())) == 1:
+        return f"{next(iter(epochs.values()))} epochs"
+    keys = {m: cfg.REGISTRY.spec(m).epochs_key for m in config.methods}
+    return ", ".join(f"{m} {n} epochs" + (f" ({keys[m]})" if keys[m] and n != config.epochs else "")
+                     for m, n in epochs.items())
+
+
 def _sweep(config: cfg.RunConfig, resume: bool, quiet: bool, jsonl: bool, run_sweep: Callable[..., list[dict]],
            progress: Any) -> list[dict]:
     """Run the sweep with the chosen display: JSON lines, nothing, or Rich progress bars."""
     if jsonl or quiet:
         return run_sweep(config, resume=resume, emit=progress.jsonl if jsonl else progress.quiet)
-    epochs = {m: config.epochs_for(m) for m in config.methods}
-    budget = (f"{config.epochs} epochs" if len(set(epochs.values())) == 1
-              else ", ".join(f"{m} {n} epochs" for m, n in epochs.items()))
-    console.print(f"[bold]{config.dataset}[/]: {', '.join(config.methods)} x seeds {config.seeds}, {budget} "
+    console.print(f"[bold]{config.dataset}[/]: {', '.join(config.methods)} x seeds {config.seeds}, {budget(config)} "
                   f"-> {config.out}/", highlight=False)
     with progress.RichDisplay(console) as display:
         return run_sweep(config, resume=resume, emit=display)

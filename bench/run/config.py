@@ -142,8 +142,12 @@ class HarnessConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def model_hash(self) -> str:
+    def model_hash(self, method: str | None = None) -> str:
         """Hash of the settings that define the experiment: what is trained, on what, for how long.
+
+        With ``method``, the hash of that method's runs: the keys other methods declare "unless-default" and it does
+        not are left out whatever their value, so (say) the continuous variants' ``continuous_epochs`` in a config
+        does not re-hash NoProp-DT's rows. Rows made before such keys existed hash as before either way.
 
         Left out: where things go (out, data_dir, download, device), what is swept (methods, seeds) and the
         execution switches (SWITCH_KEYS), which every result row records as columns of their own, so the report
@@ -151,15 +155,27 @@ class HarnessConfig:
         after results were first written (every method key declared "unless-default") is left out while it has its
         default, so configs that do not use it keep the hash they always had (and still match committed results).
         """
+        foreign = _foreign_keys(method)
         d = {
             k: v for k, v in self.to_dict().items()
-            if k not in _NOT_HASHED and not (k in _HASHED_UNLESS_DEFAULT and v == _HASHED_UNLESS_DEFAULT[k])
+            if k not in _NOT_HASHED and k not in foreign
+            and not (k in _HASHED_UNLESS_DEFAULT and v == _HASHED_UNLESS_DEFAULT[k])
         }
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
     def switches(self) -> dict[str, Any]:
         """The execution switches of this config (recorded in every run row)."""
         return {k: getattr(self, k) for k in SWITCH_KEYS}
+
+
+def _foreign_keys(method: str | None) -> set[str]:
+    """The "unless-default" keys of other methods that ``method`` does not declare (none without a method, or for a
+    name registered nowhere)."""
+    entry = REGISTRY.find(method) if method else None
+    if entry is None:
+        return set()
+    own = declared_keys(entry.spec.settings)
+    return {k for k, key in REGISTRY.keys.items() if key.hashed == "unless-default" and k not in own}
 
 
 def method_settings(config: Any, method: str, **derived: Any) -> CommonSettings:

@@ -46,7 +46,7 @@ def run_key(dataset: str, method: str, config_hash: str, switch_values: Mapping[
 
 def key_for(config: RunConfig, method: str, seed: int) -> str:
     """The run key of (``method``, ``seed``) under ``config``."""
-    return run_key(config.dataset, method, config.model_hash(), config.switches(), seed)
+    return run_key(config.dataset, method, config.model_hash(method), config.switches(), seed)
 
 
 def new_run_id() -> str:
@@ -59,7 +59,8 @@ def identity_columns(config: RunConfig, method: str, seed: int, *, run_id: str, 
     return {
         "run_id": run_id, "dataset": config.dataset, "method": method, **method_identity(method),
         "embedding": config.embedding, **config.switches(), "seed": seed,
-        "epochs_planned": config.epochs_for(method), "config_hash": config.model_hash(), "measured_in": measured_in,
+        "epochs_planned": config.epochs_for(method), "config_hash": config.model_hash(method),
+        "measured_in": measured_in,
     }
 
 

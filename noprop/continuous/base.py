@@ -8,11 +8,12 @@ A variant says how it trains (``loss_terms``), which ODE it integrates (``veloci
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from noprop.continuous.net import ContinuousTimeNet
 from noprop.continuous.ode import integrate
@@ -48,9 +49,14 @@ class ContinuousTime(OneNetwork):
         self.net = ContinuousTimeNet(s.in_channels, s.image_size, s.num_classes, self.embedding.W.shape[1], s.width,
                                      s.dropout)
 
-    def start_training(self) -> None:
-        """Adam (not AdamW) over every parameter, with the paper's lr and weight decay."""
-        self.use_optimiser(torch.optim.Adam(self.parameters(), lr=self.s.lr, weight_decay=self.s.weight_decay))
+    def start_training(self, undecayed: Iterable[nn.Parameter] = ()) -> None:
+        """Adam (not AdamW) over every parameter, with the paper's lr and weight decay, except ``undecayed`` (weight
+        decay 0: parameters whose value 0 means nothing, such as a schedule's ends)."""
+        kept = {id(p) for p in undecayed}
+        groups = [{"params": [p for p in self.parameters() if id(p) not in kept]},
+                  {"params": [p for p in self.parameters() if id(p) in kept], "weight_decay": 0.0}]
+        self.use_optimiser(torch.optim.Adam([g for g in groups if g["params"]], lr=self.s.lr,
+                                            weight_decay=self.s.weight_decay))
 
     @property
     def block_passes_per_sample(self) -> int:

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-GAMMA_CLEAN, GAMMA_NOISY = -5.0, 5.0  # initial γ0, γ1: ᾱ(1) ≈ 0.993, ᾱ(0) ≈ 0.0067 (our choice)
+GAMMA_CLEAN, GAMMA_NOISY = -5.0, 5.0  # initial γ0, γ1 by default: ᾱ(1) ≈ 0.993, ᾱ(0) ≈ 0.0067 (NoProp-CT sets its own)
 HIDDEN = 1024  # width of γ̄'s hidden layer, as in variational diffusion models (our choice)
 
 
@@ -57,11 +57,12 @@ class MonotoneNet(nn.Module):
 class LearnedSchedule(nn.Module):
     """γ(t), SNR(t), ᾱ(t) and SNR′(t) for t in [0, 1] (tensors of any shape), differentiable in the parameters."""
 
-    def __init__(self, hidden: int = HIDDEN) -> None:
+    def __init__(self, hidden: int = HIDDEN, gamma_clean: float = GAMMA_CLEAN, gamma_noisy: float = GAMMA_NOISY
+                 ) -> None:
         super().__init__()
         self.net = MonotoneNet(hidden)
-        self.gamma0 = nn.Parameter(torch.tensor(GAMMA_CLEAN))
-        span = torch.tensor(GAMMA_NOISY - GAMMA_CLEAN)
+        self.gamma0 = nn.Parameter(torch.tensor(gamma_clean))
+        span = torch.tensor(gamma_noisy - gamma_clean)
         self.span = nn.Parameter(span + torch.log(-torch.expm1(-span)))  # softplus⁻¹, so γ1 starts at GAMMA_NOISY
 
     @property

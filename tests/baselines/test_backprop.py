@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch import Tensor
 
-from baselines.backprop import READOUT_CONFIDENCE, BackpropBaseline, BackpropSettings, initial_mixing
+from baselines.backprop import BackpropBaseline, BackpropSettings, initial_mixing
+from noprop.core.readout import READOUT_CONFIDENCE
 from noprop.dt.model import DTSettings, NoPropDT
 from tests.toy import quadrant_data, small_settings
 

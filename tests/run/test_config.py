@@ -122,12 +122,23 @@ def test_every_committed_reference_row_keeps_its_config_hash():
     for folder in folders:
         rows = read_runs(folder)
         name = str(folder.relative_to(reference))
-        for config_json, recorded in zip(rows["config_json"], rows["config_hash"], strict=True):
+        for config_json, method, recorded in zip(rows["config_json"], rows["method"], rows["config_hash"],
+                                                 strict=True):
             expected = json.loads(config_json)
             if name in _HASHED_PRECISION:
                 expected = {k: v for k, v in expected.items() if k != "precision"}
-                assert cfg.RunConfig(**expected).model_hash() != recorded  # still the old rule's hash
+                assert cfg.RunConfig(**expected).model_hash(method) != recorded  # still the old rule's hash
                 continue
-            assert cfg.RunConfig(**expected).model_hash() == recorded, (name, recorded)
+            assert cfg.RunConfig(**expected).model_hash(method) == recorded, (name, recorded)
             checked += 1
     assert len(folders) >= 8 and checked >= 25
+
+
+def test_a_method_key_in_the_config_re_hashes_only_the_methods_that_declare_it():
+    """The smoke config sets continuous_epochs for NoProp-CT and -FM: their runs hash it, NoProp-DT's and backprop's
+    keep the hash of the committed smoke reference."""
+    smoke = cfg.resolve(config="smoke")
+    assert smoke.continuous_epochs == 20
+    assert smoke.model_hash("noprop-dt") == smoke.model_hash("backprop") == "2369a4c8f16b"
+    assert smoke.model_hash("noprop-ct") != "2369a4c8f16b" and smoke.epochs_for("noprop-ct") == 20
+    assert cfg.resolve(config="smoke", overrides={"continuous_epochs": None}).model_hash("noprop-ct") == "2369a4c8f16b"

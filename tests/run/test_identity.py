@@ -19,9 +19,9 @@ def smoke() -> cfg.RunConfig:
 def test_a_run_key_names_dataset_method_hash_switches_and_seed() -> None:
     c = smoke()
     switches = "-".join(str(c.switches()[k]).lower() for k in cfg.SWITCH_KEYS)
-    expected = f"{c.dataset}-noprop-dt-{c.model_hash()}-{switches}-seed3"
+    expected = f"{c.dataset}-noprop-dt-{c.model_hash('noprop-dt')}-{switches}-seed3"
     assert identity.key_for(c, "noprop-dt", 3) == expected
-    assert identity.run_key(c.dataset, "noprop-dt", c.model_hash(), c.switches(), 3) == expected
+    assert identity.run_key(c.dataset, "noprop-dt", c.model_hash("noprop-dt"), c.switches(), 3) == expected
 
 
 def test_devices_resolve_and_an_unusable_one_is_one_clear_error() -> None:

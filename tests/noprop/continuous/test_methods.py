@@ -46,7 +46,8 @@ def test_predict_is_seeded_and_the_deterministic_reading_ignores_the_seed(cls: t
     d = model.predict(X[:8], torch.Generator().manual_seed(1), deterministic=True)
     assert torch.equal(d, model.predict(X[:8], torch.Generator().manual_seed(2), deterministic=True))
     assert model.training
-    assert model.recorded_settings() == {"ode_steps": 3, "integrator": integrator}
+    own = {"ct_weight": "paper"} if cls is NoPropCT else {}
+    assert model.recorded_settings() == {"ode_steps": 3, "integrator": integrator, **own}
     assert evaluations(integrator, model.inference_steps) == (6 if integrator == "heun" else 3)
 
 
@@ -115,3 +116,38 @@ def test_training_state_resumes_exactly(cls: type[ContinuousTime]) -> None:
     b.fit_epoch(batches)
     for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         torch.testing.assert_close(va, vb, msg=k)
+
+
+def test_ct_classifier_starts_as_the_readout_of_each_clean_class_embedding():
+    """Before any training, the classifier on z_1 reads every clean class embedding u_c as class c (the readout
+    start); with classifier_init random it is torch's default Linear, which does not."""
+    for embedding in ("one-hot", "learned"):
+        model = NoPropCT(small(NoPropCT, embedding=embedding, embed_dim=8))
+        W = model.embedding.W.detach()
+        assert torch.equal(model.classifier(W).argmax(dim=1), torch.arange(W.shape[0]))
+    torch.manual_seed(0)
+    random = NoPropCT(small(NoPropCT, classifier_init="random"))
+    assert not torch.equal(random.classifier.weight, model.classifier.weight)
+
+
+def test_ct_uniform_weight_is_the_mean_of_the_paper_weight_over_t():
+    """ct_weight uniform: one weight for every t, equal to the mean over t ~ U(0, 1) of ½ η SNR'(t) (the integral of
+    the derivative), so the two losses weigh denoising the same on average."""
+    paper, uniform = (NoPropCT(small(NoPropCT, ct_weight=w)) for w in ("paper", "uniform"))
+    uniform.schedule.load_state_dict(paper.schedule.state_dict())
+    t = (torch.arange(20000, dtype=torch.float64) + 0.5) / 20000
+    schedule = paper.schedule.double()
+    with torch.no_grad():
+        gamma, d_gamma = schedule.gamma_with_derivative(t)
+        ends = schedule.alpha_bar_ends()
+        w_paper = paper.denoise_weight(gamma, d_gamma, ends)
+        w_uniform = uniform.denoise_weight(gamma, d_gamma, ends)
+    assert torch.all(w_uniform == w_uniform[0])
+    torch.testing.assert_close(w_paper.mean(), w_uniform[0], rtol=1e-3, atol=0)
+
+
+def test_ct_schedule_is_left_out_of_weight_decay():
+    model = NoPropCT(small(NoPropCT))
+    decay = {id(p): g["weight_decay"] for g in model._opt.param_groups for p in g["params"]}
+    assert all(decay[id(p)] == 0.0 for p in model.schedule.parameters())
+    assert all(decay[id(p)] == model.s.weight_decay for p in model.net.parameters())
