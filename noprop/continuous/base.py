@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from noprop.continuous.net import ContinuousTimeNet
-from noprop.continuous.ode import integrate
+from noprop.continuous.ode import integrate, march
 from noprop.core.embeddings import check_prototype_data, make_embedding
 from noprop.core.one_network import OneNetwork
 from noprop.core.reading import start_z
@@ -32,8 +32,15 @@ class ContinuousSettings(CommonSettings):
         "MNIST / CIFAR-10 / CIFAR-100)", section="What to run", ge=1)
     ode_steps: int = setting(20, "noprop-ct, noprop-fm: ODE steps from noise to label at inference (the paper: "
                              "1000; 20 reaches the same accuracy, measured in results/reference)", ge=1)
-    integrator: Literal["euler", "heun"] = setting(
-        "euler", "noprop-ct, noprop-fm: the ODE integrator (heun: second order, two network calls a step)")
+    integrator: Literal["euler", "heun", "ddim"] = setting(
+        "euler", "noprop-ct, noprop-fm: the ODE integrator; euler and heun step the drift (heun: second order, two "
+        "network calls a step), ddim (noprop-ct only) takes DDIM's exact step with û and ε̂ held over it")
+
+    def check(self) -> None:
+        if self.integrator == "ddim" and not self.exact_step_offered:
+            raise ValueError("integrator ddim is NoProp-CT's exact step; use euler or heun")
+
+    exact_step_offered = False  # a variant whose model has ``exact_step`` says so (NoProp-CT)
 
 
 class ContinuousTime(OneNetwork):
@@ -73,6 +80,10 @@ class ContinuousTime(OneNetwork):
         """dz/dt at time t for the images whose features (the image path's output) are h."""
         raise NotImplementedError
 
+    def exact_step(self, h: Tensor, z: Tensor, t0: float, t1: float) -> Tensor:
+        """z at t1 from z at t0 by the variant's own exact update (integrator ddim), for variants that have one."""
+        raise NotImplementedError
+
     def read_out(self, z1: Tensor) -> Tensor:
         """Logits [B, classes] from the integrated z_1."""
         raise NotImplementedError
@@ -82,5 +93,8 @@ class ContinuousTime(OneNetwork):
         ``inference_steps`` steps of the settings' integrator, then read out. Labels are never seen."""
         z0 = start_z(x, self.embedding.W, generator, deterministic)
         h = self.net.image_path(x)  # once: the image does not change along t
-        z1 = integrate(lambda z, t: self.velocity(h, z, t), z0, self.inference_steps, self.s.integrator)
+        if self.s.integrator == "ddim":
+            z1 = march(lambda z, t0, t1: self.exact_step(h, z, t0, t1), z0, self.inference_steps)
+        else:
+            z1 = integrate(lambda z, t: self.velocity(h, z, t), z0, self.inference_steps, self.s.integrator)
         return self.read_out(z1)

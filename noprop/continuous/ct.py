@@ -2,7 +2,8 @@
 random t per example with a learned noise schedule; inference integrates the probability-flow ODE from z_0 to z_1.
 
 Choices the paper leaves open (ours, each a config key where it is one): inference takes Euler (or Heun) steps of
-the probability-flow ODE's instantaneous drift (``velocity``); the classifier on z_1 starts as the readout of the
+the probability-flow ODE's instantaneous drift (``velocity``), or DDIM's exact step (``integrator: ddim``,
+``exact_step``); the classifier on z_1 starts as the readout of the
 label embedding (``classifier_init``; torch's default with ``random``), since it gets one update per batch where
 NoProp-DT's gets T; Adam's weight decay (the paper's 1e-3) applies to every parameter but the schedule's, which it
 would pull towards γ = 0; the schedule's initial γ range is [−``ct_gamma_init``, ``ct_gamma_init``]. Not the paper's
@@ -35,6 +36,7 @@ GAMMA_INIT = 3.0
 class CTSettings(ContinuousSettings):
     """NoProp-CT's own key besides the continuous ones."""
 
+    exact_step_offered = True  # DDIM's step (NoPropCT.exact_step)
     ct_eta: float = setting(1.0, "noprop-ct: the paper's eta, weight of its denoising loss", gt=0)
     classifier_init: ClassifierInit = classifier_init_setting()
     ct_weight: Literal["paper", "uniform"] = setting(
@@ -98,6 +100,15 @@ class NoPropCT(ContinuousTime):
         u = self.u_hat(h, z, tt)
         eps = (z - ab.sqrt() * u) / (1 - ab).sqrt()
         return d_ab * (u / (2 * ab.sqrt()) - eps / (2 * (1 - ab).sqrt()))
+
+    def exact_step(self, h: Tensor, z: Tensor, t0: float, t1: float) -> Tensor:
+        """DDIM's step (integrator ddim): û and ε̂ = (z − √ᾱ(t0) û) / √(1 − ᾱ(t0)) at t0, held over the step,
+        z(t1) = √ᾱ(t1) û + √(1 − ᾱ(t1)) ε̂: the exact solution of the drift ``velocity`` integrates, for that û."""
+        tt = torch.full((z.shape[0],), t0, device=z.device, dtype=z.dtype)
+        ab = self.schedule.alpha_bar(torch.tensor([t0, t1], device=z.device, dtype=z.dtype))
+        u = self.u_hat(h, z, tt)
+        eps = (z - ab[0].sqrt() * u) / (1 - ab[0]).sqrt()
+        return ab[1].sqrt() * u + (1 - ab[1]).sqrt() * eps
 
     def read_out(self, z1: Tensor) -> Tensor:
         """The classifier on z_1, as trained by the CE term."""

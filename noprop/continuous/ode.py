@@ -11,13 +11,25 @@ from collections.abc import Callable
 
 from torch import Tensor
 
-INTEGRATORS = ("euler", "heun")
+INTEGRATORS = ("euler", "heun")  # the slope integrators; a method may add an exact step of its own (NoProp-CT: ddim)
 Field = Callable[[Tensor, float], Tensor]  # f(z, t) -> dz/dt, t a Python float shared by the batch
+Step = Callable[[Tensor, float, float], Tensor]  # (z at t0, t0, t1) -> z at t1
 
 
 def evaluations(method: str, steps: int) -> int:
     """Evaluations of f that `integrate` makes (the cost of one inference pass, in network calls)."""
     return steps * (2 if method == "heun" else 1)
+
+
+def march(step: Step, z0: Tensor, steps: int, t0: float = 0.0, t1: float = 1.0) -> Tensor:
+    """z(t1) from z(t0) = z0 in ``steps`` equal steps of a method's own update (one network evaluation each)."""
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    h = (t1 - t0) / steps
+    z = z0
+    for i in range(steps):
+        z = step(z, t0 + i * h, t0 + (i + 1) * h)
+    return z
 
 
 def integrate(f: Field, z0: Tensor, steps: int, method: str = "euler", t0: float = 0.0, t1: float = 1.0) -> Tensor:

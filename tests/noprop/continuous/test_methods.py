@@ -151,3 +151,30 @@ def test_ct_schedule_is_left_out_of_weight_decay():
     decay = {id(p): g["weight_decay"] for g in model._opt.param_groups for p in g["params"]}
     assert all(decay[id(p)] == 0.0 for p in model.schedule.parameters())
     assert all(decay[id(p)] == model.s.weight_decay for p in model.net.parameters())
+
+
+def test_ddim_is_the_exact_solution_of_the_drift_that_euler_steps_for_a_fixed_u_hat(monkeypatch):
+    """With û held fixed, one DDIM step from t = 0 to 1 lands on the closed-form endpoint √ᾱ(1) û + √(1 − ᾱ(1)) ε̂_0,
+    fifty DDIM steps land on it too (the step is exact, so steps compose), and Euler steps of the instantaneous drift
+    converge to it (the two integrate the same ODE)."""
+    from noprop.continuous.ode import integrate, march
+
+    model = NoPropCT(small(NoPropCT)).double()
+    u = torch.softmax(torch.randn(5, 4, dtype=torch.float64), dim=-1) @ model.embedding.W.double()
+    monkeypatch.setattr(model, "u_hat", lambda h, z, t: u)
+    z0 = torch.randn(5, 4, dtype=torch.float64)
+    with torch.no_grad():
+        ab = model.schedule.alpha_bar(torch.tensor([0.0, 1.0], dtype=torch.float64))
+        endpoint = ab[1].sqrt() * u + (1 - ab[1]).sqrt() * (z0 - ab[0].sqrt() * u) / (1 - ab[0]).sqrt()
+        one = march(lambda z, a, b: model.exact_step(None, z, a, b), z0, 1)
+        fifty = march(lambda z, a, b: model.exact_step(None, z, a, b), z0, 50)
+        euler = integrate(lambda z, t: model.velocity(None, z, t), z0, 4000, "euler")
+    torch.testing.assert_close(one, endpoint, rtol=0, atol=1e-12)
+    torch.testing.assert_close(fifty, endpoint, rtol=0, atol=1e-10)
+    torch.testing.assert_close(euler, endpoint, rtol=0, atol=2e-3)
+
+
+def test_ddim_is_noprop_ct_s_alone():
+    with pytest.raises(ValueError, match="integrator ddim is NoProp-CT's exact step"):
+        small(NoPropFM, integrator="ddim")
+    assert small(NoPropCT, integrator="ddim").integrator == "ddim"
