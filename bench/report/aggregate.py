@@ -173,6 +173,7 @@ def over_seeds(loaded: Loaded, datasets: Sequence[str] | None = None, methods: S
     not_ok = runs[runs["status"] != "ok"].reset_index(drop=True)
     ok["setting"] = setting_labels(ok)
     ok["variant"] = method_labels(ok, warnings) + " (" + ok["setting"] + ")"
+    _note_unequal_passes(ok, warnings)
     seeds = per_seed_values(ok, warnings)
     return Report(runs=ok, not_ok=not_ok, per_seed=seeds, summary=summarize(seeds, ok, warnings),
                   epochs=loaded.epochs, artifacts=loaded.artifacts, sources=list(loaded.sources), warnings=warnings,
@@ -301,6 +302,24 @@ def _with_paper(summary: pd.DataFrame) -> pd.DataFrame:
     summary["peak_cuda_allocated_minus_paper_mb"] = (
         summary["peak_cuda_allocated_mb_mean"] - summary["paper_peak_gpu_mb"])
     return summary
+
+
+def _note_unequal_passes(ok: pd.DataFrame, warnings: list[str]) -> None:
+    """Where methods sit side by side at equal epochs but one image costs them different numbers of network passes
+    (block passes: T for NoProp-DT and backprop, 1 for a one-network method such as NoProp-CT), say so: the
+    one-network method's parts (its classifier, say) get that many times fewer updates at that budget."""
+    if ok.empty:
+        return
+    passes = (ok["block_samples_per_s"].astype("float64") / ok["samples_per_s"].astype("float64")).round()
+    frame = ok.assign(passes=passes).dropna(subset=["passes"])
+    for (dataset, epochs), rows in frame.groupby(["dataset", "epochs_done"], sort=True):
+        per_method = rows.groupby("method", sort=True)["passes"].first()
+        if per_method.nunique() > 1:
+            listed = ", ".join(f"{m} {int(p)}" for m, p in per_method.items())
+            warnings.append(f"{dataset}, {whole_text(epochs)} epochs: the methods make different network passes per "
+                            f"image per epoch ({listed}), so at equal epochs the fewer-pass methods' parts get that "
+                            "many times fewer updates; compare them at equal passes with their epochs key "
+                            "(noprop-bench methods)")
 
 
 def _warn_mixed_settings(summary: pd.DataFrame, warnings: list[str]) -> None:

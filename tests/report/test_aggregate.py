@@ -194,3 +194,14 @@ def test_with_epoch_medians_leaves_recorded_medians_alone():
     runs = pd.DataFrame({"results_dir": ["a", "a"], "run_id": ["x", "y"], "epoch_time_median_s": [7.0, None]})
     epochs = pd.DataFrame({"results_dir": ["a"] * 3, "run_id": ["x", "y", "y"], "epoch_time_s": [1.0, 4.0, 6.0]})
     assert list(aggregate.with_epoch_medians(runs, epochs)["epoch_time_median_s"]) == [7.0, 5.0]
+
+
+def test_methods_with_different_passes_per_image_at_equal_epochs_are_noted():
+    """NoProp-CT (one network pass per image) beside NoProp-DT (T block passes) at equal epochs: the report says
+    that its parts get T times fewer updates at that budget."""
+    folder = Path(__file__).resolve().parents[2] / "results" / "reference" / "continuous-fashion-mnist-cpu"
+    report = aggregate.over_seeds(load([folder]))
+    noted = [w for w in report.warnings if "different network passes per image" in w]
+    assert len(noted) == 1 and "noprop-ct 1" in noted[0] and "noprop-dt 10" in noted[0]
+    smoke = aggregate.over_seeds(load([folder.parent / "smoke-cpu"]))
+    assert not [w for w in smoke.warnings if "network passes" in w]  # NoProp-DT and backprop: T passes each
