@@ -174,6 +174,7 @@ def over_seeds(loaded: Loaded, datasets: Sequence[str] | None = None, methods: S
     ok["setting"] = setting_labels(ok)
     ok["variant"] = method_labels(ok, warnings) + " (" + ok["setting"] + ")"
     _note_unequal_passes(ok, warnings)
+    _note_departures(ok, warnings)
     seeds = per_seed_values(ok, warnings)
     return Report(runs=ok, not_ok=not_ok, per_seed=seeds, summary=summarize(seeds, ok, warnings),
                   epochs=loaded.epochs, artifacts=loaded.artifacts, sources=list(loaded.sources), warnings=warnings,
@@ -305,9 +306,10 @@ def _with_paper(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def _note_unequal_passes(ok: pd.DataFrame, warnings: list[str]) -> None:
-    """Where methods sit side by side at equal epochs but one image costs them different numbers of network passes
-    (block passes: T for NoProp-DT and backprop, 1 for a one-network method such as NoProp-CT), say so: the
-    one-network method's parts (its classifier, say) get that many times fewer updates at that budget."""
+    """Where methods sit side by side at equal epochs but one image costs them different numbers of block passes
+    (T for NoProp-DT and backprop, 1 for a one-network method such as NoProp-CT), say so: equal epochs are then not
+    an equal budget, and a one-network method's parts (NoProp-CT's classifier, say) take one step per batch where
+    each of NoProp-DT's T blocks, and its classifier with each, takes one."""
     if ok.empty:
         return
     passes = (ok["block_samples_per_s"].astype("float64") / ok["samples_per_s"].astype("float64")).round()
@@ -316,10 +318,20 @@ def _note_unequal_passes(ok: pd.DataFrame, warnings: list[str]) -> None:
         per_method = rows.groupby("method", sort=True)["passes"].first()
         if per_method.nunique() > 1:
             listed = ", ".join(f"{m} {int(p)}" for m, p in per_method.items())
-            warnings.append(f"{dataset}, {whole_text(epochs)} epochs: the methods make different network passes per "
-                            f"image per epoch ({listed}), so at equal epochs the fewer-pass methods' parts get that "
-                            "many times fewer updates; compare them at equal passes with their epochs key "
-                            "(noprop-bench methods)")
+            warnings.append(f"{dataset}, {whole_text(epochs)} epochs: the methods make different block passes per "
+                            f"image per epoch ({listed}), so equal epochs are not an equal budget (a block-wise "
+                            "method's classifier steps with each of its blocks); compare at equal passes with a "
+                            "method's epochs key (noprop-bench methods)")
+
+
+def _note_departures(ok: pd.DataFrame, warnings: list[str]) -> None:
+    """A method records in ``departure`` where a run departs from the method as its paper defines it (NoProp-CT's
+    uniform weight, say): the report repeats it for every group that has one."""
+    if "departure" not in ok:
+        return
+    rows = ok[ok["departure"].map(lambda v: isinstance(v, str) and bool(v))]
+    for (variant, departure), _ in rows.groupby(["variant", "departure"], sort=True):
+        warnings.append(f"{variant}: {departure}")
 
 
 def _warn_mixed_settings(summary: pd.DataFrame, warnings: list[str]) -> None:

@@ -89,7 +89,8 @@ class NoPropCT(ContinuousTime):
         return 0.5 * self.s.ct_eta * -d_gamma * torch.exp(-gamma)
 
     def recorded_settings(self) -> dict[str, str | int]:
-        return {**super().recorded_settings(), "ct_weight": self.s.ct_weight}
+        departure = "ct_weight uniform: not the paper's loss" if self.s.ct_weight == "uniform" else ""
+        return {**super().recorded_settings(), "ct_weight": self.s.ct_weight, "departure": departure}
 
     def velocity(self, h: Tensor, z: Tensor, t: float) -> Tensor:
         """The probability-flow ODE's drift at t: z = √ᾱ û + √(1 − ᾱ) ε̂ differentiated in t with û and ε̂ held,
@@ -118,5 +119,6 @@ class NoPropCT(ContinuousTime):
 METHOD = MethodSpec(
     name="noprop-ct", factory=NoPropCT, settings=CTSettings, aliases=("ct",), baseline="backprop",
     summary="NoProp-CT: one network over continuous t with a learned noise schedule; ODE inference (paper Sec. 2.3)",
-    columns={"ode_steps": "int", "integrator": "str", "ct_weight": "str"}, epochs_key="continuous_epochs",
+    columns={"ode_steps": "int", "integrator": "str", "ct_weight": "str", "departure": "str"},
+    epochs_key="continuous_epochs",
     version=2)  # 2: the classifier's readout start, the schedule out of weight decay, and ct_gamma_init's default

@@ -201,7 +201,15 @@ def test_methods_with_different_passes_per_image_at_equal_epochs_are_noted():
     that its parts get T times fewer updates at that budget."""
     folder = Path(__file__).resolve().parents[2] / "results" / "reference" / "continuous-fashion-mnist-cpu"
     report = aggregate.over_seeds(load([folder]))
-    noted = [w for w in report.warnings if "different network passes per image" in w]
+    noted = [w for w in report.warnings if "different block passes per image" in w]
     assert len(noted) == 1 and "noprop-ct 1" in noted[0] and "noprop-dt 10" in noted[0]
     smoke = aggregate.over_seeds(load([folder.parent / "smoke-cpu"]))
-    assert not [w for w in smoke.warnings if "network passes" in w]  # NoProp-DT and backprop: T passes each
+    assert not [w for w in smoke.warnings if "block passes" in w]  # NoProp-DT and backprop: T passes each
+
+
+def test_a_recorded_departure_from_the_paper_is_repeated_once_per_group():
+    ok = pd.DataFrame({"variant": ["noprop-ct (a)", "noprop-ct (a)", "noprop-ct (b)", "noprop-dt (a)"],
+                       "departure": ["ct_weight uniform: not the paper's loss"] * 2 + ["", None]})
+    warnings: list[str] = []
+    aggregate._note_departures(ok, warnings)
+    assert warnings == ["noprop-ct (a): ct_weight uniform: not the paper's loss"]

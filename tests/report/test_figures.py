@@ -96,7 +96,9 @@ def test_summary_of_real_runs_matches_the_run_rows(real_results: Path):
     runs = read_runs(real_results)
     report = build(load([real_results]))
     prototype = runs[runs["embedding"] == "prototype"].iloc[0]  # a group is named with its switches too
-    assert report.warnings == [f"mnist noprop-dt prototype (config {prototype['config_hash']}, precision="
+    assert report.warnings[0].startswith("mnist, 2 epochs: the methods make different block passes per image per "
+                                         "epoch (backprop 3, cnn 1, noprop-dt 3)")
+    assert report.warnings[1:] == [f"mnist noprop-dt prototype (config {prototype['config_hash']}, precision="
                                f"{prototype['precision']}, channels_last={str(prototype['channels_last']).lower()}, "
                                "batched_blocks=false, block_workers=1): "
                                "no ok backprop run with the same dataset and embedding; ratios left empty"]

@@ -46,7 +46,7 @@ def test_predict_is_seeded_and_the_deterministic_reading_ignores_the_seed(cls: t
     d = model.predict(X[:8], torch.Generator().manual_seed(1), deterministic=True)
     assert torch.equal(d, model.predict(X[:8], torch.Generator().manual_seed(2), deterministic=True))
     assert model.training
-    own = {"ct_weight": "paper"} if cls is NoPropCT else {}
+    own = {"ct_weight": "paper", "departure": ""} if cls is NoPropCT else {}
     assert model.recorded_settings() == {"ode_steps": 3, "integrator": integrator, **own}
     assert evaluations(integrator, model.inference_steps) == (6 if integrator == "heun" else 3)
 
