@@ -21,7 +21,7 @@ from noprop.core.method import Method
 from noprop.core.settings import CommonSettings
 
 PROTOTYPE_IMAGES_PER_CLASS = 500  # training images per class offered to the prototype (medoid) initialisation
-# method -> the method it is matched against (the same MethodSettings), for the report's "vs baseline" ratios
+
 
 def settings_for(config: RunConfig, splits: Splits, batches_per_pass: int, method: str) -> CommonSettings:
     """The settings ``method`` gets for this config and dataset (only the run length, which sets the lr schedule's

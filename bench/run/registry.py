@@ -84,8 +84,8 @@ class Registry:
 
     def baseline_of(self, name: str) -> str | None:
         """The baseline a method declares (None when it declares none or is not registered here)."""
-        known = self.canonical(name)
-        return self.methods[known].spec.baseline if known else None
+        entry = self.find(name)
+        return entry.spec.baseline if entry else None
 
 
 def common_keys() -> dict[str, Key]:
