@@ -65,9 +65,13 @@ class BackpropBaseline(EndToEnd, DenoiserStack):
         z = start_z(x, W, generator, deterministic)
         a = torch.tanh(self.mix)
         for t, block in enumerate(self.blocks):
-            _, u_hat = block(x, z, W)
+            u_hat = self.run_block(block, x, z, W)
             z = (1 - a[t]) * z + a[t] * u_hat  # Eq. 17-19
         return self.classifier(z)
+
+    def run_block(self, block: nn.Module, x: Tensor, z: Tensor, W: Tensor) -> Tensor:
+        """û_t(x, z_{t-1}): one block's prediction (a checkpointed subclass recomputes it in backward)."""
+        return block(x, z, W)[1]
 
 
 METHOD = MethodSpec(

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from baselines.endtoend import EndToEnd
-from noprop.core.blocks import conv_path, scaled
+from noprop.core.blocks import conv_path, pooling_stages, scaled
 from noprop.core.settings import CommonSettings
 from noprop.core.spec import MethodSpec
 
@@ -25,6 +25,7 @@ class CNNReference(EndToEnd):
         self.s = s
         self.image_path = conv_path(s.in_channels, s.image_size, s.width, s.dropout)
         self.classifier = nn.Linear(scaled(256, s.width), s.num_classes)
+        self.stages = pooling_stages(self.image_path)  # views of image_path's layers: no weights of their own
         self.start_training()
 
     @property
@@ -34,7 +35,14 @@ class CNNReference(EndToEnd):
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None, deterministic: bool = False) -> Tensor:
         """Logits; inference draws no noise, so ``generator`` and ``deterministic`` change nothing."""
-        return self.classifier(self.image_path(x))
+        h = x
+        for stage in self.stages:
+            h = self.run_stage(stage, h)
+        return self.classifier(h)
+
+    def run_stage(self, stage: nn.Module, h: Tensor) -> Tensor:
+        """One pooling stage of the image path (a checkpointed subclass recomputes it in backward)."""
+        return stage(h)
 
     def label_embedding(self) -> Tensor:
         """A CNN has no label embedding; its targets are the one-hot classes, returned as the identity."""

@@ -19,7 +19,8 @@ from noprop.core.settings import CommonSettings, Key, declared_keys
 from noprop.core.spec import MethodSpec
 
 BUILTIN_MODULES = ("noprop.dt.model", "baselines.backprop", "baselines.cnn", "noprop.continuous.ct",
-                   "noprop.continuous.fm")
+                   "noprop.continuous.fm", "baselines.backprop_ckpt", "baselines.cnn_ckpt",
+                   "noprop.rivals.diffusion_blocks", "noprop.rivals.dgl")
 ENTRY_POINT_GROUP = "noprop_bench.methods"
 BUILTIN = "built-in"
 

@@ -6,23 +6,19 @@ share this module.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor, nn
 
 from noprop.core.blocks import conv_path, scaled
+from noprop.core.sinusoid import EMBED_DIM, sinusoid
 
-TIME_DIM = 64  # the paper's "64-d positional embedding" of t
+TIME_DIM = EMBED_DIM  # the paper's "64-d positional embedding" of t
 TIME_SCALE = 1000.0  # t in [0, 1] is embedded as the step t · 1000 of a 1000-step diffusion (our choice)
 
 
 def time_embedding(t: Tensor, dim: int = TIME_DIM, scale: float = TIME_SCALE) -> Tensor:
-    """Sinusoidal embedding [B, dim] of t [B]: sin and cos of scale · t at dim / 2 geometric frequencies 1..1e-4."""
-    half = dim // 2
-    freqs = torch.exp(-math.log(10_000.0) * torch.arange(half, device=t.device, dtype=t.dtype) / half)
-    angles = scale * t.unsqueeze(-1) * freqs
-    return torch.cat([angles.sin(), angles.cos()], dim=-1)
+    """Sinusoidal embedding [B, dim] of t [B] (``noprop.core.sinusoid``) at the scale of a 1000-step diffusion."""
+    return sinusoid(t, dim, scale)
 
 
 class ContinuousTimeNet(nn.Module):

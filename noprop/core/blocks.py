@@ -48,6 +48,38 @@ def conv_path(in_channels: int, image_size: int, width: float, dropout: float, b
     )
 
 
+def pooling_stages(path: nn.Sequential) -> list[nn.Sequential]:
+    """``conv_path`` cut after each max-pooling stage (its ReLU and dropout included): [conv 32 → pool → ReLU →
+    dropout], [conv 64 → ReLU → dropout → conv 128 → pool → ReLU → dropout], [flatten → linear 256 → BN]. The
+    stages share the path's modules (their weights and state are the path's), so chaining them is the path.
+    Decoupled greedy learning trains one module per stage and checkpointed backprop recomputes one per stage."""
+    layers = list(path)
+    pools = [i for i, layer in enumerate(layers) if isinstance(layer, nn.MaxPool2d)]
+    cuts = [0]
+    for i in pools:
+        end = i + 1
+        while end < len(layers) and not isinstance(layers[end], (nn.Conv2d, nn.Flatten, nn.Linear)):
+            end += 1  # the ReLU and dropout after the pool belong to its stage
+        cuts.append(end)
+    cuts.append(len(layers))
+    return [path[a:b] for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
+
+
+def head_layers(features: int, width: float, out: int) -> nn.Sequential:
+    """The block's head on its concatenated features: linear 256 → BN → ReLU → linear 128 → BN → ReLU → linear
+    ``out`` (the classes for NoProp-DT's block)."""
+    h1, h2 = scaled(256, width), scaled(128, width)
+    return nn.Sequential(
+        nn.Linear(features, h1),
+        nn.BatchNorm1d(h1),
+        nn.ReLU(),
+        nn.Linear(h1, h2),
+        nn.BatchNorm1d(h2),
+        nn.ReLU(),
+        nn.Linear(h2, out),
+    )
+
+
 class VectorLabelPath(nn.Module):
     """h = ReLU(BN(linear 256 (z))); out = BN(linear 256 (ReLU(BN(linear 256 (h))))) + h."""
 
@@ -99,16 +131,7 @@ class DenoiseBlock(nn.Module):
             if image_label
             else VectorLabelPath(embed_dim, width)
         )
-        h1, h2 = scaled(256, width), scaled(128, width)
-        self.head = nn.Sequential(
-            nn.Linear(2 * h1, h1),
-            nn.BatchNorm1d(h1),
-            nn.ReLU(),
-            nn.Linear(h1, h2),
-            nn.BatchNorm1d(h2),
-            nn.ReLU(),
-            nn.Linear(h2, num_classes),
-        )
+        self.head = head_layers(2 * scaled(256, width), width, num_classes)
 
     def forward(self, x: Tensor, z: Tensor, W_embed: Tensor) -> tuple[Tensor, Tensor]:
         logits = self.head(torch.cat([self.image_path(x), self.label_path(z)], dim=-1))

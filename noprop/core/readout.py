@@ -18,8 +18,8 @@ ClassifierInit = Literal["readout", "random"]
 
 def classifier_init_setting() -> Any:
     """The ``classifier_init`` key, declared once for every method that has it."""
-    return setting("readout", "backprop, noprop-ct: the classifier on the final z at init; readout (maps each class "
-                   "embedding to a confident logit for its class) or random (torch's default)")
+    return setting("readout", "backprop, noprop-ct, diffusion-blocks: the classifier on the final z (on D) at init; "
+                   "readout (maps each class embedding to a confident logit for its class) or random (torch's default)")
 
 
 @torch.no_grad()
