@@ -26,7 +26,7 @@ from bench.report import aggregate, figures, plot
 from bench.report.artifact_groups import file_suffixes
 from bench.report.build import build
 from bench.report.load import load
-from bench.report.views import accuracy, cost, curves, memory
+from bench.report.views import accuracy, cost, curves, memory, pareto
 from bench.results import read_runs
 from tests.formats import write_idx_dataset
 from tests.report.helpers import known_runs, switched_runs, write_folder
@@ -35,7 +35,7 @@ RUN = ["--config", "smoke", "--dataset", "mnist", "--download", "false", "--epoc
        "--test-subset", "100", "--width", "0.125", "--T", "3", "--eval-repeats", "2", "--quiet", "--in-process"]
 MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "pdf": b"%PDF-"}
 EXPECTED = [
-    "accuracy", "curves", "memory", "throughput", "time_to_accuracy",
+    "accuracy", "curves", "memory", "throughput", "pareto", "time_to_accuracy",
     "embeddings_mnist_backprop_learned", "embeddings_mnist_noprop-dt_learned", "embeddings_mnist_noprop-dt_prototype",
     "confusion_mnist_noprop-dt_one-hot", "confusion_mnist_noprop-dt_learned", "confusion_mnist_noprop-dt_prototype",
     "samples_mnist_noprop-dt_one-hot", "samples_mnist_noprop-dt_learned", "samples_mnist_noprop-dt_prototype",
@@ -80,12 +80,13 @@ def test_report_command_on_real_runs_writes_every_file(real_results: Path, tmp_p
     assert result.exit_code == 0, result.output
     assert "Accuracy (ok runs" in result.output
     listed = result.output[result.output.index("wrote "):]
-    for name in ("summary.csv", "time_to_accuracy.csv", "summary.md", *(f"{stem}.png" for stem in EXPECTED)):
+    for name in ("summary.csv", "pareto.csv", "time_to_accuracy.csv", "summary.md",
+                 *(f"{stem}.png" for stem in EXPECTED)):
         assert str(out / name) in listed, name
     for stem in EXPECTED:
         assert_valid_image(out / f"{stem}.png", "png")
-    assert sorted(p.name for p in out.iterdir()) == sorted(["summary.csv", "summary.md", "time_to_accuracy.csv",
-                                                           *(f"{s}.png" for s in EXPECTED)])
+    assert sorted(p.name for p in out.iterdir()) == sorted(["summary.csv", "summary.md", "pareto.csv",
+                                                           "time_to_accuracy.csv", *(f"{s}.png" for s in EXPECTED)])
     md = (out / "summary.md").read_text()
     assert "All 8 matching runs finished ok." in md and "![accuracy](accuracy.png)" in md
     assert "## Time to accuracy" in md and "Time to accuracy" in result.output
@@ -135,7 +136,7 @@ def test_runs_without_artifacts_get_the_summary_figures_only(tmp_path: Path):
     folder = write_folder(tmp_path / "hand", runs, epochs)
     report = build(load([folder]))
     written = figures.write_figures(report, tmp_path / "out", "png")
-    assert [p.name for p in written] == ["accuracy.png", "curves.png", "memory.png", "throughput.png",
+    assert [p.name for p in written] == ["accuracy.png", "curves.png", "memory.png", "throughput.png", "pareto.png",
                                          "time_to_accuracy.png"]
     for path in written:
         assert_valid_image(path, "png")
@@ -157,7 +158,7 @@ def hand_report(tmp_path: Path, rows: list[dict]) -> aggregate.Report:
 
 
 VIEW_FIGURES = {"accuracy": accuracy.figure, "curves": curves.figure, "memory": memory.figure,
-                "throughput": cost.figure}
+                "throughput": cost.figure, "pareto": pareto.figure}
 
 
 def draw(name: str, report: aggregate.Report):
@@ -171,7 +172,7 @@ def texts(fig) -> list[str]:
     return [fig.get_suptitle()] + [t.get_text() for legend in fig.legends for t in legend.get_texts()]
 
 
-@pytest.mark.parametrize("name", ["accuracy", "curves", "memory", "throughput"])
+@pytest.mark.parametrize("name", ["accuracy", "curves", "memory", "throughput", "pareto"])
 def test_titles_and_legends_lie_inside_the_figure(tmp_path: Path, name: str):
     runs, epochs = known_runs()
     report = build(load([write_folder(tmp_path / "k", runs, epochs)]), datasets=["mnist"])  # narrowest

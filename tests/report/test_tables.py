@@ -24,7 +24,7 @@ from tests.report.helpers import (
 
 def test_summary_csv_round_trips_the_numbers_with_explicit_columns(known: Path, tmp_path: Path):
     report = build(load([known]))
-    csv_path, _, md_path = tables.write_tables(report, tmp_path / "out")
+    csv_path, *_, md_path = tables.write_tables(report, tmp_path / "out")  # summary.csv first, summary.md last
     written = pd.read_csv(csv_path, keep_default_na=False, na_values=[""])
     assert list(written.columns) == aggregate.SUMMARY_COLUMNS
     for column in ("test_acc_pct_mean", "test_acc_pct_sd", "test_acc_pct_se", "time_per_epoch_s_mean",
