@@ -68,7 +68,7 @@ SUMMARY_COLUMNS = [
     "peak_cuda_allocated_mb_mean", "peak_cuda_reserved_mb_mean", "peak_rss_mb_mean", "peak_saved_activation_mb_mean",
     "paper_peak_gpu_mb", "peak_cuda_allocated_minus_paper_mb",
     "baseline", *RATIO_COLUMNS, "baseline_config_hash",
-    "params", "measured_in", "device_name",
+    "params", "training_only_params", "measured_in", "device_name",
 ]  # fmt: skip
 
 
@@ -259,13 +259,16 @@ def summarize(per_seed_frame: pd.DataFrame, ok: pd.DataFrame, warnings: list[str
 
 
 def _descriptors(ok: pd.DataFrame) -> pd.DataFrame:
-    """What was run, per group: embed_dim (from the config), epochs, parameter count, where it was measured, and the
-    baseline its method is measured against."""
+    """What was run, per group: embed_dim (from the config), epochs, parameter count (and of it, the parameters used
+    in training only, where a method records them), where it was measured, and the baseline its method is measured
+    against."""
     frame = ok[GROUP].copy()
     embed_dim = ok["config"].map(lambda config: config_number(config, "embed_dim")).astype("float64")
     frame["embed_dim"] = embed_dim.where(ok["embedding"] == "learned")  # the others' size is fixed by the data
     frame["epochs"] = ok["epochs_done"].astype("Int64")
     frame["params"] = ok["params"].astype("Int64")
+    training_only = ok["training_only_params"] if "training_only_params" in ok else pd.Series(pd.NA, index=ok.index)
+    frame["training_only_params"] = pd.to_numeric(training_only, errors="coerce").astype("Int64")
     frame["measured_in"] = ok["measured_in"].astype("object")
     frame["device_name"] = ok["device_name"].astype("object")
     frame["ode_steps"] = ok["ode_steps"].astype("Int64")
@@ -273,10 +276,12 @@ def _descriptors(ok: pd.DataFrame) -> pd.DataFrame:
     grouped = frame.groupby(GROUP, sort=True, dropna=False)
     described = grouped.agg(
         embed_dim=("embed_dim", "max"), epochs=("epochs", "max"), params=("params", "max"),
+        training_only_params=("training_only_params", "max"),
         ode_steps=("ode_steps", "max"), measured_in=("measured_in", _joined),
         device_name=("device_name", _joined), baseline=("baseline", _joined),
     ).reset_index()
-    return described.astype({"embed_dim": "Int64", "epochs": "Int64", "params": "Int64", "ode_steps": "Int64"})
+    return described.astype({"embed_dim": "Int64", "epochs": "Int64", "params": "Int64", "ode_steps": "Int64",
+                             "training_only_params": "Int64"})
 
 
 def config_number(config: Mapping[str, object], key: str) -> float:

@@ -27,7 +27,9 @@ class MethodSpec:
     ``factory(settings, prototype_data=None, generator_seed=0)`` builds the model (a ``torch.nn.Module`` behind
     ``noprop.core.method.Method``) from an instance of ``settings``. ``columns``: the run-row columns its
     ``recorded_settings()`` returns (name -> kind); a column named ``departure`` holds, where not empty, how a run
-    departs from the method as its paper defines it, and the report repeats it. ``baseline``: the method it is
+    departs from the method as its paper defines it, and the report repeats it; one named ``training_only_params``
+    (int) counts the parameters that train but take no part in inference (DGL's auxiliary heads), which the report's
+    summary shows apart from ``params``. ``baseline``: the method it is
     matched to (same blocks, embedding, optimiser and budget), which the report pairs it with. ``epochs_key``: a
     key of its settings that, when set, replaces the run's ``epochs`` for this method. ``version``: bumped whenever
     the method's behaviour under an unchanged config changes (a default, an initialisation), so rows made before and

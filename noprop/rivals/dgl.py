@@ -5,7 +5,7 @@ classifier of its own, from its input detached, with its own optimiser; no gradi
 The network is exactly ``cnn``'s (``baselines.cnn``: one block's image path and a linear classifier; the same
 parameter names), its end-to-end twin; ``cnn-ckpt`` recomputes the same modules, its memory twin. The last module's
 head is that classifier; the other heads are used only in training, and a run row counts their parameters apart
-(``aux_params``). docs/rivals.md §3 states the method; choices the paper leaves open are marked **(ours)**.
+(``training_only_params``). docs/rivals.md §3 states the method; choices the paper leaves open are marked **(ours)**.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class DecoupledGreedy(OneNetwork):
 
     def recorded_settings(self) -> dict[str, str | int]:
         return {"dgl_modules": " | ".join(_describe(stage) for stage in self.stages),
-                "aux_params": sum(p.numel() for p in self.aux.parameters())}
+                "training_only_params": sum(p.numel() for p in self.aux.parameters())}
 
     def training_state(self) -> dict:
         return {"model": self.state_dict(), "opts": [o.state_dict() for o in self._opts], "updates": self._updates}
@@ -133,4 +133,4 @@ METHOD = MethodSpec(
     name="dgl", factory=DecoupledGreedy, settings=DGLSettings, baseline="cnn",
     summary="Decoupled greedy learning (ICML 2020): the CNN reference split at its pooling layers, each module "
             "trained through its own auxiliary classifier on its detached input",
-    columns={"dgl_modules": "str", "aux_params": "int"})
+    columns={"dgl_modules": "str", "training_only_params": "int"})

@@ -29,6 +29,8 @@ def three_methods(tmp_path: Path) -> Path:
 def test_declared_baselines_of_the_registry():
     assert [declared_baseline(m) for m in ("noprop-dt", "noprop-ct", "noprop-fm", "backprop", "cnn", "other")] == [
         "backprop", "backprop", "backprop", None, None, None]
+    rivals = ("backprop-ckpt", "cnn-ckpt", "diffusion-blocks", "dgl")
+    assert [declared_baseline(m) for m in rivals] == ["backprop", "cnn", "backprop", "cnn"]
 
 
 def test_rows_without_a_baseline_get_the_declared_one(tmp_path: Path):

@@ -58,7 +58,7 @@ def test_heads_count_apart_and_stay_out_of_inference() -> None:
         head.register_forward_hook(lambda *_: calls.append(1))
     dgl.predict(X[:4])
     assert calls == []
-    assert dgl.recorded_settings()["aux_params"] == sum(p.numel() for p in dgl.aux.parameters()) > 0
+    assert dgl.recorded_settings()["training_only_params"] == sum(p.numel() for p in dgl.aux.parameters()) > 0
     assert dgl.recorded_settings()["dgl_modules"] == "conv 8 | conv 16, conv 32 | linear 64"
 
 
