@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from statistics import NormalDist
 
 import torch
@@ -51,9 +52,14 @@ class Partition:
         pad = self.overlap * (hi - lo)
         return max(SIGMA_MIN, math.exp(lo - pad)), min(SIGMA_MAX, math.exp(hi + pad))
 
+    @cached_property
+    def _masses(self) -> list[tuple[float, float]]:
+        """Each block's widened range as probability mass (Φ_lo, Φ_hi), computed once, not per training step."""
+        return [(cdf(lo), cdf(hi)) for lo, hi in map(self.training_range, range(1, self.blocks + 1))]
+
     def draw(self, b: int, n: int, device: torch.device, dtype: torch.dtype) -> Tensor:
         """[n] σ from the log-normal truncated to block b's training range: u ~ U(Φ_lo, Φ_hi), σ = Φ⁻¹(u)."""
-        lo, hi = (cdf(s) for s in self.training_range(b))
+        lo, hi = self._masses[b - 1]
         u = lo + (hi - lo) * torch.rand(n, device=device, dtype=torch.float64)
         return torch.exp(P_MEAN + P_STD * torch.special.ndtri(u)).to(dtype)
 
