@@ -16,8 +16,10 @@ from bench.cli import reporting  # noqa: F401  (registers report and compare)
 from bench.cli.common import app, console, err_console, fail, user_errors
 from bench.cli.options import overrides, shown, with_config_options
 from bench.run import config as cfg
-from bench.run import data
+from bench.run import data, stopping
 from bench.run.readers import DataError
+
+SLURM_PANEL = "SLURM (--executor slurm)"
 
 
 class Executor(str, enum.Enum):
@@ -25,6 +27,7 @@ class Executor(str, enum.Enum):
 
     local = "local"
     ray = "ray"
+    slurm = "slurm"
 
 
 DataDir = Annotated[
@@ -141,12 +144,31 @@ def run(
                                              rich_help_panel="Run")] = False,
     executor: Annotated[Executor, typer.Option(
         help="local: each run in its own process here, one after another; ray: each run a Ray task, here or on "
-        "a cluster (needs pip install 'noprop-bench\\[ray]').", rich_help_panel="Run")] = Executor.local,
+        "a cluster (needs pip install 'noprop-bench\\[ray]'); slurm: each run a SLURM job (needs pip install "
+        "'noprop-bench\\[slurm]' and sbatch; docs/clusters.md).", rich_help_panel="Run")] = Executor.local,
     ray_address: Annotated[str | None, typer.Option(
         help="With --executor ray: the Ray cluster to join, e.g. HOST:6379 (else $RAY_ADDRESS; neither: start "
         "Ray on this machine).", rich_help_panel="Run", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.", rich_help_panel="Run")] = False,
     jsonl: Annotated[bool, typer.Option(help="Print progress events as JSON lines.", rich_help_panel="Run")] = False,
+    slurm_partition: Annotated[str | None, typer.Option(help="The partition each run's job goes to (else the "
+                                                        "cluster's default).", rich_help_panel=SLURM_PANEL,
+                                                        show_default=False)] = None,
+    slurm_time: Annotated[str | None, typer.Option(help="Each job's time limit: minutes, H:MM:SS or D-HH:MM.",
+                                                   rich_help_panel=SLURM_PANEL, show_default=False)] = None,
+    slurm_gpus_per_run: Annotated[int, typer.Option(help="GPUs each job asks for.", rich_help_panel=SLURM_PANEL,
+                                                    min=0)] = 0,
+    slurm_cpus_per_run: Annotated[int | None, typer.Option(
+        help="CPUs each job asks for (else --threads x --block-workers).", rich_help_panel=SLURM_PANEL, min=1,
+        show_default=False)] = None,
+    slurm_mem: Annotated[str | None, typer.Option(help="Memory each job asks for, e.g. 16G.",
+                                                  rich_help_panel=SLURM_PANEL, show_default=False)] = None,
+    slurm_extra: Annotated[list[str] | None, typer.Option(
+        help="Any other sbatch option as KEY=VALUE (repeat it), e.g. account=lab or qos=short.",
+        rich_help_panel=SLURM_PANEL, show_default=False)] = None,
+    slurm_requeue: Annotated[bool, typer.Option(
+        help="A job nearing its time limit records its run interrupted and requeues itself; the run continues "
+        "from its checkpoint.", rich_help_panel=SLURM_PANEL)] = False,
     **keys: Any,
 ) -> None:
     """Train and measure methods on a dataset; rows go to OUT/runs.csv and OUT/epochs.csv.
@@ -158,16 +180,20 @@ def run(
     from bench.results import ResultsError
     from bench.run.recipe import RunError
 
-    run_sweep = _executor(executor, in_process, ray_address)
+    slurm = _slurm_options(executor, slurm_partition, slurm_time, slurm_gpus_per_run, slurm_cpus_per_run,
+                           slurm_mem, slurm_extra, slurm_requeue)
+    run_sweep = _executor(executor, in_process, ray_address, slurm)
+    stopping.stop_on_signals()  # SIGTERM (a scheduler, timeout, scancel) and SIGHUP stop a sweep as Ctrl-C does
     warn_broken_plugins()
     with user_errors(cfg.ConfigError, DataError, ResultsError, RunError):
         given = overrides(keys)
         run_config = cfg.resolve(dataset=given.pop("dataset", None), config=config, overrides=given)
         try:
             rows = _sweep(run_config, resume, quiet, jsonl, run_sweep, progress)
-        except SweepInterrupted:
-            raise fail(f"interrupted; runs in progress are recorded as 'interrupted' in {run_config.out}/runs.csv; "
-                       "add --resume to the same command to continue it", 130) from None
+        except SweepInterrupted as e:
+            raise fail(f"interrupted ({stopping.reason()}); runs in progress are recorded as 'interrupted' in "
+                       f"{run_config.out}/runs.csv; add --resume to the same command to continue it",
+                       e.exit_code) from None
     if not quiet and not jsonl:
         console.print(progress.summary_table(rows))
         console.print(f"rows written to {run_config.out}/runs.csv and {run_config.out}/epochs.csv", highlight=False)
@@ -177,9 +203,42 @@ def run(
                    + "; ".join(f"{r['method']} seed {r['seed']}: {r['status']} {r.get('reason', '')}" for r in bad), 1)
 
 
-def _executor(executor: Executor, in_process: bool, ray_address: str | None) -> Callable[..., list[dict]]:
+def _slurm_options(executor: Executor, partition: str | None, time: str | None, gpus: int, cpus: int | None,
+                   mem: str | None, extra: list[str] | None, requeue: bool) -> Any:
+    """The ``--slurm-*`` options as the SLURM executor's ``SlurmOptions``; given without ``--executor slurm``, or
+    malformed, a usage error (exit 2)."""
+    given = any(v for v in (partition, time, gpus, cpus, mem, extra, requeue))
+    if executor is not Executor.slurm:
+        if given:
+            raise fail("the --slurm-* options apply to --executor slurm; add that or drop them")
+        return None
+    from bench.executors.slurm import SlurmOptions, parse_time
+
+    pairs = []
+    for item in extra or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise fail(f"--slurm-extra {item!r} is not KEY=VALUE (an sbatch option without its dashes, e.g. qos=short)")
+        pairs.append((key.strip().lstrip("-"), value))
+    try:
+        minutes = parse_time(time) if time else None
+    except ValueError as e:
+        raise fail(str(e)) from None
+    return SlurmOptions(partition, minutes, gpus, cpus, mem, tuple(pairs), requeue)
+
+
+def _executor(executor: Executor, in_process: bool, ray_address: str | None, slurm: Any = None
+              ) -> Callable[..., list[dict]]:
     """The chosen executor's ``run_sweep`` with its own options bound; a combination that means nothing is a
     usage error (exit 2) before anything runs."""
+    if in_process and executor is Executor.slurm:
+        raise fail("--in-process runs the sweep in this process; it does not combine with --executor slurm")
+    if executor is Executor.slurm:
+        if ray_address:
+            raise fail("--ray-address applies to --executor ray; drop it")
+        from bench.executors import slurm as slurm_executor
+
+        return functools.partial(slurm_executor.run_sweep, options=slurm)
     if executor is Executor.ray:
         if in_process:
             raise fail("--in-process runs the sweep in this process; it does not combine with --executor ray")

@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from bench.run import stopping
+
 app = typer.Typer(
     help="Matched, measured benchmarks of NoProp-DT against end-to-end backprop.",
     no_args_is_help=True,
@@ -36,7 +38,7 @@ def user_errors(*kinds: type[Exception]) -> Iterator[None]:
             raise
         raise fail(str(e)) from None
     except KeyboardInterrupt:
-        raise fail("interrupted", 130) from None
+        raise fail("interrupted", stopping.exit_code()) from None
 
 
 @app.callback()

@@ -3,7 +3,8 @@ child process (or all in this process with ``--in-process``).
 
 A fresh ``spawn``ed process per run means its peak RSS and CUDA peaks are its own, and a crash (or the
 kernel's OOM killer) costs one run, not the sweep. The child sends progress events over a queue; the parent
-only displays them. Ctrl-C reaches the child, which records its run as ``interrupted`` before exiting.
+only displays them. Ctrl-C, SIGTERM or SIGHUP (``bench.run.stopping``) reach the child (the parent passes the one
+it received on), which records its run as ``interrupted`` before exiting with 128 + the signal.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from typing import Any
 from bench.executors.one_run import execute_run
 from bench.executors.plan import PlannedRun, key_of
 from bench.executors.sweep import SweepInterrupted, prepare, record_crashed
+from bench.run import stopping
 from bench.run.config import RunConfig
 from bench.run.identity import RunError
 from bench.run.recipe import Emit
 
 __all__ = ["SweepInterrupted", "run_sweep"]
+STOP_WAIT_S = 120.0  # after a stop signal: how long a run's process gets to record itself as interrupted
 
 
 def run_sweep(config: RunConfig, *, resume: bool, in_process: bool, emit: Emit) -> list[dict]:
@@ -34,19 +37,22 @@ def run_sweep(config: RunConfig, *, resume: bool, in_process: bool, emit: Emit) 
                 rows.append(execute_run(config, run.method, run.seed, resume=resume, emit=emit,
                                         measured_in="process"))
             except KeyboardInterrupt:
-                raise SweepInterrupted from None
+                raise SweepInterrupted(stopping.exit_code()) from None
         else:
             rows.append(_run_in_child(config, run, resume, emit))
     return rows
 
 
 def _child(config_dict: dict, method: str, seed: int, resume: bool, events: Any) -> None:
-    """Entry point of a run's own process: run, stream events, exit 130 if interrupted."""
+    """Entry point of a run's own process: run, stream events, exit 128 + the signal if stopped."""
+    stopping.stop_on_signals()
     config = RunConfig(**config_dict)
     try:
         execute_run(config, method, seed, resume=resume, emit=events.put, measured_in="subprocess")
     except KeyboardInterrupt:
-        os._exit(130)
+        events.close()
+        events.join_thread()  # the interrupted row's "end" event reaches the parent before we go
+        os._exit(stopping.exit_code())
     except Exception as e:  # errors that stop the sweep (bad data, unwritable results): tell the parent
         events.put({"event": "error", "message": str(e), "type": type(e).__name__})
         events.close()
@@ -79,9 +85,7 @@ def _run_in_child(config: RunConfig, run: PlannedRun, resume: bool, emit: Emit) 
             drain(0.2)
         except KeyboardInterrupt:
             interrupted = True
-            if proc.is_alive() and proc.pid:
-                os.kill(proc.pid, signal.SIGINT)  # in a terminal it has one already; a second is ignored
-            proc.join(120)
+            _stop_child(proc)
     proc.join()
     while drain(0.5):  # events sent just before the child exited
         pass
@@ -89,12 +93,22 @@ def _run_in_child(config: RunConfig, run: PlannedRun, resume: bool, emit: Emit) 
     row = got["end"]["row"] if "end" in got else None
     if error:
         raise RunError(error["message"])
-    if interrupted or proc.exitcode == 130:
-        raise SweepInterrupted
+    if interrupted or proc.exitcode in stopping.EXIT_CODES:
+        raise SweepInterrupted(stopping.exit_code(proc.exitcode))
     if row is None:  # the child died without recording (killed, segfault): record that ourselves
         row = _crashed_row(config, run, proc.exitcode)
         emit({"event": "end", "key": key_of(config, run), "row": row})
     return row
+
+
+def _stop_child(proc: Any) -> None:
+    """Pass the stop signal on to the run's process and give it time to record itself interrupted."""
+    if proc.is_alive() and proc.pid:
+        stopping.pass_on(proc.pid)  # in a terminal or a SLURM job it has one already; a second is ignored
+    proc.join(STOP_WAIT_S)
+    if proc.is_alive():  # it did not record itself in time: its last checkpoint is what --resume continues
+        proc.kill()
+        proc.join()
 
 
 def _crashed_row(config: RunConfig, run: PlannedRun, exitcode: int | None) -> dict:

@@ -11,11 +11,11 @@ executor, and is the only writer of runs.csv and epochs.csv, so no two nodes eve
 file system. A task sends without waiting for each event to arrive: a task blocked in ``ray.get`` lends its CPUs
 to the next task, which would put two runs on cores meant for one.
 
-Ctrl-C cancels the tasks: Ray raises KeyboardInterrupt in each running one, whose run records itself
-``interrupted`` and sends that row before it exits; tasks not started yet never start, and ``--resume`` finishes
-the lot. A task whose worker dies without sending its row (SIGKILL, the OOM killer, a lost node) surfaces as a
-``RayError`` from ``ray.get``; the driver records it ``failed`` (``oom`` when Ray's memory monitor killed it)
-and goes on.
+Ctrl-C, SIGTERM or SIGHUP to the driver (``bench.run.stopping``) cancels the tasks: Ray raises KeyboardInterrupt
+in each running one, whose run records itself ``interrupted`` and sends that row before it exits; tasks not started
+yet never start, and ``--resume`` finishes the lot. A task whose worker dies without sending its row (SIGKILL, the
+OOM killer, a lost node) surfaces as a ``RayError`` from ``ray.get``; the driver records it ``failed`` (``oom``
+when Ray's memory monitor killed it) and goes on.
 
 Ray is imported inside functions only, so the package (and the local executor) work without it.
 """
@@ -34,6 +34,7 @@ from bench.executors.one_run import execute_run
 from bench.executors.plan import PlannedRun, key_of
 from bench.executors.sweep import SweepInterrupted, prepare, record_crashed
 from bench.results import replace_run_rows
+from bench.run import stopping
 from bench.run.config import RunConfig
 from bench.run.identity import RunError, resolve_device
 from bench.run.readers import DataError
@@ -57,6 +58,9 @@ def run_sweep(config: RunConfig, *, resume: bool, emit: Emit, address: str | Non
     SweepInterrupted on Ctrl-C (after the running tasks recorded themselves as interrupted)."""
     remedy = "drop --ray-address" if address else "unset RAY_ADDRESS"
     address = address or os.environ.get("RAY_ADDRESS") or None
+    if address is not None and address.startswith("ray://"):
+        raise RunError(f"{address} is a Ray Client address, which the executor does not use: run the sweep on a "
+                       "node of the cluster and give its HEAD:6379 address (docs/clusters.md)")
     if address is not None:
         for name, value in BOUNDED_CONNECT.items():  # before the import: Ray reads some of them only then
             os.environ.setdefault(name, value)
@@ -69,6 +73,7 @@ def run_sweep(config: RunConfig, *, resume: bool, emit: Emit, address: str | Non
         resources = task_resources(config)
         if started_here:
             _check_fits(ray, resources)
+        stopping.stop_on_signals()  # after ray.init, whose own SIGTERM handler aborts the driver with a core dump
         return _Driver(ray, config, resume, emit).run(todo, resources)
     finally:
         if started_here:
@@ -165,7 +170,8 @@ def _task(config_dict: dict, method: str, seed: int, resume: bool, mailbox: Any,
 
     def emit(event: dict[str, Any]) -> None:
         if event["event"] == "start":
-            event = {**event, "pid": os.getpid(), "host": socket.gethostname()}
+            event = {**event, "pid": os.getpid(), "host": socket.gethostname(),
+                     "node": ray.get_runtime_context().get_node_id()}
         sent.append(mailbox.put.remote(event))  # not waited for here: see the module docstring
 
     try:
@@ -198,8 +204,9 @@ class _Driver:
                 self.pending[ref] = run
             self._follow()
         except KeyboardInterrupt:
+            stopping.hold_off()  # the cancelled runs are recording themselves: a second signal must not cut that
             self._stop()
-            raise SweepInterrupted from None
+            raise SweepInterrupted(stopping.exit_code()) from None
         except BaseException:
             for ref in self.pending:
                 self.ray.cancel(ref, force=True)

@@ -14,7 +14,12 @@ from bench.run.recipe import Emit
 
 
 class SweepInterrupted(Exception):
-    """Ctrl-C stopped the sweep; the runs in progress were recorded as interrupted."""
+    """Ctrl-C (or SIGTERM, SIGHUP) stopped the sweep; the runs in progress were recorded as interrupted.
+    ``exit_code``: the command's (``bench.run.stopping.exit_code``)."""
+
+    def __init__(self, exit_code: int) -> None:
+        super().__init__(f"interrupted (exit {exit_code})")
+        self.exit_code = exit_code
 
 
 def prepare(config: RunConfig, resume: bool, emit: Emit) -> list[PlannedRun]:

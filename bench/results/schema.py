@@ -106,7 +106,8 @@ RUN_SCHEMA: tuple[Column, ...] = (
     _PEAK_RSS,
     _c("peak_saved_activation_bytes", "int", "bytes autograd saves for backward in one training step (untimed)"),
     _c("measured_in", "str", "subprocess (a run's own process, clean memory figures), ray-task (its own Ray worker "
-       "process, Ray's own memory included) or process"),
+       "process, Ray's own memory included), slurm-job (its own SLURM job, submitit's wrapper included) or "
+       "process"),
     _c("device", "str", "torch device the run trained on"),
     _c("device_name", "str", "GPU name, or the CPU model"),
     _c("threads", "int", "torch intra-op threads"),

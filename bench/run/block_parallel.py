@@ -20,7 +20,6 @@ import contextlib
 import copy
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from bench.run import methods, switches
+from bench.run import methods, stopping, switches
 from bench.run.batching import ShuffledPasses
 from bench.run.config import RunConfig
 from bench.run.data import Splits
@@ -132,7 +131,7 @@ class Leader(nn.Module):
 
 def follow(spec_path: str, rank: int, world: int, store: str) -> None:
     """A follower's life: build the same data and model, then do what the leader announces until ``stop``."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the leader stops us after recording an interrupted run
+    stopping.hold_off()  # Ctrl-C, SIGTERM, SIGHUP: the leader stops us after recording an interrupted run
     spec = json.loads(Path(spec_path).read_text())
     config = RunConfig(**spec["config"])
     if config.threads:

@@ -17,7 +17,6 @@ import dataclasses
 import gc
 import itertools
 import math
-import signal
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -29,7 +28,7 @@ from typing import Any
 import torch
 
 from bench.results import artifacts, replace_run_rows
-from bench.run import checkpoint, data, identity, methods, switches
+from bench.run import checkpoint, data, identity, methods, stopping, switches
 from bench.run.batching import ShuffledPasses
 from bench.run.config import REGISTRY, RunConfig
 from bench.run.evaluate import accuracy, predictions, repeated_accuracy, steps_sweep
@@ -134,9 +133,9 @@ class Run:
             status, reason = self.train()
             if status == "ok":
                 self.evaluate()
-        except KeyboardInterrupt:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the row being written
-            status, reason, interrupted = "interrupted", "Ctrl-C", True
+        except KeyboardInterrupt:  # Ctrl-C, SIGTERM or SIGHUP (bench.run.stopping)
+            stopping.hold_off()  # a second signal must not cut the row being written
+            status, reason, interrupted = "interrupted", stopping.reason(), True
         except (data.DataError, RunError):
             raise
         except Exception as e:  # a failing method is recorded and the sweep goes on
