@@ -13,6 +13,7 @@ import multiprocessing as mp
 import os
 import queue
 import signal
+import threading
 from typing import Any
 
 from bench.executors.one_run import execute_run
@@ -60,7 +61,24 @@ def _child(config_dict: dict, method: str, seed: int, resume: bool, events: Any)
         os._exit(2)
 
 
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker (which a spawned child's queue needs) with SIGHUP ignored, as it
+    already ignores SIGINT and SIGTERM: a SIGHUP to the whole process group (a closed terminal) would otherwise end
+    it mid-cleanup with a traceback, while the sweep records its run."""
+    from multiprocessing import resource_tracker
+
+    if threading.current_thread() is not threading.main_thread():
+        resource_tracker.ensure_running()
+        return
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
 def _run_in_child(config: RunConfig, run: PlannedRun, resume: bool, emit: Emit) -> dict:
+    _start_resource_tracker()
     ctx = mp.get_context("spawn")
     events = ctx.Queue()
     proc = ctx.Process(target=_child, args=(config.to_dict(), run.method, run.seed, resume, events), daemon=True)
