@@ -33,11 +33,10 @@ def _ray(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def two_nodes() -> Iterator[str]:
     """A head and a second node, one CPU each, both on this machine; yields the head's address."""
-    temp = tmp_path_factory.mktemp("ray")
     head = _ray("start", "--head", f"--port={HEAD_PORT}", "--num-cpus=1", "--include-dashboard=false",
-                f"--temp-dir={temp}", "--node-manager-port=6392", "--object-manager-port=6393",
+                "--node-manager-port=6392", "--object-manager-port=6393",
                 "--resources", json.dumps({"head": 1}))
     assert head.returncode == 0, head.stderr
     second = _ray("start", f"--address=127.0.0.1:{HEAD_PORT}", "--num-cpus=1", "--node-manager-port=6394",
