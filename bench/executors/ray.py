@@ -5,7 +5,7 @@ A task runs in a fresh worker process (``max_calls=1``: its peak RSS is its own,
 hence ``measured_in = ray-task``) and is never retried (``max_retries=0``: a crashed run is recorded, not repeated
 behind the sweep's back). It asks for one GPU when the run is on CUDA, else for ``threads x block_workers`` CPUs.
 
-Tasks send their progress events to a small mailbox actor (``mailbox.py``) and write only their own checkpoints
+Tasks send their progress events to a small mailbox actor (``mailbox.py``, on the driver's node) and write only their own checkpoints
 and artifacts; the driver (this process) collects the events, shows them with the same ``emit`` as the local
 executor, and is the only writer of runs.csv and epochs.csv, so no two nodes ever race on the CSVs of a shared
 file system. A task sends without waiting for each event to arrive: a task blocked in ``ray.get`` lends its CPUs
@@ -102,8 +102,17 @@ def connect(ray: Any, address: str | None, remedy: str = "drop --ray-address") -
     try:
         ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
     except Exception as e:  # Ray raises ConnectionError, RuntimeError or ValueError depending on what failed
-        raise RunError(_unreachable(address, e, remedy)) from None
+        raise RunError(_unreachable(address, e, _with_auth_hint(remedy))) from None
     return False
+
+
+def _with_auth_hint(remedy: str) -> str:
+    """A head started by ``ray start --head`` (Ray 2.59 on) asks for a token, which a driver sends only with
+    ``RAY_AUTH_MODE=token``; Ray's exception does not say so (only its log does), so the line names it."""
+    if os.environ.get("RAY_AUTH_MODE", "disabled") == "token":
+        return remedy
+    return (f"{remedy} (if the cluster uses token authentication, set RAY_AUTH_MODE=token and the cluster's "
+            "token in ~/.ray/auth_token or RAY_AUTH_TOKEN)")
 
 
 def start_local(ray: Any, num_cpus: int | None = None) -> None:
@@ -183,12 +192,21 @@ def _task(config_dict: dict, method: str, seed: int, resume: bool, mailbox: Any,
     return None
 
 
+def _on_this_node(ray: Any, actor: Any) -> Any:
+    """``actor`` pinned to the driver's node: left to Ray, the mailbox may land on another node, and losing that
+    node would lose every run's events, not just its own tasks'."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = ray.get_runtime_context().get_node_id()
+    return actor.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=here, soft=False))
+
+
 class _Driver:
     """Submits the tasks, shows their events, writes their rows, and records tasks that died without one."""
 
     def __init__(self, ray: Any, config: RunConfig, resume: bool, emit: Emit) -> None:
         self.ray, self.config, self.resume, self.emit = ray, config, resume, emit
-        self.mailbox = ray.remote(num_cpus=0)(Mailbox).remote()
+        self.mailbox = _on_this_node(ray, ray.remote(num_cpus=0)(Mailbox)).remote()
         self.backlog: deque[dict] = deque()  # events taken from the mailbox, not yet handled
         self.pending: dict[Any, PlannedRun] = {}  # object ref of an unfinished task -> its run
         self.rows: dict[str, dict] = {}  # run key -> its run row, once written

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -33,8 +34,15 @@ def _ray(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def two_nodes() -> Iterator[str]:
-    """A head and a second node, one CPU each, both on this machine; yields the head's address."""
+def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A head and a second node, one CPU each, both on this machine; yields the head's address. Token
+    authentication on, as ``ray start --head`` sets it up by default since Ray 2.59, with a token of this test's
+    own, which the sweeps' drivers find through the same variables as a user's would."""
+    token = tmp_path_factory.mktemp("ray-auth") / "auth_token"
+    token.write_text(secrets.token_hex(32))
+    patch = pytest.MonkeyPatch()
+    patch.setenv("RAY_AUTH_MODE", "token")
+    patch.setenv("RAY_AUTH_TOKEN_PATH", str(token))
     head = _ray("start", "--head", f"--port={HEAD_PORT}", "--num-cpus=1", "--include-dashboard=false",
                 "--node-manager-port=6392", "--object-manager-port=6393",
                 "--resources", json.dumps({"head": 1}))
@@ -46,6 +54,7 @@ def two_nodes() -> Iterator[str]:
         yield f"127.0.0.1:{HEAD_PORT}"
     finally:
         _ray("stop", "--force")
+        patch.undo()
 
 
 def rows(path: Path) -> list[dict]:
@@ -68,11 +77,15 @@ def test_tasks_land_on_both_nodes_and_write_one_shared_out(two_nodes: str, tiny_
 
 
 def _raylet_of_second_node() -> int:
-    """The pid of the raylet that listens on the second node's node-manager port."""
-    listing = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    for line in listing.splitlines():
-        if "raylet" in line and "--node_manager_port=6394" in line:
-            return int(line.split()[0])
+    """The pid of the raylet that listens on the second node's node-manager port (read from /proc: ``ps``
+    cuts long command lines to the terminal's width)."""
+    for proc in Path("/proc").iterdir():
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue  # not a process, or one that just ended
+        if args[0].endswith(b"/raylet") and b"--node_manager_port=6394" in args:
+            return int(proc.name)
     raise AssertionError("no raylet of the second node found")
 
 
@@ -88,6 +101,7 @@ def test_a_killed_node_fails_its_task_and_the_other_finishes(two_nodes: str, tin
     os.kill(_raylet_of_second_node(), signal.SIGKILL)
     stdout, stderr = proc.communicate(timeout=400)
     assert proc.returncode == 1, stderr  # one run failed; the sweep went on
+    assert (tmp_path / "runs.csv").exists(), stdout + stderr
     statuses = sorted(r["status"] for r in rows(tmp_path / "runs.csv"))
     assert statuses == ["failed", "ok"], statuses
     failed = next(r for r in rows(tmp_path / "runs.csv") if r["status"] == "failed")
