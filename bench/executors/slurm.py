@@ -243,9 +243,8 @@ class _Driver:
             replace_run_rows(self.config.out, row["run_id"], row, event.get("epoch_rows", []))
             self.rows[job.key] = row
             job.ended = True
-        elif kind == "requeued":  # the job comes back and continues its run: its row is not final
-            job.ended = False
-            return
+        elif kind in ("requeued", "requeue-refused"):  # requeued: the job comes back and continues its run;
+            return  # refused: its held-back interrupted row follows
         self.emit(event)
 
     def _check_states(self, jobs: list[_Job]) -> None:
@@ -346,27 +345,57 @@ def _job(config_dict: dict, method: str, seed: int, resume: bool, events_path: s
     config = RunConfig(**config_dict)
     if config.threads:
         torch.set_num_threads(config.threads)
-    events = open(events_path, "a")  # noqa: SIM115 (open for the whole job; closed at the end)
-
-    def emit(event: dict[str, Any]) -> None:
-        if event["event"] == "start":
-            event = {**event, "pid": os.getpid(), "host": socket.gethostname(), "job": os.environ.get("SLURM_JOB_ID")}
-        events.write(json.dumps(event, default=str) + "\n")
-        events.flush()
-        os.fsync(events.fileno())  # the driver reads it from another node of a shared file system
-
+    events = _EventsFile(events_path, requeue)
     restarted = int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0
     try:
-        execute_run(config, method, seed, resume=resume or restarted, emit=emit, measured_in=MEASURED_IN,
+        execute_run(config, method, seed, resume=resume or restarted, emit=events.emit, measured_in=MEASURED_IN,
                     write_rows=None)
     except KeyboardInterrupt:
-        job_id = os.environ.get("SLURM_JOB_ID", "")
-        if requeue and stopping.received() == signal.SIGUSR2 and job_id and slurm_queue.requeue(job_id):
-            emit({"event": "requeued", "job": job_id})
+        events.requeue_or_end()
     except (DataError, RunError) as e:
-        emit({"event": "error", "message": str(e)})
+        events.emit({"event": "error", "message": str(e)})
     finally:
         events.close()
+
+
+class _EventsFile:
+    """A job's events, appended to its file one JSON line each and synced (the driver reads them from another
+    node of a shared file system). With ``--slurm-requeue``, the ``end`` of a run stopped by the time-limit warning
+    is held back: the job tells the driver it is requeued *before* asking SLURM (which kills it at once), so the
+    driver never takes the interrupted row for the run's last; the row goes out only if SLURM refuses."""
+
+    def __init__(self, path: str, requeue: bool) -> None:
+        self.file = open(path, "a")  # noqa: SIM115 (open for the whole job; closed by close())
+        self.requeue = requeue
+        self.held: dict[str, Any] | None = None
+
+    def emit(self, event: dict[str, Any]) -> None:
+        if event["event"] == "start":
+            event = {**event, "pid": os.getpid(), "host": socket.gethostname(), "job": os.environ.get("SLURM_JOB_ID")}
+        if event["event"] == "end" and self.requeue and stopping.received() == signal.SIGUSR2:
+            self.held = event
+            return
+        self._write(event)
+
+    def requeue_or_end(self) -> None:
+        """After the run stopped: requeue the job if its end was held back, else nothing more to send."""
+        if self.held is None:
+            return
+        job_id = os.environ.get("SLURM_JOB_ID", "")
+        if job_id:
+            self._write({"event": "requeued", "job": job_id})
+            if slurm_queue.requeue(job_id):
+                return
+            self._write({"event": "requeue-refused", "job": job_id})
+        self._write(self.held)
+
+    def _write(self, event: dict[str, Any]) -> None:
+        self.file.write(json.dumps(event, default=str) + "\n")
+        self.file.flush()
+        os.fsync(self.file.fileno())
+
+    def close(self) -> None:
+        self.file.close()
 
 
 def job_stdout(folder: Path, job_id: str) -> list[Path]:

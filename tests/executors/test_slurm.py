@@ -120,6 +120,30 @@ def test_resume_after_the_driver_died_follows_the_job_instead_of_submitting_it_a
     assert [r["status"] for r in final] == ["ok"] and final[0]["epochs_done"] == "60"
 
 
+def test_a_requeued_job_continues_its_run_to_the_uninterrupted_result(tiny_mnist: Path, tmp_path: Path) -> None:
+    """The time-limit warning (SIGUSR2, sent here by ``scancel --signal``) with --slurm-requeue: the job requeues
+    itself and, started again, finishes its run from the checkpoint, equal to a run never stopped."""
+    args = [*RUN, "--data-dir", str(tiny_mnist), "--epochs", "60", "--methods", "noprop", "--device", "cpu"]
+    local = cli(*args, "--out", str(tmp_path / "local"))
+    assert local.returncode == 0, local.stderr
+    out = tmp_path / "slurm"
+    driver = subprocess.Popen([sys.executable, "-m", "bench.cli", *args, "--out", str(out), "--executor", "slurm",
+                               "--slurm-requeue"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "XDG_CACHE_HOME": "/nonexistent-cache"})
+    wait_for(lambda: (out / "checkpoints" / "slurm" / "jobs.json").exists() and started(out, "noprop-dt"))
+    [job_id] = ledger(out).values()
+    subprocess.run(["scancel", "--signal=USR2", job_id], check=True)
+    _, stderr = driver.communicate(timeout=400)
+    assert driver.returncode == 0, stderr
+    [events] = (out / "checkpoints" / "slurm").glob("*.events.jsonl")
+    kinds = [json.loads(line)["event"] for line in events.read_text().splitlines()]
+    assert kinds.count("requeued") == 1 and kinds.count("start") == 2 and kinds.count("end") == 1
+    [here], [there] = rows(tmp_path / "local" / "runs.csv"), rows(out / "runs.csv")
+    assert there["status"] == "ok" and there["epochs_done"] == "60"
+    assert float(there["test_acc"]) == float(here["test_acc"])
+    assert len(rows(out / "epochs.csv")) == 60
+
+
 @pytest.mark.parametrize("args, message", [
     (["--slurm-partition", "nosuchpartition"], "no partition 'nosuchpartition'"),
     (["--slurm-time", "soon"], "not a SLURM time"),
