@@ -5,11 +5,11 @@ A task runs in a fresh worker process (``max_calls=1``: its peak RSS is its own,
 hence ``measured_in = ray-task``) and is never retried (``max_retries=0``: a crashed run is recorded, not repeated
 behind the sweep's back). It asks for one GPU when the run is on CUDA, else for ``threads x block_workers`` CPUs.
 
-Tasks send their progress events to a small mailbox actor (``mailbox.py``, on the driver's node) and write only their own checkpoints
-and artifacts; the driver (this process) collects the events, shows them with the same ``emit`` as the local
-executor, and is the only writer of runs.csv and epochs.csv, so no two nodes ever race on the CSVs of a shared
-file system. A task sends without waiting for each event to arrive: a task blocked in ``ray.get`` lends its CPUs
-to the next task, which would put two runs on cores meant for one.
+Tasks send their progress events to a small mailbox actor (``mailbox.py``, on the driver's node) and write only
+their own checkpoints and artifacts; the driver (this process) collects the events, shows them with the same
+``emit`` as the local executor, and is the only writer of runs.csv and epochs.csv, so no two nodes ever race on
+the CSVs of a shared file system. A task sends without waiting for each event to arrive: a task blocked in
+``ray.get`` lends its CPUs to the next task, which would put two runs on cores meant for one.
 
 Ctrl-C, SIGTERM or SIGHUP to the driver (``bench.run.stopping``) cancels the tasks: Ray raises KeyboardInterrupt
 in each running one, whose run records itself ``interrupted`` and sends that row before it exits; tasks not started
@@ -211,6 +211,7 @@ class _Driver:
         self.pending: dict[Any, PlannedRun] = {}  # object ref of an unfinished task -> its run
         self.rows: dict[str, dict] = {}  # run key -> its run row, once written
         self.error: str | None = None
+        self.stopped_by: str | None = None  # why the driver stopped the sweep, once it has
 
     def run(self, todo: list[PlannedRun], resources: dict[str, Any]) -> list[dict]:
         """Submit every run, then follow them to the end; returns the run rows in plan order."""
@@ -223,6 +224,7 @@ class _Driver:
             self._follow()
         except KeyboardInterrupt:
             stopping.hold_off()  # the cancelled runs are recording themselves: a second signal must not cut that
+            self.stopped_by = stopping.reason()
             self._stop()
             raise SweepInterrupted(stopping.exit_code()) from None
         except BaseException:
@@ -257,6 +259,8 @@ class _Driver:
     def _handle(self, event: dict[str, Any]) -> None:
         if event["event"] == "end":
             row = event["row"]
+            if self.stopped_by and row.get("status") == "interrupted":  # a cancelled task knows no signal
+                row = event["row"] = {**row, "reason": self.stopped_by}
             replace_run_rows(self.config.out, row["run_id"], row, event.get("epoch_rows", []))
             self.rows[event["key"]] = row
         self.emit(event)

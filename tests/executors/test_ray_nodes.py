@@ -114,17 +114,26 @@ def test_a_ray_client_address_is_refused_in_one_line(tiny_mnist: Path, tmp_path:
     assert proc.returncode == 2 and "ray://" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
 
 
-def test_sigterm_to_the_ray_driver_records_interrupted_and_exits_143(tiny_mnist: Path, tmp_path: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "bench.cli", *RUN, "--data-dir", str(tiny_mnist), "--epochs",
-                             "40", "--methods", "noprop", "--out", str(tmp_path), "--executor", "ray", "--quiet"],
+def test_sigterm_to_the_ray_driver_records_interrupted_and_resume_completes_the_same_row(
+        tiny_mnist: Path, tmp_path: Path) -> None:
+    args = [*RUN, "--data-dir", str(tiny_mnist), "--epochs", "40", "--methods", "noprop", "--quiet"]
+    out = tmp_path / "cut"
+    proc = subprocess.Popen([sys.executable, "-m", "bench.cli", *args, "--out", str(out), "--executor", "ray"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
                             env={**os.environ, "XDG_CACHE_HOME": "/nonexistent-cache", "RAY_worker_niceness": "0"})
     deadline = time.time() + 240
-    while not list((tmp_path / "checkpoints").glob("*.pt")) and time.time() < deadline:
+    while not list((out / "checkpoints").glob("*.pt")) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=180)
     assert proc.returncode == 143 and "--resume" in stderr and "core dumped" not in stderr, stderr
-    assert [r["status"] for r in rows(tmp_path / "runs.csv")] == ["interrupted"]
+    assert [(r["status"], r["reason"]) for r in rows(out / "runs.csv")] == [("interrupted", "SIGTERM")]
     time.sleep(2)
     assert _session_processes(proc.pid) == []
+
+    resumed = cli(*args, "--out", str(out), "--executor", "ray", "--resume", timeout=400)
+    straight = cli(*args, "--out", str(tmp_path / "straight"), "--in-process")
+    assert resumed.returncode == 0 and straight.returncode == 0, resumed.stderr + straight.stderr
+    [final], [expected] = rows(out / "runs.csv"), rows(tmp_path / "straight" / "runs.csv")
+    assert final["status"] == "ok" and len(rows(out / "epochs.csv")) == 40
+    assert float(final["test_acc"]) == pytest.approx(float(expected["test_acc"]), abs=1e-9)

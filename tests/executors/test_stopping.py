@@ -36,16 +36,17 @@ def straight(tiny_mnist: Path, tmp_path_factory: pytest.TempPathFactory) -> list
     return rows(out / "runs.csv")
 
 
-def start_and_stop(tiny_mnist: Path, out: Path, signum: int, whole_group: bool) -> tuple[int, str]:
+def start_and_stop(tiny_mnist: Path, out: Path, signum: int, whole_group: bool,
+                   args: list[str] = ARGS) -> tuple[int, str]:
     """Start the sweep in a session of its own, send ``signum`` once the first run has checkpointed (to the whole
     process group, as a terminal or SLURM does, or to the command alone, as ``kill`` or ``timeout`` does), and
     return its exit code and stderr after checking that no process of its session is left."""
     env = {**os.environ, "XDG_CACHE_HOME": "/nonexistent-cache"}
-    proc = subprocess.Popen([sys.executable, "-m", "bench.cli", *ARGS, "--data-dir", str(tiny_mnist), "--out",
+    proc = subprocess.Popen([sys.executable, "-m", "bench.cli", *args, "--data-dir", str(tiny_mnist), "--out",
                              str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     deadline = time.time() + 180
-    while not list((out / "checkpoints").glob("*-noprop-dt-*.pt")) and time.time() < deadline:
+    while not list((out / "checkpoints").glob("*-noprop-dt-*.pt")) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
     time.sleep(0.2)
     if whole_group:
@@ -104,3 +105,25 @@ def test_a_stop_signal_records_interrupted_and_resume_completes_the_same_rows(
         assert float(r["test_acc"]) == pytest.approx(float(by_method[r["method"]]["test_acc"]), abs=1e-9)
     again = cli(*ARGS, "--data-dir", str(tiny_mnist), "--out", str(out), "--resume")
     assert again.returncode == 0 and len(rows(out / "runs.csv")) == 2
+
+
+BLOCK_PARALLEL = [*ARGS, "--methods", "noprop", "--block-workers", "2", "--order", "interleaved",
+                  "--threads", "1"]
+
+
+@pytest.mark.parametrize("whole_group", [False, True], ids=["sigterm", "sigterm-group"])
+def test_sigterm_stops_block_parallel_workers_and_resume_completes_the_same_row(
+        tiny_mnist: Path, tmp_path: Path, whole_group: bool) -> None:
+    """Block-parallel NoProp-DT (two gloo processes besides the run's own): the leader records the run, the
+    followers end with it, and resuming gives the row of a run never stopped."""
+    out = tmp_path / "cut"
+    code, stderr = start_and_stop(tiny_mnist, out, signal.SIGTERM, whole_group, BLOCK_PARALLEL)
+    assert code == 143 and "--resume" in stderr and "Traceback" not in stderr, stderr
+    [cut] = rows(out / "runs.csv")
+    assert (cut["status"], cut["reason"]) == ("interrupted", "SIGTERM") and 1 <= int(cut["epochs_done"]) < 12
+    resumed = cli(*BLOCK_PARALLEL, "--data-dir", str(tiny_mnist), "--out", str(out), "--resume")
+    straight = cli(*BLOCK_PARALLEL, "--data-dir", str(tiny_mnist), "--out", str(tmp_path / "straight"))
+    assert resumed.returncode == 0 and straight.returncode == 0, resumed.stderr + straight.stderr
+    [final], [expected] = rows(out / "runs.csv"), rows(tmp_path / "straight" / "runs.csv")
+    assert final["status"] == "ok" and len(rows(out / "epochs.csv")) == 12
+    assert float(final["test_acc"]) == pytest.approx(float(expected["test_acc"]), abs=1e-9)
