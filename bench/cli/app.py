@@ -12,14 +12,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bench.cli import reporting  # noqa: F401  (registers report and compare)
+from bench.cli import (
+    reporting,  # noqa: F401  (registers report and compare)
+    slurm_options,
+)
 from bench.cli.common import app, console, err_console, fail, user_errors
 from bench.cli.options import overrides, shown, with_config_options
 from bench.run import config as cfg
 from bench.run import data, stopping
 from bench.run.readers import DataError
-
-SLURM_PANEL = "SLURM (--executor slurm)"
 
 
 class Executor(str, enum.Enum):
@@ -133,7 +134,7 @@ def warn_broken_plugins() -> None:
 
 
 @app.command(context_settings={"help_option_names": ["--help", "-h"]})
-@with_config_options
+@with_config_options(extra=slurm_options.PARAMETERS)
 def run(
     config: Annotated[str | None, typer.Option(
         help="A config name in configs/ (see `noprop-bench configs`) or a YAML path; the options below override "
@@ -151,24 +152,6 @@ def run(
         "Ray on this machine).", rich_help_panel="Run", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.", rich_help_panel="Run")] = False,
     jsonl: Annotated[bool, typer.Option(help="Print progress events as JSON lines.", rich_help_panel="Run")] = False,
-    slurm_partition: Annotated[str | None, typer.Option(help="The partition each run's job goes to (else the "
-                                                        "cluster's default).", rich_help_panel=SLURM_PANEL,
-                                                        show_default=False)] = None,
-    slurm_time: Annotated[str | None, typer.Option(help="Each job's time limit: minutes, H:MM:SS or D-HH:MM.",
-                                                   rich_help_panel=SLURM_PANEL, show_default=False)] = None,
-    slurm_gpus_per_run: Annotated[int, typer.Option(help="GPUs each job asks for.", rich_help_panel=SLURM_PANEL,
-                                                    min=0)] = 0,
-    slurm_cpus_per_run: Annotated[int | None, typer.Option(
-        help="CPUs each job asks for (else --threads x --block-workers).", rich_help_panel=SLURM_PANEL, min=1,
-        show_default=False)] = None,
-    slurm_mem: Annotated[str | None, typer.Option(help="Memory each job asks for, e.g. 16G.",
-                                                  rich_help_panel=SLURM_PANEL, show_default=False)] = None,
-    slurm_extra: Annotated[list[str] | None, typer.Option(
-        help="Any other sbatch option as KEY=VALUE (repeat it), e.g. account=lab or qos=short.",
-        rich_help_panel=SLURM_PANEL, show_default=False)] = None,
-    slurm_requeue: Annotated[bool, typer.Option(
-        help="A job nearing its time limit records its run interrupted and requeues itself; the run continues "
-        "from its checkpoint.", rich_help_panel=SLURM_PANEL)] = False,
     **keys: Any,
 ) -> None:
     """Train and measure methods on a dataset; rows go to OUT/runs.csv and OUT/epochs.csv.
@@ -180,8 +163,7 @@ def run(
     from bench.results import ResultsError
     from bench.run.recipe import RunError
 
-    slurm = _slurm_options(executor, slurm_partition, slurm_time, slurm_gpus_per_run, slurm_cpus_per_run,
-                           slurm_mem, slurm_extra, slurm_requeue)
+    slurm = slurm_options.take(keys, executor is Executor.slurm)
     run_sweep = _executor(executor, in_process, ray_address, slurm)
     stopping.stop_on_signals()  # SIGTERM (a scheduler, timeout, scancel) and SIGHUP stop a sweep as Ctrl-C does
     warn_broken_plugins()
@@ -201,30 +183,6 @@ def run(
     if bad:
         raise fail(f"{len(bad)} of {len(rows)} runs did not finish ok: "
                    + "; ".join(f"{r['method']} seed {r['seed']}: {r['status']} {r.get('reason', '')}" for r in bad), 1)
-
-
-def _slurm_options(executor: Executor, partition: str | None, time: str | None, gpus: int, cpus: int | None,
-                   mem: str | None, extra: list[str] | None, requeue: bool) -> Any:
-    """The ``--slurm-*`` options as the SLURM executor's ``SlurmOptions``; given without ``--executor slurm``, or
-    malformed, a usage error (exit 2)."""
-    given = any(v for v in (partition, time, gpus, cpus, mem, extra, requeue))
-    if executor is not Executor.slurm:
-        if given:
-            raise fail("the --slurm-* options apply to --executor slurm; add that or drop them")
-        return None
-    from bench.executors.slurm import SlurmOptions, parse_time
-
-    pairs = []
-    for item in extra or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise fail(f"--slurm-extra {item!r} is not KEY=VALUE (an sbatch option without its dashes, e.g. qos=short)")
-        pairs.append((key.strip().lstrip("-"), value))
-    try:
-        minutes = parse_time(time) if time else None
-    except ValueError as e:
-        raise fail(str(e)) from None
-    return SlurmOptions(partition, minutes, gpus, cpus, mem, tuple(pairs), requeue)
 
 
 def _executor(executor: Executor, in_process: bool, ray_address: str | None, slurm: Any = None

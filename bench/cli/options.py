@@ -88,15 +88,20 @@ def config_parameters() -> list[inspect.Parameter]:
     return params
 
 
-def with_config_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Give ``command`` (which takes ``**config``) one option per config key, after its own parameters."""
-    hints = typing.get_type_hints(command, include_extras=True)  # the command's own annotations, evaluated
-    own = [p.replace(annotation=hints[p.name]) for p in inspect.signature(command).parameters.values()
-           if p.kind is not inspect.Parameter.VAR_KEYWORD]
-    params = own + config_parameters()
-    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    command.__annotations__ = {p.name: p.annotation for p in params}
-    return command
+def with_config_options(extra: list[inspect.Parameter] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give a command (which takes ``**config``) one option per config key, after its own parameters and the
+    ``extra`` ones (options of its own kept out of its signature, which arrive in ``**config`` too)."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        hints = typing.get_type_hints(command, include_extras=True)  # the command's own annotations, evaluated
+        own = [p.replace(annotation=hints[p.name]) for p in inspect.signature(command).parameters.values()
+               if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        params = own + list(extra) + config_parameters()
+        command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        return command
+
+    return decorate
 
 
 def overrides(values: dict[str, Any]) -> dict[str, Any]:
