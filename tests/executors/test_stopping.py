@@ -20,6 +20,7 @@ import pytest
 from tests.conftest import TINY, cli
 
 ARGS = ["run", *TINY, "--epochs", "12", "--seeds", "0", "--quiet"]
+GRACE_S = 5.0  # "every process the sweep started ends within a few seconds" of the sweep's own end
 
 
 def rows(path: Path) -> list[dict]:
@@ -54,11 +55,20 @@ def start_and_stop(tiny_mnist: Path, out: Path, signum: int, whole_group: bool,
     else:
         os.kill(proc.pid, signum)
     _, stderr = proc.communicate(timeout=150)
-    left = _session_processes(proc.pid)
+    left = _left_after(proc.pid, GRACE_S)
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert left == [], f"processes of the sweep left running: {left}"
     return proc.returncode, stderr
+
+
+def _left_after(sid: int, grace_s: float) -> list[int]:
+    """The processes of session ``sid`` still alive ``grace_s`` after its leader ended (one that is exiting, such
+    as multiprocessing's resource tracker once its pipe closed, is given that long)."""
+    deadline = time.time() + grace_s
+    while (left := _session_processes(sid)) and time.time() < deadline:
+        time.sleep(0.1)
+    return left
 
 
 def _session_processes(sid: int) -> list[int]:
@@ -103,26 +113,28 @@ def test_a_stop_signal_records_interrupted_and_resume_completes_the_same_rows(
     by_method = {r["method"]: r for r in straight}  # weights, optimiser state and random streams restored
     for r in final:
         assert float(r["test_acc"]) == pytest.approx(float(by_method[r["method"]]["test_acc"]), abs=1e-9)
-    again = cli(*ARGS, "--data-dir", str(tiny_mnist), "--out", str(out), "--resume")
-    assert again.returncode == 0 and len(rows(out / "runs.csv")) == 2
+    if signum == signal.SIGINT:  # once is enough: resuming a finished sweep runs nothing
+        again = cli(*ARGS, "--data-dir", str(tiny_mnist), "--out", str(out), "--resume")
+        assert again.returncode == 0 and len(rows(out / "runs.csv")) == 2
 
 
 BLOCK_PARALLEL = [*ARGS, "--methods", "noprop", "--block-workers", "2", "--order", "interleaved",
                   "--threads", "1"]
 
 
-@pytest.mark.parametrize("whole_group", [False, True], ids=["sigterm", "sigterm-group"])
-def test_sigterm_stops_block_parallel_workers_and_resume_completes_the_same_row(
-        tiny_mnist: Path, tmp_path: Path, whole_group: bool) -> None:
-    """Block-parallel NoProp-DT (two gloo processes besides the run's own): the leader records the run, the
-    followers end with it, and resuming gives the row of a run never stopped."""
+def test_sigterm_stops_block_parallel_workers_and_resume_completes_the_same_row(tiny_mnist: Path,
+                                                                               tmp_path: Path) -> None:
+    """Block-parallel NoProp-DT (two gloo processes besides the run's own), SIGTERM to every process at once as
+    SLURM sends it: the leader records the run, the followers end with it, and resuming gives the row of a run never
+    stopped. (SIGTERM to the command alone reaches the workers through the same path as without block workers.)"""
     out = tmp_path / "cut"
-    code, stderr = start_and_stop(tiny_mnist, out, signal.SIGTERM, whole_group, BLOCK_PARALLEL)
+    code, stderr = start_and_stop(tiny_mnist, out, signal.SIGTERM, True, BLOCK_PARALLEL)
     assert code == 143 and "--resume" in stderr and "Traceback" not in stderr, stderr
     [cut] = rows(out / "runs.csv")
     assert (cut["status"], cut["reason"]) == ("interrupted", "SIGTERM") and 1 <= int(cut["epochs_done"]) < 12
     resumed = cli(*BLOCK_PARALLEL, "--data-dir", str(tiny_mnist), "--out", str(out), "--resume")
-    straight = cli(*BLOCK_PARALLEL, "--data-dir", str(tiny_mnist), "--out", str(tmp_path / "straight"))
+    straight = cli(*BLOCK_PARALLEL, "--data-dir", str(tiny_mnist), "--out", str(tmp_path / "straight"),
+                   "--in-process")
     assert resumed.returncode == 0 and straight.returncode == 0, resumed.stderr + straight.stderr
     [final], [expected] = rows(out / "runs.csv"), rows(tmp_path / "straight" / "runs.csv")
     assert final["status"] == "ok" and len(rows(out / "epochs.csv")) == 12
