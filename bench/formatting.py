@@ -52,3 +52,16 @@ def mean_sd(mean: Any, sd: Any, spec: str = ".2f", missing_sd: str | None = MISS
     if is_missing(sd) and missing_sd is None:
         return fmt(mean, spec)
     return f"{fmt(mean, spec)} ± {fmt(sd, spec, missing_sd or MISSING)}"
+
+
+def value_text(value: Any) -> str:
+    """A config value as a config file or option gives it: ``none``, ``true``, ``0.001``, lists comma-joined."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(value_text, value))
+    return str(value)

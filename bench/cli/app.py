@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import enum
-import functools
 import sys
-from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -13,23 +10,18 @@ from rich.markup import escape
 from rich.table import Table
 
 from bench.cli import (
+    dispatch,
     reporting,  # noqa: F401  (registers report and compare)
     slurm_options,
+    sweeping,  # noqa: F401  (registers sweep)
+    track_options,
 )
 from bench.cli.common import app, console, err_console, fail, user_errors
 from bench.cli.options import overrides, shown, with_config_options
 from bench.run import config as cfg
 from bench.run import data, stopping
 from bench.run.readers import DataError
-
-
-class Executor(str, enum.Enum):
-    """Where a sweep's runs go (``--executor``)."""
-
-    local = "local"
-    ray = "ray"
-    slurm = "slurm"
-
+from bench.tracking import TrackingError
 
 DataDir = Annotated[
     str | None, typer.Option("--data-dir", help="Folder holding dataset files (else $NOPROP_BENCH_DATA, cache).")
@@ -92,7 +84,7 @@ def methods() -> None:
                           f"{shown(key.default)}): {escape(key.help)}", highlight=False)
     console.print("Use them with --methods NAME,...; the keys above are options of `run` and config keys.",
                   highlight=False)
-    warn_broken_plugins()
+    dispatch.warn_broken_plugins()
 
 
 @app.command()
@@ -106,7 +98,7 @@ def check(
 
     name = cfg.REGISTRY.canonical(method)
     if name is None:
-        warn_broken_plugins()
+        dispatch.warn_broken_plugins()
         raise fail(f"unknown method {method!r}; `noprop-bench methods` lists them")
     if device.startswith("cuda") and not torch_cuda_available():
         raise fail(f"--device {device}: CUDA is not available here; check on cpu")
@@ -126,109 +118,39 @@ def torch_cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def warn_broken_plugins() -> None:
-    """One line per installed plug-in that could not be loaded (the other methods work)."""
-    for label, why in cfg.REGISTRY.broken.items():
-        err_console.print(f"[bold yellow]warning:[/] plug-in method {escape(label)} is left out: {escape(why)}",
-                          highlight=False, soft_wrap=True)
-
-
 @app.command(context_settings={"help_option_names": ["--help", "-h"]})
-@with_config_options(extra=slurm_options.PARAMETERS)
+@with_config_options(extra=[*track_options.PARAMETERS, *slurm_options.PARAMETERS])
 def run(
     config: Annotated[str | None, typer.Option(
         help="A config name in configs/ (see `noprop-bench configs`) or a YAML path; the options below override "
         "its keys.", rich_help_panel="Run")] = None,
-    resume: Annotated[bool, typer.Option(help="Skip completed runs; continue interrupted ones.",
-                                         rich_help_panel="Run")] = False,
-    in_process: Annotated[bool, typer.Option(help="Run in this process (debugging; RSS is then shared).",
-                                             rich_help_panel="Run")] = False,
-    executor: Annotated[Executor, typer.Option(
-        help="local: each run in its own process here, one after another; ray: each run a Ray task, here or on "
-        "a cluster (needs pip install 'noprop-bench\\[ray]'); slurm: each run a SLURM job (needs pip install "
-        "'noprop-bench\\[slurm]' and sbatch; docs/clusters.md).", rich_help_panel="Run")] = Executor.local,
-    ray_address: Annotated[str | None, typer.Option(
-        help="With --executor ray: the Ray cluster to join, e.g. HOST:6379 (else $RAY_ADDRESS; neither: start "
-        "Ray on this machine).", rich_help_panel="Run", show_default=False)] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.", rich_help_panel="Run")] = False,
-    jsonl: Annotated[bool, typer.Option(help="Print progress events as JSON lines.", rich_help_panel="Run")] = False,
+    resume: dispatch.Resume = False,
+    in_process: dispatch.InProcess = False,
+    executor: dispatch.ExecutorOption = dispatch.Executor.local,
+    ray_address: dispatch.RayAddress = None,
+    quiet: dispatch.Quiet = False,
+    jsonl: dispatch.Jsonl = False,
     **keys: Any,
 ) -> None:
     """Train and measure methods on a dataset; rows go to OUT/runs.csv and OUT/epochs.csv.
 
     Every config key is an option (defaults: the config file, else configs/DATASET.yaml, else the paper's).
     """
-    from bench.cli import progress
-    from bench.executors.sweep import SweepInterrupted
     from bench.results import ResultsError
     from bench.run.recipe import RunError
 
-    slurm = slurm_options.take(keys, executor is Executor.slurm)
-    run_sweep = _executor(executor, in_process, ray_address, slurm)
+    slurm = slurm_options.take(keys, executor is dispatch.Executor.slurm)
+    tracking = track_options.take(keys)
+    run_sweep = dispatch.choose_executor(executor, in_process, ray_address, slurm)
     stopping.stop_on_signals()  # SIGTERM (a scheduler, timeout, scancel) and SIGHUP stop a sweep as Ctrl-C does
-    warn_broken_plugins()
-    with user_errors(cfg.ConfigError, DataError, ResultsError, RunError):
+    dispatch.warn_broken_plugins()
+    with user_errors(cfg.ConfigError, DataError, ResultsError, RunError, TrackingError):
         given = overrides(keys)
         run_config = cfg.resolve(dataset=given.pop("dataset", None), config=config, overrides=given)
-        try:
-            rows = _sweep(run_config, resume, quiet, jsonl, run_sweep, progress)
-        except SweepInterrupted as e:
-            raise fail(f"interrupted ({stopping.reason()}); runs in progress are recorded as 'interrupted' in "
-                       f"{run_config.out}/runs.csv; add --resume to the same command to continue it",
-                       e.exit_code) from None
-    if not quiet and not jsonl:
-        console.print(progress.summary_table(rows))
-        console.print(f"rows written to {run_config.out}/runs.csv and {run_config.out}/epochs.csv", highlight=False)
-    bad = [r for r in rows if r["status"] != "ok"]
-    if bad:
-        raise fail(f"{len(bad)} of {len(rows)} runs did not finish ok: "
-                   + "; ".join(f"{r['method']} seed {r['seed']}: {r['status']} {r.get('reason', '')}" for r in bad), 1)
-
-
-def _executor(executor: Executor, in_process: bool, ray_address: str | None, slurm: Any = None
-              ) -> Callable[..., list[dict]]:
-    """The chosen executor's ``run_sweep`` with its own options bound; a combination that means nothing is a
-    usage error (exit 2) before anything runs."""
-    if in_process and executor is Executor.slurm:
-        raise fail("--in-process runs the sweep in this process; it does not combine with --executor slurm")
-    if executor is Executor.slurm:
-        if ray_address:
-            raise fail("--ray-address applies to --executor ray; drop it")
-        from bench.executors import slurm as slurm_executor
-
-        return functools.partial(slurm_executor.run_sweep, options=slurm)
-    if executor is Executor.ray:
-        if in_process:
-            raise fail("--in-process runs the sweep in this process; it does not combine with --executor ray")
-        from bench.executors import ray
-
-        return functools.partial(ray.run_sweep, address=ray_address)
-    if ray_address:
-        raise fail("--ray-address applies to --executor ray; add that or drop --ray-address")
-    from bench.executors import local
-
-    return functools.partial(local.run_sweep, in_process=in_process)
-
-
-def budget(config: cfg.RunConfig) -> str:
-    """Each method's epochs, naming the key that set them where a method's own key replaces ``epochs``."""
-    epochs = {m: config.epochs_for(m) for m in config.methods}
-    if len(set(epochs.values())) == 1:
-        return f"{next(iter(epochs.values()))} epochs"
-    keys = {m: cfg.REGISTRY.spec(m).epochs_key for m in config.methods}
-    return ", ".join(f"{m} {n} epochs" + (f" ({keys[m]})" if keys[m] and n != config.epochs else "")
-                     for m, n in epochs.items())
-
-
-def _sweep(config: cfg.RunConfig, resume: bool, quiet: bool, jsonl: bool, run_sweep: Callable[..., list[dict]],
-           progress: Any) -> list[dict]:
-    """Run the sweep with the chosen display: JSON lines, nothing, or Rich progress bars."""
-    if jsonl or quiet:
-        return run_sweep(config, resume=resume, emit=progress.jsonl if jsonl else progress.quiet)
-    console.print(f"[bold]{config.dataset}[/]: {', '.join(config.methods)} x seeds {config.seeds}, {budget(config)} "
-                  f"-> {config.out}/", highlight=False)
-    with progress.RichDisplay(console) as display:
-        return run_sweep(config, resume=resume, emit=display)
+        trackers = tracking.open(run_config.out)
+        rows = dispatch.execute([run_config], run_sweep, resume=resume, quiet=quiet, jsonl=jsonl,
+                                trackers=trackers)
+    dispatch.report_outcome(rows, run_config.out, quiet, jsonl)
 
 
 def _usage_error_type() -> type[Exception]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from typing import Any
 
 from rich import box
@@ -15,9 +16,11 @@ from bench.formatting import BYTES_PER_MB, fmt
 
 
 class RichDisplay:
-    """One bar per run (method, seed, epoch, loss, last test accuracy, elapsed), then a summary table."""
+    """One bar per run (method, seed, epoch, loss, last test accuracy, elapsed), then a summary table. With
+    ``total_runs`` (a grid sweep), a first bar for the whole sweep: runs done of all, and the time left estimated
+    from the runs finished so far (their mean wall time times the runs to go; skipped runs count as done)."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, total_runs: int | None = None) -> None:
         self.console = console
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -25,6 +28,9 @@ class RichDisplay:
             console=console,
         )
         self.tasks: dict[str, int] = {}
+        self.sweep = SweepClock(total_runs) if total_runs else None
+        self.sweep_task = None if self.sweep is None else self.progress.add_task(
+            "sweep", total=total_runs, loss="-", acc="-")
 
     def __enter__(self) -> RichDisplay:
         self.progress.start()
@@ -51,6 +57,39 @@ class RichDisplay:
             self.progress.stop_task(self.tasks[key])
         elif kind == "skipped":
             self.console.print(f"skipping {event['method']} seed {event['seed']}: already completed (--resume)")
+        if kind in ("end", "skipped") and self.sweep is not None:
+            self.sweep.done(trained=kind == "end")
+            self.progress.update(self.sweep_task, completed=self.sweep.finished,
+                                 description=f"sweep ({self.sweep.left()})")
+
+
+class SweepClock:
+    """Runs finished of a sweep's total, and the time left: the mean wall time of the runs trained so far times
+    the runs still to go."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.finished, self.trained = total, 0, 0
+        self.started = time.monotonic()
+        self.skipped_until = self.started  # skipped runs take no time: the clock of trained runs starts after them
+
+    def done(self, trained: bool) -> None:
+        self.finished += 1
+        if trained:
+            self.trained += 1
+        elif self.trained == 0:
+            self.skipped_until = time.monotonic()
+
+    def left(self) -> str:
+        if self.trained == 0:
+            return "time left unknown"
+        per_run = (time.monotonic() - self.skipped_until) / self.trained
+        return f"about {_duration(per_run * (self.total - self.finished))} left"
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
 def summary_table(rows: list[dict]) -> Table:

@@ -73,6 +73,22 @@ def report(
     console.print(f"wrote {len(written)} files to {escape(str(out))}/:", highlight=False)
     for path in written:
         console.print(f"  {escape(str(path))}", highlight=False, soft_wrap=True)
+    _attach_to_trackers(folders, out)
+
+
+def _attach_to_trackers(folders: list[Path], out: Path) -> None:
+    """The report's files as artifacts of the MLflow experiments the results were tracked in; a failure is a
+    warning (the report is written)."""
+    from bench.tracking import TrackingError
+    from bench.tracking.mlflow import attach_report
+
+    try:
+        for experiment in attach_report(folders, out):
+            console.print(f"attached the report to MLflow experiment {experiment!r} (run 'report')", highlight=False)
+    except TrackingError as e:
+        _warn([f"the report was not attached to MLflow: {e}"])
+    except Exception as e:  # MLflow's errors: the report itself is written either way
+        _warn([f"the report was not attached to MLflow ({type(e).__name__}: {str(e).strip()[:200]})"])
 
 
 @app.command()
@@ -88,8 +104,11 @@ def compare(
         help="Allowed candidate/baseline ratio of peak memory and saved activations. Default 1.25.")] = None,
     thresholds: Annotated[Path | None, typer.Option(
         help="YAML file with any of max_accuracy_drop, max_slowdown, max_memory_growth; flags override it.")] = None,
+    fmt: Annotated[str, typer.Option(
+        "--format", help="table (the terminal's) or markdown: the comparison as one markdown document, for a job "
+        "summary ($GITHUB_STEP_SUMMARY) or a pull-request comment.")] = "table",
     markdown: Annotated[bool, typer.Option(
-        "--markdown", help="Print markdown (for CI logs and PR comments) instead of the terminal table.")] = False,
+        "--markdown", help="The same as --format markdown.", hidden=True)] = False,
     across: Annotated[list[Switch] | None, typer.Option(
         help="Pair runs that differ in this execution switch on purpose (it is left out of the match key), e.g. "
              "a channels_last=false baseline against a channels_last=true candidate. Repeatable.")] = None,
@@ -106,6 +125,9 @@ def compare(
     from bench.report import load
     from bench.results import ResultsError
 
+    if fmt not in ("table", "markdown"):
+        raise fail(f"unknown --format '{fmt}'; use table or markdown")
+    markdown = markdown or fmt == "markdown"
     with user_errors(load.InputError, ResultsError):
         from_file = gate.read_thresholds(thresholds) if thresholds else {}
         limits = gate.make_thresholds(from_file, {"max_accuracy_drop": max_accuracy_drop,

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from bench.formatting import value_text
 from bench.results.schema import SWITCH_COLUMNS
 from bench.run.config import BOOKKEEPING_KEYS
 
@@ -26,19 +27,6 @@ SETTING = ["embedding", "config_hash", *SWITCH_COLUMNS]  # a group without its d
 # across configs or switches).
 GROUP = ["dataset", "method", "method_version", *SETTING]
 LABELS = ["variant", "setting"]  # functions of the group key, carried along for legends and tables
-
-
-def value_text(value: object) -> str:
-    """A config or switch value as it reads in a label: ``none``, ``true``, ``0.001``, ``3000``."""
-    if value is None or value == "":
-        return "none"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, (list, tuple)):
-        return ",".join(map(value_text, value))
-    return str(value)
 
 
 def switch_text(row: Mapping[str, object], names: tuple[str, ...] = SWITCH_COLUMNS) -> str:

@@ -204,7 +204,8 @@ class Run:
             "peak_rss_bytes": mem["peak_rss_bytes"],
         })
         self.emit({"event": "epoch", "key": self.key, "epoch": epoch, "loss": loss, "test_acc": test_acc,
-                   "test_acc_det": test_acc_det, "val_acc": val_acc, "train_time_s": p.train_time_s})
+                   "test_acc_det": test_acc_det, "val_acc": val_acc, "train_time_s": p.train_time_s,
+                   "row": p.epoch_rows[-1]})  # the epochs.csv row, for the trackers
         return loss, val_acc
 
     def evaluate(self) -> None:

@@ -138,26 +138,26 @@ def test_two_concurrent_sweeps_into_one_folder(tiny_mnist, tmp_path):
     assert text.count("schema_version") == 1 and text.endswith("\n")
 
 
+EXAMPLE_PLUGIN = importlib.util.find_spec("random_features") is not None
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not (data.DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file(),
                     reason="Debian's dataset-fashion-mnist is not installed")
-def test_smoke_config_on_real_fashion_mnist(tmp_path):
-    """The main job; with the example plug-in installed (CI installs it), docs/plugins.md from install to report in
-    the same sweep: its rows say where it came from and its baseline, and it keeps the contract."""
-    methods = ["random-features"] if EXAMPLE_PLUGIN else []
-    proc = cli("run", "--config", "smoke", "--methods", ",".join([*methods, "noprop", "backprop"]),
-               "--out", str(tmp_path), "--quiet", timeout=400)
+@pytest.mark.skipif(not EXAMPLE_PLUGIN, reason="the example plug-in is not installed (pip install -e "
+                    "docs/plugin-example; CI installs it)")
+def test_the_example_plugin_in_the_smoke_config_on_real_fashion_mnist(tmp_path):
+    """docs/plugins.md from install to report, beside a built-in method: its rows say where it came from and its
+    baseline, and it keeps the contract. (The main job itself, the smoke config's NoProp-DT and backprop, runs in
+    tests/report/test_ci_workflow.py, as the copied CI workflow runs it.)"""
+    proc = cli("run", "--config", "smoke", "--methods", "random-features,noprop", "--epochs", "1", "--out",
+               str(tmp_path), "--quiet", timeout=400)
     assert proc.returncode == 0, proc.stderr
     runs = rows(tmp_path / "runs.csv")
-    assert [(r["method"], r["status"], r["epochs_done"]) for r in runs] == [
-        *((m, "ok", "2") for m in methods), ("noprop-dt", "ok", "2"), ("backprop", "ok", "2")]
+    assert [(r["method"], r["status"], r["epochs_done"]) for r in runs] == [("random-features", "ok", "1"),
+                                                                            ("noprop-dt", "ok", "1")]
     assert all(r["dataset"] == "fashion-mnist" and float(r["samples_per_s"]) > 0 for r in runs)
-    assert len(rows(tmp_path / "epochs.csv")) == 2 * len(runs)
-    if EXAMPLE_PLUGIN:
-        the_example_plugin_reports_and_keeps_the_contract(tmp_path, runs)
-
-
-EXAMPLE_PLUGIN = importlib.util.find_spec("random_features") is not None
+    the_example_plugin_reports_and_keeps_the_contract(tmp_path, runs)
 
 
 def the_example_plugin_reports_and_keeps_the_contract(out: Path, runs: list[dict]) -> None:

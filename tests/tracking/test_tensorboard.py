@@ -1,0 +1,61 @@
+"""``--track tensorboard``: what a sweep logged, read back with TensorBoard's own event accumulator, is the
+epochs.csv's per-epoch figures (at TensorBoard's 32-bit precision), also across an interrupted and resumed run.
+Skipped where TensorBoard is not installed (CI installs it). Synthetic MNIST-format files: code paths only."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TINY, cli
+
+pytest.importorskip("tensorboard", reason="TensorBoard is not installed: pip install -e '.[tensorboard]'")
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
+
+RUN = ["run", *TINY, "--seeds", "0", "--epochs", "3", "--quiet", "--track", "tensorboard"]
+FIGURES = ("train_loss", "test_acc", "test_acc_det", "epoch_time_s", "cum_train_time_s")
+
+
+def rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def logged(folder: Path) -> EventAccumulator:
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    return events
+
+
+def test_each_run_logs_the_csv_figures_per_epoch(tiny_mnist: Path, tmp_path: Path) -> None:
+    proc = cli(*RUN, "--data-dir", str(tiny_mnist), "--out", str(tmp_path), "--methods", "noprop,backprop")
+    assert proc.returncode == 0, proc.stderr
+    folders = sorted((tmp_path / "tensorboard").iterdir())
+    assert len(folders) == 2
+    by_method = {}
+    for r in rows(tmp_path / "epochs.csv"):
+        by_method.setdefault(r["method"], []).append(r)
+    for folder in folders:
+        method = next(m for m in by_method if f"-{m}-" in folder.name)
+        events = logged(folder)
+        for name in FIGURES:
+            scalars = events.Scalars(name)
+            assert [s.step for s in scalars] == [1, 2, 3]
+            expected = [float(r[name]) for r in by_method[method]]
+            assert [s.value for s in scalars] == pytest.approx(expected, rel=1e-6), name
+        [run] = [r for r in rows(tmp_path / "runs.csv") if r["method"] == method]
+        [final] = events.Scalars("final/test_acc")
+        assert final.value == pytest.approx(float(run["test_acc"]), rel=1e-6)
+
+
+def test_without_tensorboard_it_is_one_line(tiny_mnist: Path, tmp_path: Path) -> None:
+    """torch.utils.tensorboard without the tensorboard package: one line, exit 2, no run started."""
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "tensorboard.py").write_text("raise ImportError('not installed')\n")
+    proc = cli(*RUN, "--data-dir", str(tiny_mnist), "--out", str(tmp_path / "res"),
+               env={"PYTHONPATH": f"{blocker}:{Path.cwd()}"})
+    assert proc.returncode == 2 and "pip install 'noprop-bench[tensorboard]'" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "res" / "runs.csv").exists()
