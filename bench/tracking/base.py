@@ -107,8 +107,7 @@ def tracked_emit(emit: Emit, trackers: list[Tracker], config: dict[str, Any], wa
             except Exception as e:  # any failure of a tracker's library: it must never reach the sweep
                 working.remove(tracker)
                 tracker.broken = True  # type: ignore[attr-defined]  (stays off for the rest of the sweep)
-                warn(f"{tracker.name} tracking stopped ({type(e).__name__}: {_first_line(e)}); the runs and their "
-                     "CSV rows go on")
+                warn(f"{tracker.name} tracking stopped ({_root_cause(e)}); the runs and their CSV rows go on")
 
     return send
 
@@ -124,14 +123,23 @@ def _deliver(tracker: Tracker, event: dict[str, Any], config: dict[str, Any]) ->
 
 
 def close_all(trackers: list[Tracker], warn: Warn) -> None:
-    """Close every tracker; one that fails to is one warning."""
+    """Close every tracker still working (one that failed has had its warning); one that fails to is one
+    warning."""
     for tracker in trackers:
+        if getattr(tracker, "broken", False):
+            continue
         try:
             tracker.close()
         except Exception as e:  # as in tracked_emit
-            warn(f"{tracker.name} tracking could not be closed ({type(e).__name__}: {_first_line(e)})")
+            warn(f"{tracker.name} tracking could not be closed ({_root_cause(e)})")
 
 
-def _first_line(e: BaseException) -> str:
+def _root_cause(e: BaseException) -> str:
+    """The innermost exception of a chain (a library's own wrapper says less: MLflow's wraps SQLAlchemy's, which
+    wraps sqlite's "database or disk is full"), as ``Type: first line``."""
+    seen = {id(e)}
+    while (inner := e.__cause__ or e.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        e = inner
     text = str(e).strip().splitlines()
-    return text[0][:200] if text else ""
+    return f"{type(e).__name__}: {text[0][:200] if text else ''}"

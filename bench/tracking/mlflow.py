@@ -37,8 +37,8 @@ def import_mlflow() -> Any:
         import mlflow
     except ImportError:
         raise TrackingError(INSTALL_HINT) from None
-    for name in ("mlflow", "alembic"):  # their INFO lines (creating tables, ...) are not ours to show
-        logging.getLogger(name).setLevel(logging.WARNING)
+    for name in ("mlflow", "alembic"):  # their lines (creating tables, an error's traceback) are not ours to
+        logging.getLogger(name).setLevel(logging.CRITICAL)  # show: a failure is tracked_emit's one warning
     return mlflow
 
 

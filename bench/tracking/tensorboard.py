@@ -9,6 +9,7 @@ is dropped when read, then logged again). TensorBoard keeps scalars as 32-bit fl
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,22 @@ def summary_writer() -> Any:
     return SummaryWriter
 
 
+def _quiet_writer_threads() -> None:
+    """TensorBoard writes from a thread of its own, which dies with a traceback on stderr when a write fails (a
+    full disk) before the writer's next call raises the same error, which tracked_emit turns into its one warning.
+    The thread's own traceback is left out; every other thread's still shows."""
+    previous = threading.excepthook
+    if getattr(previous, "noprop_bench", False):
+        return
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if type(args.thread).__name__ != "_AsyncWriterThread":
+            previous(args)
+
+    hook.noprop_bench = True  # type: ignore[attr-defined]
+    threading.excepthook = hook
+
+
 class TensorBoardTracker(Tracker):
     """Event files per run key under ``root``."""
 
@@ -33,6 +50,7 @@ class TensorBoardTracker(Tracker):
 
     def __init__(self, out: str | Path) -> None:
         self.writer_class = summary_writer()
+        _quiet_writer_threads()
         self.root = Path(out) / "tensorboard"
         self.writers: dict[str, Any] = {}
         self.params: dict[str, dict[str, str]] = {}

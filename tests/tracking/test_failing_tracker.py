@@ -35,13 +35,12 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 def fill(disk: Path) -> None:
     """Write until the disk is full."""
-    with open(disk / "filler", "wb") as f:
-        try:
+    try:
+        with open(disk / "filler", "wb", buffering=0) as f:
             while True:
-                f.write(b"\0" * 65536)
-                f.flush()
-        except OSError:
-            pass
+                f.write(b"\0" * 4096)
+    except OSError:
+        pass  # ENOSPC: full
 
 
 def test_a_full_disk_under_a_tracker_costs_only_the_tracking(tiny_mnist: Path, tmp_path: Path, small_disk: Path,
@@ -63,6 +62,7 @@ def test_a_full_disk_under_a_tracker_costs_only_the_tracking(tiny_mnist: Path, t
     assert proc.returncode == 0, stderr
     warnings = [line for line in stderr.splitlines() if "tracking stopped" in line]
     assert len(warnings) == 1 and tracker in warnings[0] and "Traceback" not in stderr, stderr
+    assert "No space left on device" in warnings[0] or "disk is full" in warnings[0], warnings  # the root cause
     with open(out / "runs.csv", newline="") as f:
         [row] = list(csv.DictReader(f))
     assert row["status"] == "ok" and row["epochs_done"] == "30"

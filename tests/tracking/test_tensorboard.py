@@ -29,8 +29,13 @@ def logged(folder: Path) -> EventAccumulator:
     return events
 
 
-def test_each_run_logs_the_csv_figures_per_epoch(tiny_mnist: Path, tmp_path: Path) -> None:
-    proc = cli(*RUN, "--data-dir", str(tiny_mnist), "--out", str(tmp_path), "--methods", "noprop,backprop")
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_each_run_logs_the_csv_figures_per_epoch(tiny_mnist: Path, tmp_path: Path, executor: str) -> None:
+    """Under any executor: the trackers are fed on the driver (a Ray task's events travel to it)."""
+    if executor == "ray":
+        pytest.importorskip("ray", reason="Ray is not installed")
+    proc = cli(*RUN, "--data-dir", str(tiny_mnist), "--out", str(tmp_path), "--methods", "noprop,backprop",
+               "--executor", executor, "--threads", "1", timeout=400)
     assert proc.returncode == 0, proc.stderr
     folders = sorted((tmp_path / "tensorboard").iterdir())
     assert len(folders) == 2
