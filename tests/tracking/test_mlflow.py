@@ -76,7 +76,7 @@ def test_each_run_logs_the_csv_figures_params_and_tags(tiny_mnist: Path, tmp_pat
 
 def test_a_resumed_run_continues_its_mlflow_run(tiny_mnist: Path, tmp_path: Path) -> None:
     out = tmp_path / "res"
-    args = [*RUN, "--data-dir", str(tiny_mnist), "--out", str(out), "--epochs", "30", "--methods", "noprop"]
+    args = [*RUN, "--data-dir", str(tiny_mnist), "--out", str(out), "--epochs", "12", "--methods", "noprop"]
     proc = subprocess.Popen([sys.executable, "-m", "bench.cli", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "XDG_CACHE_HOME": "/nonexistent"})
     deadline = time.time() + 180
