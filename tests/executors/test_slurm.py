@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.executors.slurm import job_stdout
 from tests.conftest import TINY, cli
 
 
@@ -94,7 +95,7 @@ def test_a_sweep_through_slurm_gives_the_local_rows(tiny_mnist: Path, tmp_path: 
     jobs = ledger(out)
     assert len(jobs) == 2
     for job_id in jobs.values():  # the job's own stdout and stderr beside the run's checkpoints
-        logs = list((out / "checkpoints" / "slurm" / job_id).glob(f"{job_id}_*_log.*"))
+        logs = job_stdout(out / "checkpoints" / "slurm", job_id)
         assert {p.suffix for p in logs} == {".out", ".err"}
 
 
