@@ -20,6 +20,9 @@ import torch
 
 from tests.formats import write_idx_dataset
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # xdist's workers get COLUMNS=80, which Rich would fix as the CLI's
+    os.environ.pop("COLUMNS", None)       # width at import; tests give the width they need through the env instead
+
 _DEVICE = {"name": "cpu"}  # the suite's device, set once in pytest_configure (read by ``cli``)
 
 
@@ -37,6 +40,15 @@ def pytest_configure(config: pytest.Config) -> None:
     _DEVICE["name"] = name
     if name != "cpu":
         torch.set_default_device(name)
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # ``-n 2``: one torch thread per worker and per child it starts
+        os.environ["OMP_NUM_THREADS"] = "1"
+        torch.set_num_threads(1)
+
+
+# Tests that start a cluster engine (Ray, SLURM) share machine-wide state (fixed ports, Ray's session folder and
+# raylets, the one SLURM node): their modules set ``pytestmark = ENGINES``, so that under ``pytest -n 2 --dist
+# loadgroup`` they run one after another on one worker.
+ENGINES = pytest.mark.xdist_group("engines")
 
 
 def suite_device() -> torch.device:
