@@ -112,10 +112,20 @@ class MlflowTracker(Tracker):
         return mine[0].info.run_id if mine else None
 
 
+def artifact_location(uri: str) -> str | None:
+    """Where a new experiment keeps its artifacts: ``mlartifacts/`` beside an SQLite store (MLflow's own default
+    would be ``./mlruns`` in whatever folder the command runs from); a file store or a server decides for itself."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return (Path(uri.removeprefix("sqlite:///")).resolve().parent / "mlartifacts").as_uri()
+
+
 def experiment_id(client: Any, name: str) -> str:
     """The id of experiment ``name``, created when it does not exist yet."""
     found = client.get_experiment_by_name(name)
-    return found.experiment_id if found is not None else client.create_experiment(name)
+    if found is not None:
+        return found.experiment_id
+    return client.create_experiment(name, artifact_location=artifact_location(client.tracking_uri))
 
 
 def attach_report(results_dirs: list[Path], report_dir: Path) -> list[str]:

@@ -67,11 +67,15 @@ def test_each_run_logs_the_csv_figures_params_and_tags(tiny_mnist: Path, tmp_pat
     assert len(found) == 2
     check_against_csv(out, client, found)
 
-    report = cli("report", str(out))
+    elsewhere = tmp_path / "elsewhere"  # the folder the user runs `report` from
+    elsewhere.mkdir()
+    report = cli("report", str(out), cwd=elsewhere)
     assert report.returncode == 0 and "attached the report to MLflow" in report.stdout, report.stderr
     [run] = client.search_runs([found["experiment_id"][0]], filter_string="tags.`noprop_bench.report` = '1'")
     attached = {a.path for a in client.list_artifacts(run.info.run_id, "report")}
     assert {"report/summary.csv", "report/summary.md"} <= attached, attached
+    assert not (elsewhere / "mlruns").exists()  # the artifacts live beside the store, not where the command ran
+    assert list((out / "mlartifacts").rglob("summary.md"))
 
 
 def test_a_resumed_run_continues_its_mlflow_run(tiny_mnist: Path, tmp_path: Path) -> None:
