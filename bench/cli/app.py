@@ -19,7 +19,7 @@ from bench.cli import (
 from bench.cli.common import app, console, err_console, fail, user_errors
 from bench.cli.options import overrides, shown, with_config_options
 from bench.run import config as cfg
-from bench.run import data, stopping
+from bench.run import data
 from bench.run.readers import DataError
 from bench.tracking import TrackingError
 
@@ -119,17 +119,11 @@ def torch_cuda_available() -> bool:
 
 
 @app.command(context_settings={"help_option_names": ["--help", "-h"]})
-@with_config_options(extra=[*track_options.PARAMETERS, *slurm_options.PARAMETERS])
+@with_config_options(extra=[*dispatch.PARAMETERS, *track_options.PARAMETERS, *slurm_options.PARAMETERS])
 def run(
     config: Annotated[str | None, typer.Option(
         help="A config name in configs/ (see `noprop-bench configs`) or a YAML path; the options below override "
         "its keys.", rich_help_panel="Run")] = None,
-    resume: dispatch.Resume = False,
-    in_process: dispatch.InProcess = False,
-    executor: dispatch.ExecutorOption = dispatch.Executor.local,
-    ray_address: dispatch.RayAddress = None,
-    quiet: dispatch.Quiet = False,
-    jsonl: dispatch.Jsonl = False,
     **keys: Any,
 ) -> None:
     """Train and measure methods on a dataset; rows go to OUT/runs.csv and OUT/epochs.csv.
@@ -139,18 +133,12 @@ def run(
     from bench.results import ResultsError
     from bench.run.recipe import RunError
 
-    slurm = slurm_options.take(keys, executor is dispatch.Executor.slurm)
-    tracking = track_options.take(keys)
-    run_sweep = dispatch.choose_executor(executor, in_process, ray_address, slurm)
-    stopping.stop_on_signals()  # SIGTERM (a scheduler, timeout, scancel) and SIGHUP stop a sweep as Ctrl-C does
-    dispatch.warn_broken_plugins()
+    how = dispatch.prepare(keys)
     with user_errors(cfg.ConfigError, DataError, ResultsError, RunError, TrackingError):
         given = overrides(keys)
         run_config = cfg.resolve(dataset=given.pop("dataset", None), config=config, overrides=given)
-        trackers = tracking.open(run_config.out)
-        rows = dispatch.execute([run_config], run_sweep, resume=resume, quiet=quiet, jsonl=jsonl,
-                                trackers=trackers)
-    dispatch.report_outcome(rows, run_config.out, quiet, jsonl)
+        rows = how.execute([run_config], how.tracking.open(run_config.out))
+    how.report(rows, run_config.out)
 
 
 def _usage_error_type() -> type[Exception]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import enum
 import functools
+import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
@@ -39,6 +41,53 @@ RayAddress = Annotated[str | None, typer.Option(
     "this machine).", rich_help_panel=PANEL, show_default=False)]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.", rich_help_panel=PANEL)]
 Jsonl = Annotated[bool, typer.Option(help="Print progress events as JSON lines.", rich_help_panel=PANEL)]
+
+
+def _parameter(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+# Joined to run's and sweep's signatures by ``with_config_options(extra=...)``; ``prepare`` takes them back.
+PARAMETERS = [_parameter("resume", Resume, False), _parameter("in_process", InProcess, False),
+              _parameter("executor", ExecutorOption, Executor.local), _parameter("ray_address", RayAddress, None),
+              _parameter("quiet", Quiet, False), _parameter("jsonl", Jsonl, False)]
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """How a command's configs are to be run: the executor's ``run_sweep``, the trackers asked for
+    (``track_options.Tracking``), and the shared switches."""
+
+    run_sweep: Callable[..., list[dict]]
+    tracking: Any
+    resume: bool
+    quiet: bool
+    jsonl: bool
+
+    def execute(self, configs: list[cfg.RunConfig], trackers: list[Any], labels: list[str] | None = None
+                ) -> list[dict]:
+        """``execute`` with these settings."""
+        return execute(configs, self.run_sweep, resume=self.resume, quiet=self.quiet, jsonl=self.jsonl,
+                       trackers=trackers, labels=labels)
+
+    def report(self, rows: list[dict], out: str) -> None:
+        """``report_outcome`` with these settings."""
+        report_outcome(rows, out, self.quiet, self.jsonl)
+
+
+def prepare(keys: dict[str, Any]) -> Dispatch:
+    """What ``run`` and ``sweep`` do before reading any config: take the shared, SLURM and tracking options out of
+    ``keys``, choose the executor (usage errors exit 2), make SIGTERM (a scheduler, a timeout, scancel) and SIGHUP
+    stop a sweep as Ctrl-C does, and warn of broken plug-ins."""
+    from bench.cli import slurm_options, track_options
+
+    given = {p.name: keys.pop(p.name, p.default) for p in PARAMETERS}
+    slurm = slurm_options.take(keys, given["executor"] is Executor.slurm)
+    tracking = track_options.take(keys)
+    run_sweep = choose_executor(given["executor"], given["in_process"], given["ray_address"], slurm)
+    stopping.stop_on_signals()
+    warn_broken_plugins()
+    return Dispatch(run_sweep, tracking, given["resume"], given["quiet"], given["jsonl"])
 
 
 def choose_executor(executor: Executor, in_process: bool, ray_address: str | None, slurm: Any = None

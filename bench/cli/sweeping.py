@@ -14,24 +14,17 @@ from bench.cli import dispatch, slurm_options, track_options
 from bench.cli.common import app, console, user_errors
 from bench.cli.options import overrides, with_config_options
 from bench.run import config as cfg
-from bench.run import stopping
 from bench.run.readers import DataError
 from bench.tracking import TrackingError
 
 
 @app.command(context_settings={"help_option_names": ["--help", "-h"]})
-@with_config_options(extra=[*track_options.PARAMETERS, *slurm_options.PARAMETERS])
+@with_config_options(extra=[*dispatch.PARAMETERS, *track_options.PARAMETERS, *slurm_options.PARAMETERS])
 def sweep(
     grid: Annotated[Path, typer.Argument(help="The grid file: fixed config keys and a 'grid' of keys to lists of "
                                          "values (docs/usage.md, 'Sweeps from a grid').", show_default=False)],
     dry_run: Annotated[bool, typer.Option(help="List the points, their runs and config hashes; run nothing.",
                                           rich_help_panel=dispatch.PANEL)] = False,
-    resume: dispatch.Resume = False,
-    in_process: dispatch.InProcess = False,
-    executor: dispatch.ExecutorOption = dispatch.Executor.local,
-    ray_address: dispatch.RayAddress = None,
-    quiet: dispatch.Quiet = False,
-    jsonl: dispatch.Jsonl = False,
     **keys: Any,
 ) -> None:
     """Run every combination of a grid of config keys; each point's runs are ordinary rows in OUT/runs.csv.
@@ -42,21 +35,16 @@ def sweep(
     from bench.run.grid import read_grid
     from bench.run.recipe import RunError
 
-    slurm = slurm_options.take(keys, executor is dispatch.Executor.slurm)
-    tracking = track_options.take(keys)
-    run_sweep = dispatch.choose_executor(executor, in_process, ray_address, slurm)
-    stopping.stop_on_signals()
-    dispatch.warn_broken_plugins()
+    how = dispatch.prepare(keys)
     with user_errors(cfg.ConfigError, DataError, ResultsError, RunError, TrackingError):
         points = read_grid(grid, overrides(keys))
         _check_one_out(points)
         if dry_run:
-            console.print(_points_table(points, resume))
+            console.print(_points_table(points, how.resume))
             return
-        trackers = tracking.open(points[0].config.out)
-        rows = dispatch.execute([p.config for p in points], run_sweep, resume=resume, quiet=quiet, jsonl=jsonl,
-                                trackers=trackers, labels=[p.label() for p in points])
-    dispatch.report_outcome(rows, points[0].config.out, quiet, jsonl)
+        rows = how.execute([p.config for p in points], how.tracking.open(points[0].config.out),
+                           labels=[p.label() for p in points])
+    how.report(rows, points[0].config.out)
 
 
 def _check_one_out(points: list[Any]) -> None:

@@ -23,7 +23,7 @@ def _option(name: str, help: str) -> inspect.Parameter:
 
 PARAMETERS = [
     _option("track", f"Log every run to trackers too: a comma list of {', '.join(KINDS)} (each an extra: pip "
-            "install 'noprop-bench[tensorboard]' or '[mlflow]'; docs/tracking.md)."),
+            "install 'noprop-bench\\[tensorboard]' or '\\[mlflow]'; docs/tracking.md)."),
     _option("mlflow_uri", "With --track mlflow: the tracking server or store, e.g. http://host:5000 or "
             "sqlite:///runs.db (else OUT/mlflow.db)."),
     _option("mlflow_experiment", "With --track mlflow: the experiment's name (else the results folder's name)."),

@@ -235,14 +235,21 @@ def config_path(name_or_path: str) -> Path:
     raise ConfigError(f"config '{name_or_path}' not found: give a YAML path or one of: {available}")
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping of config keys; unknown keys and non-mappings are errors."""
+def read_mapping(path: Path, what: str) -> dict[str, Any]:
+    """A YAML file's top-level mapping (empty file: {}); unreadable YAML or anything but a mapping is a
+    ConfigError saying that ``path`` should hold ``what``."""
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as e:
-        raise ConfigError(f"{path}: not readable YAML ({str(e).splitlines()[0]})") from e
+        raise ConfigError(f"{path}: not readable YAML ({str(e).splitlines()[0]})") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of config keys, found {type(data).__name__}")
+        raise ConfigError(f"{path}: expected {what}, found {type(data).__name__}")
+    return dict(data)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping of config keys; unknown keys and non-mappings are errors."""
+    data = read_mapping(path, "a mapping of config keys")
     _check_keys(data, str(path))
     return data
 

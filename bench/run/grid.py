@@ -20,10 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bench.formatting import value_text
-from bench.run.config import KEYS, ConfigError, RunConfig, resolve
+from bench.run.config import KEYS, ConfigError, RunConfig, read_mapping, resolve
 
 SWEPT_BY_RUN = ("methods", "seeds")  # lists every config already runs over: fixed keys, never grid keys
 
@@ -43,7 +41,7 @@ class Point:
 def read_grid(path: str | Path, overrides: dict[str, Any] | None = None) -> list[Point]:
     """Every point of the grid file at ``path`` (``overrides``, from the command line, fix keys for all points);
     ConfigError (one line) for an unreadable file, an unknown key, an empty grid or a value a key refuses."""
-    spec = _read(Path(path))
+    spec = read_mapping(Path(path), "a mapping with a 'grid'")
     base = spec.pop("config", None)
     grid = spec.pop("grid", None)
     if not isinstance(grid, dict) or not grid:
@@ -63,16 +61,6 @@ def read_grid(path: str | Path, overrides: dict[str, Any] | None = None) -> list
             raise ConfigError(f"{path}: point {_label(values)}: {e}") from None
         points.append(Point(values, config))
     return points
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError(f"{path}: not a readable grid file ({str(e).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping with a 'grid', found {type(data).__name__}")
-    return dict(data)
 
 
 def _check(grid: dict[str, Any], fixed: dict[str, Any], where: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
 from bench.cli import app
@@ -19,6 +20,15 @@ def test_help_lists_the_commands():
     assert result.exit_code == 0
     for command in ("datasets", "configs", "run", "report"):
         assert command in result.output
+
+
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_help_shows_the_extras_to_install_whole(command):
+    """Option help goes through Rich markup: an extra's brackets must survive it."""
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0
+    for extra in ("noprop-bench[ray]", "noprop-bench[slurm]", "noprop-bench[tensorboard]", "'[mlflow]'"):
+        assert extra in result.output, extra
 
 
 def test_datasets_shows_where_files_are_found(tmp_path, monkeypatch):

@@ -25,9 +25,7 @@ from bench.executors.sweep import SweepInterrupted
 from bench.results import read_epochs, read_runs
 from bench.run import config as cfg
 from bench.run.recipe import RunError, quiet
-from tests.conftest import ENGINES, TINY, cli, suite_device
-
-pytestmark = ENGINES
+from tests.conftest import TINY, cli, suite_device
 
 # Columns that differ between two measurements of the same run: ids, clocks, memory, where it ran.
 MEASURED = {

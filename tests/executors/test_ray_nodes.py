@@ -19,11 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ENGINES, TINY, cli
+from tests.conftest import TINY, cli
 from tests.executors.test_stopping import GRACE_S, _left_after
 
 pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[ray]' (CI installs it)")
-pytestmark = ENGINES
 HEAD_PORT = 6391
 RUN = ["run", *TINY, "--seeds", "0", "--threads", "1", "--device", "cpu"]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from bench.executors.slurm import job_stdout
-from tests.conftest import ENGINES, TINY, cli
+from tests.conftest import TINY, cli
 
 
 def _slurm_up() -> str | None:
@@ -37,7 +37,7 @@ def _slurm_up() -> str | None:
     return None
 
 
-pytestmark = [ENGINES, pytest.mark.skipif(_slurm_up() is not None, reason=str(_slurm_up()))]
+pytestmark = pytest.mark.skipif(_slurm_up() is not None, reason=str(_slurm_up()))
 RUN = ["run", *TINY, "--seeds", "0", "--quiet"]
 
 

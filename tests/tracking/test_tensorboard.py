@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ENGINES, TINY, cli
+from tests.conftest import TINY, cli
 
 pytest.importorskip("tensorboard", reason="TensorBoard is not installed: pip install -e '.[tensorboard]'")
-pytestmark = ENGINES  # its Ray case
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
 RUN = ["run", *TINY, "--seeds", "0", "--epochs", "3", "--quiet", "--track", "tensorboard"]
