@@ -55,8 +55,9 @@ def mean_sd(mean: Any, sd: Any, spec: str = ".2f", missing_sd: str | None = MISS
 
 
 def value_text(value: Any) -> str:
-    """A config value as a config file or option gives it: ``none``, ``true``, ``0.001``, lists comma-joined."""
-    if value is None:
+    """A config or switch value as a config file or option gives it: ``none`` (also for an empty CSV cell),
+    ``true``, ``0.001``, lists comma-joined."""
+    if value is None or value == "":
         return "none"
     if isinstance(value, bool):
         return "true" if value else "false"

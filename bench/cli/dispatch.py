@@ -3,6 +3,7 @@ one or more configs run one after another, the stop signals, the summary and the
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import functools
 import inspect
@@ -124,19 +125,16 @@ def execute(configs: list[cfg.RunConfig], run_sweep: Callable[..., list[dict]], 
     display = None if jsonl or quiet else progress.RichDisplay(console, total_runs=_total(configs, labels))
     rows: list[dict] = []
     try:
-        if display is not None:
-            display.__enter__()
-        for i, config in enumerate(configs):
-            if display is not None:
-                _announce(config, labels[i] if labels else None)
-            rows += run_sweep(config, resume=resume, emit=_tracked(display or show, trackers, config))
+        with display or contextlib.nullcontext():
+            for i, config in enumerate(configs):
+                if display is not None:
+                    _announce(config, labels[i] if labels else None)
+                rows += run_sweep(config, resume=resume, emit=_tracked(display or show, trackers, config))
     except SweepInterrupted as e:
         raise fail(f"interrupted ({stopping.reason()}); runs in progress are recorded as 'interrupted' in "
                    f"{configs[0].out}/runs.csv; add --resume to the same command to continue it",
                    e.exit_code) from None
     finally:
-        if display is not None:
-            display.__exit__(None, None, None)
         close_all(trackers, warn)
     return rows
 

@@ -80,6 +80,7 @@ def _attach_to_trackers(folders: list[Path], out: Path) -> None:
     """The report's files as artifacts of the MLflow experiments the results were tracked in; a failure is a
     warning (the report is written)."""
     from bench.tracking import TrackingError
+    from bench.tracking.base import root_cause
     from bench.tracking.mlflow import attach_report
 
     try:
@@ -88,7 +89,7 @@ def _attach_to_trackers(folders: list[Path], out: Path) -> None:
     except TrackingError as e:
         _warn([f"the report was not attached to MLflow: {e}"])
     except Exception as e:  # MLflow's errors: the report itself is written either way
-        _warn([f"the report was not attached to MLflow ({type(e).__name__}: {str(e).strip()[:200]})"])
+        _warn([f"the report was not attached to MLflow ({root_cause(e)})"])
 
 
 @app.command()

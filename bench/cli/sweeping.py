@@ -13,6 +13,7 @@ from rich.table import Table
 from bench.cli import dispatch, slurm_options, track_options
 from bench.cli.common import app, console, user_errors
 from bench.cli.options import overrides, with_config_options
+from bench.formatting import value_text
 from bench.run import config as cfg
 from bench.run.readers import DataError
 from bench.tracking import TrackingError
@@ -38,19 +39,12 @@ def sweep(
     how = dispatch.prepare(keys)
     with user_errors(cfg.ConfigError, DataError, ResultsError, RunError, TrackingError):
         points = read_grid(grid, overrides(keys))
-        _check_one_out(points)
         if dry_run:
             console.print(_points_table(points, how.resume))
             return
         rows = how.execute([p.config for p in points], how.tracking.open(points[0].config.out),
                            labels=[p.label() for p in points])
     how.report(rows, points[0].config.out)
-
-
-def _check_one_out(points: list[Any]) -> None:
-    outs = {p.config.out for p in points}
-    if len(outs) > 1:
-        raise cfg.ConfigError("every point of a grid writes to one results folder: 'out' cannot be a grid key")
 
 
 def _points_table(points: list[Any], resume: bool) -> Table:
@@ -66,7 +60,7 @@ def _points_table(points: list[Any], resume: bool) -> Table:
     for i, p in enumerate(points, 1):
         c = p.config
         hashes = ", ".join(f"{m}: {c.model_hash(m)}" for m in c.methods)
-        cells = [str(i), *(str(v) for v in p.values.values()), f"{','.join(c.methods)} x {c.seeds}", hashes]
+        cells = [str(i), *(value_text(v) for v in p.values.values()), f"{','.join(c.methods)} x {c.seeds}", hashes]
         if resume:
             runs = [key_for(c, m, s) for m in c.methods for s in c.seeds]
             cells.append(f"{sum(k in done for k in runs)}/{len(runs)}")

@@ -60,6 +60,8 @@ def read_grid(path: str | Path, overrides: dict[str, Any] | None = None) -> list
         except ConfigError as e:
             raise ConfigError(f"{path}: point {_label(values)}: {e}") from None
         points.append(Point(values, config))
+    if len({p.config.out for p in points}) > 1:  # 'out' as a grid key, or a default that follows the dataset
+        raise ConfigError(f"{path}: every point of a grid writes to one results folder; fix 'out' (not a grid key)")
     return points
 
 

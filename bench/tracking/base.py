@@ -33,6 +33,7 @@ class Tracker:
     landed while an earlier handler of the event ran) are logged then, so the tracked epochs are the CSV's."""
 
     name = "tracker"
+    broken = False  # set once the tracker has failed: it stays off for the rest of the sweep
 
     def start(self, key: str, event: dict[str, Any], params: dict[str, str]) -> None:
         """A run starts (``event["epoch"]`` epochs already done when it resumes); ``params`` are its resolved
@@ -97,17 +98,17 @@ def epoch_metrics(row: dict[str, Any]) -> dict[str, float]:
 def tracked_emit(emit: Emit, trackers: list[Tracker], config: dict[str, Any], warn: Warn) -> Emit:
     """``emit`` followed by every tracker still working (the runs' resolved ``config`` gives their parameters); a
     tracker that raises is switched off after one warning, so tracking never stops a run or costs it its rows."""
-    working = [t for t in trackers if not getattr(t, "broken", False)]
 
     def send(event: dict[str, Any]) -> None:
         emit(event)
-        for tracker in list(working):
+        for tracker in trackers:
+            if tracker.broken:
+                continue
             try:
                 _deliver(tracker, event, config)
             except Exception as e:  # any failure of a tracker's library: it must never reach the sweep
-                working.remove(tracker)
-                tracker.broken = True  # type: ignore[attr-defined]  (stays off for the rest of the sweep)
-                warn(f"{tracker.name} tracking stopped ({_root_cause(e)}); the runs and their CSV rows go on")
+                tracker.broken = True
+                warn(f"{tracker.name} tracking stopped ({root_cause(e)}); the runs and their CSV rows go on")
 
     return send
 
@@ -126,15 +127,15 @@ def close_all(trackers: list[Tracker], warn: Warn) -> None:
     """Close every tracker still working (one that failed has had its warning); one that fails to is one
     warning."""
     for tracker in trackers:
-        if getattr(tracker, "broken", False):
+        if tracker.broken:
             continue
         try:
             tracker.close()
         except Exception as e:  # as in tracked_emit
-            warn(f"{tracker.name} tracking could not be closed ({_root_cause(e)})")
+            warn(f"{tracker.name} tracking could not be closed ({root_cause(e)})")
 
 
-def _root_cause(e: BaseException) -> str:
+def root_cause(e: BaseException) -> str:
     """The innermost exception of a chain (a library's own wrapper says less: MLflow's wraps SQLAlchemy's, which
     wraps sqlite's "database or disk is full"), as ``Type: first line``."""
     seen = {id(e)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.tracking.base import Tracker, TrackingError
+from bench.tracking.base import Tracker, TrackingError, root_cause
 
 KINDS = ("tensorboard", "mlflow")
 
@@ -36,6 +36,5 @@ def _open(kind: str, out: str | Path, uri: str | None, experiment: str | None) -
     except TrackingError:
         raise
     except Exception as e:  # the store or server refused: what MLflow raises depends on the store
-        text = str(e).strip().splitlines()
-        raise TrackingError(f"cannot open the MLflow store {uri or 'beside the results'}: "
-                            f"{text[0][:200] if text else type(e).__name__}; check --mlflow-uri") from None
+        raise TrackingError(f"cannot open the MLflow store {uri or 'beside the results'}: {root_cause(e)}; "
+                            "check --mlflow-uri") from None

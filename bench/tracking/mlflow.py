@@ -53,7 +53,7 @@ class MlflowTracker(Tracker):
     name = "mlflow"
 
     def __init__(self, out: str | Path, uri: str | None = None, experiment: str | None = None) -> None:
-        mlflow = import_mlflow()
+        import_mlflow()
         from mlflow.entities import Metric, Param, RunTag
         from mlflow.tracking import MlflowClient
 
@@ -67,7 +67,6 @@ class MlflowTracker(Tracker):
         self.ledger = EpochLedger()
         Path(self.out).mkdir(parents=True, exist_ok=True)
         (Path(self.out) / DESTINATION).write_text(json.dumps({"uri": self.uri, "experiment": self.experiment}))
-        del mlflow
 
     def start(self, key: str, event: dict[str, Any], params: dict[str, str]) -> None:
         run_id = self._find(key) if int(event["epoch"]) > 0 else None

@@ -47,6 +47,7 @@ def test_a_grid_expands_into_its_product_in_order(tmp_path: Path) -> None:
     ({"grid": {"order": ["paper", "paper"]}}, "lists a value twice"),
     ({"grid": {"order": ["paper", "sideways"]}}, "point order=sideways"),
     ({"grid": {"epochs": [1, 2]}}, "both a grid key and a fixed key"),
+    ({"grid": {"out": ["a", "b"]}}, "one results folder"),
 ])
 def test_a_malformed_grid_is_one_error(tmp_path: Path, change: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
