@@ -23,9 +23,10 @@ def initial_mixing(T: int, how: str) -> Tensor:
     """w_t at init. "constant": every a_t = tanh(1). "average": a_t = 1/(t+1), so z_T starts as the equal-weight
     mean of z_0 and the T blocks' outputs (each has a direct weight of 1/(T+1) in z_T, where "constant" gives the
     first block about 2e-6)."""
+    here = torch.get_default_device()  # built where the model is built, as torch's layers are
     if how == "constant":
-        return torch.full((T,), MIX_INIT)
-    return torch.atanh(1.0 / torch.arange(2, T + 2, dtype=torch.float32))
+        return torch.full((T,), MIX_INIT, device=here)
+    return torch.atanh(1.0 / torch.arange(2, T + 2, dtype=torch.float32, device=here))
 
 
 @dataclass(frozen=True)

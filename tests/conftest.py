@@ -5,7 +5,10 @@ accuracy); ``cli`` runs the real command line in a child process, as a user woul
 
 The device the suite runs on: ``pytest --device cuda`` (or ``NOPROP_TEST_DEVICE=cuda``) makes CUDA torch's default
 device for every test, and ``cli`` passes ``--device cuda`` to every ``run`` it starts, so the whole suite, child
-processes included, exercises the CUDA path. Tests that are about the CPU alone name ``cpu`` explicitly.
+processes included, exercises the CUDA path. Tests that are about the CPU alone name ``cpu`` explicitly. On CUDA every
+test runs with strict IEEE float32 (a run's default: cuDNN would otherwise convolve in TF32, whose rounding is far
+beyond the tolerances that compare two computations of one function) and deterministic kernels (the tests compare
+trainings bit for bit, as the contract does: ``bench.run.ambient.deterministic_kernels``).
 """
 
 from __future__ import annotations
@@ -13,11 +16,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 
+from bench.run.ambient import deterministic_kernels
+from bench.run.switches import fp32_mode
 from tests.formats import write_idx_dataset
 
 if os.environ.get("PYTEST_XDIST_WORKER"):  # xdist's workers get COLUMNS=80, which Rich would fix as the CLI's
@@ -68,6 +74,23 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | 
 def suite_device() -> torch.device:
     """The torch device the suite runs on (``--device``), for module-level use."""
     return torch.device(_DEVICE["name"])
+
+
+def two_gpus_on_cuda() -> pytest.MarkDecorator:
+    """Skip a test of two block workers on a CUDA machine with fewer than two GPUs: on CUDA block worker r trains on
+    GPU r (bench.run.block_parallel), so the test cannot run there; the CPU suite runs it."""
+    return pytest.mark.skipif(suite_device().type == "cuda" and torch.cuda.device_count() < 2,
+                              reason="two block workers on CUDA need two GPUs")
+
+
+@pytest.fixture(autouse=True)
+def _cuda_as_a_run_computes() -> Iterator[None]:
+    """On CUDA: IEEE float32 and deterministic kernels around every test (nothing changes on the CPU)."""
+    if suite_device().type != "cuda":
+        yield
+        return
+    with fp32_mode("ieee"), deterministic_kernels(suite_device()):
+        yield
 
 
 @pytest.fixture

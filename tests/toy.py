@@ -11,7 +11,7 @@ SMALL = dict(in_channels=1, image_size=8, num_classes=4, T=3, width=0.25, embed_
 def quadrant_data(n: int, seed: int) -> tuple[Tensor, Tensor]:
     """4 classes of 1x8x8 images, class k brightens quadrant k; drawn on the CPU (the same on every device), returned
     on the suite's device."""
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator(device="cpu").manual_seed(seed)
     y = torch.randint(0, 4, (n,), generator=g, device="cpu")
     x = 0.5 * torch.randn(n, 1, 8, 8, generator=g, device="cpu")
     for c in range(4):

@@ -6,14 +6,17 @@ keeps the contract, or a reason it does not apply (skipped); a breach raises ``C
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Callable, Iterable
 
 import torch
 
 from bench.contract.toy import Toy
+from bench.run.ambient import deterministic_kernels, host_default_device
 from bench.run.evaluate import predictions, repeated_accuracy
 from bench.run.measure import count_flops
+from bench.run.switches import fp32_mode
 from noprop.core.method import Method
 from noprop.core.spec import MethodSpec
 
@@ -61,7 +64,8 @@ def labels_never_reach_inference(toy: Toy) -> None:
     model.eval()
     args = (toy.mean, toy.std, 0, 2)
     first = repeated_accuracy(model, toy.test_x, toy.test_y, *args)[3]
-    shuffled = toy.test_y[torch.randperm(toy.test_y.numel(), generator=torch.Generator().manual_seed(3))]
+    order = torch.randperm(toy.test_y.numel(), generator=torch.Generator(device="cpu").manual_seed(3), device="cpu")
+    shuffled = toy.test_y[order.to(toy.device)]
     second = repeated_accuracy(model, toy.test_x, shuffled, *args)[3]
     if not torch.equal(first, second):
         changed = int((first != second).sum())
@@ -183,11 +187,17 @@ CHECKS: dict[str, Check] = {f.__name__: f for f in (
 
 def run_check(spec: MethodSpec, check: str, device: str | torch.device = "cpu") -> str | None:
     """Run one check on ``spec``'s method; returns None when kept, or why the check does not apply here.
-    Raises ``ContractError`` on a breach. Torch's global random state is restored afterwards."""
+    Raises ``ContractError`` on a breach. Torch's global random state is restored afterwards.
+
+    The check runs as a run from the CLI does (``bench.run.ambient``: the CPU as torch's default device, whatever the
+    caller set; on CUDA IEEE float32, a run's default), with deterministic kernels on CUDA, so that comparing two
+    trainings bit for bit tests the method's own randomness and not cuDNN's choice of reduction order."""
     if check not in CHECKS:
         raise KeyError(f"no contract check {check!r}; the checks are {', '.join(CHECKS)}")
     device = torch.device(device)
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+    cuda = device.type == "cuda"
+    with (torch.random.fork_rng(devices=[device] if cuda else []), host_default_device(),
+          fp32_mode("ieee") if cuda else contextlib.nullcontext(), deterministic_kernels(device)):
         return CHECKS[check](Toy(spec, device))
 
 

@@ -24,9 +24,9 @@ BATCH = 32
 
 def quadrant_images(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` uint8 images [n, 1, 8, 8] and their labels, drawn on the CPU from ``seed``."""
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 4, (n,), generator=g)
-    x = 96 + 24 * torch.randn(n, 1, 8, 8, generator=g)
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    y = torch.randint(0, 4, (n,), generator=g, device="cpu")
+    x = 96 + 24 * torch.randn(n, 1, 8, 8, generator=g, device="cpu")
     for c in range(4):
         r, col = divmod(c, 2)
         x[y == c, :, 4 * r : 4 * r + 4, 4 * col : 4 * col + 4] += 96

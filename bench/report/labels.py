@@ -56,7 +56,7 @@ def setting_labels(runs: pd.DataFrame) -> pd.Series:
     ``runs`` has the group key columns as text (missing = ""), as ``aggregate.with_keys`` makes them, and the
     parsed ``config`` that ``bench.report.load`` adds.
     """
-    labels = pd.Series("", index=runs.index, dtype=object)
+    labels = pd.Series("", index=runs.index, dtype=str)  # text in every pandas: 3.x + pyarrow cannot add object to str
     for _, rows in runs.groupby("dataset", sort=False):
         settings = rows.drop_duplicates(SETTING)
         values = {_key(r): _setting(r) for _, r in settings.iterrows()}

@@ -24,7 +24,7 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 import filelock
 
@@ -156,7 +156,7 @@ def _read(path: Path, schema: tuple[Column, ...]) -> pandas.DataFrame:
     na_values = {c: ["", "nan"] if is_float(c) else [""] for c in found}
     try:
         frame = pd.read_csv(path, dtype={c: pandas_dtype(c) for c in found}, keep_default_na=False,
-                            na_values=na_values)
+                            na_values=na_values, **exact_floats(pd))
     except (ValueError, pd.errors.ParserError) as err:
         detail = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ResultsError(f"could not read {path}: malformed results file ({detail})") from err
@@ -174,6 +174,14 @@ def _read(path: Path, schema: tuple[Column, ...]) -> pandas.DataFrame:
         if column not in frame:  # all missing, or what the older code always did
             frame[column] = pd.Series(IMPLIED.get(column), index=frame.index, dtype=pandas_dtype(column))
     return frame[list(current)]
+
+
+def exact_floats(pd: Any) -> dict[str, str]:
+    """``read_csv``'s option that reads every float back exactly as written (repr precision): pandas before 3.1 parses
+    with a fast parser that can miss by one unit in the last place (0.1 + 0.2 reads back as 0.3, seen with 2.3.3 and
+    3.0.0); 3.1 parses exactly and deprecates the option."""
+    major, minor = (int(part) for part in pd.__version__.split(".")[:2])
+    return {"float_precision": "round_trip"} if (major, minor) < (3, 1) else {}
 
 
 def _read_header(path: Path) -> list[str]:

@@ -46,7 +46,7 @@ class ShuffledPasses:
     ) -> None:
         self.x, self.y, self.batch_size = x, y, batch_size
         self.scale, self.shift = normaliser(mean, std)
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = torch.Generator(device="cpu").manual_seed(seed)
 
     def __len__(self) -> int:
         return len(self._starts()) - 1

@@ -242,7 +242,7 @@ def load(
             raise DataError(f"{spec.name}: not found in {roots}; {spec.how_to_get}, or pass --data-dir")
         location = download(spec)
     train_x, train_y, test_x, test_y = read_dataset(spec, location)
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator(device="cpu").manual_seed(seed)
     val_x = val_y = None
     if val_size:
         val_idx = balanced_indices(train_y, val_size, spec.num_classes, g)

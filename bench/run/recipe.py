@@ -29,6 +29,7 @@ import torch
 
 from bench.results import artifacts, replace_run_rows
 from bench.run import checkpoint, data, identity, methods, stopping, switches
+from bench.run.ambient import host_default_device
 from bench.run.batching import ShuffledPasses
 from bench.run.config import REGISTRY, RunConfig
 from bench.run.evaluate import accuracy, predictions, repeated_accuracy, steps_sweep
@@ -122,7 +123,12 @@ class Run:
 
     def execute(self) -> dict[str, Any]:
         """Setup, train, evaluate, record. The rows are written whatever happens; bad input (data, device) is
-        raised before any row. Raises KeyboardInterrupt again after recording an interrupted run."""
+        raised before any row. Raises KeyboardInterrupt again after recording an interrupted run. Runs as from the
+        CLI whoever calls it (``bench.run.ambient.host_default_device``)."""
+        with host_default_device():
+            return self._execute()
+
+    def _execute(self) -> dict[str, Any]:
         started = time.perf_counter()
         reset_peak_memory(self.device)
         self.emit({"event": "start", "key": self.key, "method": self.method_name, "seed": self.seed,

@@ -24,8 +24,9 @@ class PositiveLinear(nn.Module):
 
     def __init__(self, n_in: int, n_out: int, bias: bool = True) -> None:
         super().__init__()
-        self.raw = nn.Parameter(torch.randn(n_out, n_in) * 0.5 - 1.0)
-        self.bias = nn.Parameter(torch.zeros(n_out)) if bias else None
+        here = torch.get_default_device()  # a module is built where its caller builds, as torch's layers are
+        self.raw = nn.Parameter(torch.randn(n_out, n_in, device=here) * 0.5 - 1.0)
+        self.bias = nn.Parameter(torch.zeros(n_out, device=here)) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
         return F.linear(x, F.softplus(self.raw), self.bias)
@@ -61,8 +62,9 @@ class LearnedSchedule(nn.Module):
                  ) -> None:
         super().__init__()
         self.net = MonotoneNet(hidden)
-        self.gamma0 = nn.Parameter(torch.tensor(gamma_clean))
-        span = torch.tensor(gamma_noisy - gamma_clean)
+        here = torch.get_default_device()
+        self.gamma0 = nn.Parameter(torch.tensor(gamma_clean, device=here))
+        span = torch.tensor(gamma_noisy - gamma_clean, device=here)
         self.span = nn.Parameter(span + torch.log(-torch.expm1(-span)))  # softplus⁻¹, so γ1 starts at GAMMA_NOISY
 
     @property
@@ -70,7 +72,7 @@ class LearnedSchedule(nn.Module):
         return self.gamma0 + F.softplus(self.span)
 
     def _net_ends(self, t: Tensor) -> Tensor:
-        return self.net(torch.tensor([0.0, 1.0], device=t.device, dtype=t.dtype))
+        return self.net(torch.arange(2, device=t.device, dtype=t.dtype))  # [0, 1], made on the device: no host copy
 
     def gamma_bar(self, t: Tensor) -> Tensor:
         """The network normalised to γ̄(0) = 0, γ̄(1) = 1 (increasing)."""

@@ -20,7 +20,7 @@ class OneHotEmbedding(nn.Module):
 
     def __init__(self, num_classes: int) -> None:
         super().__init__()
-        self.register_buffer("weight", torch.eye(num_classes))
+        self.register_buffer("weight", torch.eye(num_classes, device=torch.get_default_device()))
 
     @property
     def W(self) -> Tensor:
@@ -34,7 +34,7 @@ class LearnedEmbedding(nn.Module):
         super().__init__()
         # Drawn on the CPU from a seeded generator, so the embedding is the same on every device.
         weight = torch.empty(num_classes, dim, device="cpu")
-        nn.init.orthogonal_(weight, generator=torch.Generator().manual_seed(seed))
+        nn.init.orthogonal_(weight, generator=torch.Generator(device="cpu").manual_seed(seed))
         self.weight = nn.Parameter(weight.to(torch.get_default_device()))
 
     @property
@@ -72,7 +72,7 @@ def class_medoids(
 ) -> Tensor:
     """Per-class medoid images [num_classes, *image_shape]; classes larger than `max_per_class` are subsampled
     with a seeded permutation so the O(n²) search stays bounded."""
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
     labels_cpu = labels.detach().cpu()
     rows = []
     for cls in range(num_classes):

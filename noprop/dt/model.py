@@ -109,7 +109,8 @@ class NoPropDT(DenoiserStack):
         # Per-block schedule constants as [T, 1, 1] tensors for the batched step (not saved: they follow from s).
         for name, values in (("_sqrt_ab_prev", self._sqrt_ab[:-1]), ("_sqrt_1m_ab_prev", self._sqrt_1m_ab[:-1]),
                              ("_w_blocks", self._w[1:])):
-            self.register_buffer(name, torch.tensor(values, device="cpu").view(-1, 1, 1), persistent=False)
+            self.register_buffer(name, torch.tensor(values, device=torch.get_default_device()).view(-1, 1, 1),
+                                 persistent=False)
         self._grouped: tuple[GroupedBlocks, torch.optim.Optimizer] | None = None
         self._seed = generator_seed
         self._streams: list[torch.Generator] | None = None

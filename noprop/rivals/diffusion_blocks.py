@@ -101,10 +101,10 @@ class DiffusionBlocks(nn.Module):
         self.pre = Preconditioning(s.db_sigma_data)
         if s.embedding == "learned":
             table = torch.empty(s.num_classes, s.embed_dim, device="cpu")
-            nn.init.normal_(table, std=TABLE_STD, generator=torch.Generator().manual_seed(generator_seed))
+            nn.init.normal_(table, std=TABLE_STD, generator=torch.Generator(device="cpu").manual_seed(generator_seed))
             self.table = nn.Parameter(table.to(torch.get_default_device()))
         else:
-            self.register_buffer("table", torch.eye(s.num_classes))
+            self.register_buffer("table", torch.eye(s.num_classes, device=torch.get_default_device()))
         self.blocks = nn.ModuleList(NoiseBlock(s, self.table.shape[1]) for _ in range(s.blocks))
         if s.classifier_init == "readout":
             for block in self.blocks:
@@ -188,18 +188,20 @@ class DiffusionBlocks(nn.Module):
         records: list[tuple[int, Tensor, int]] = []  # (block or 0 for all, rows, examples)
         for _ in range(B if self.s.db_order == "random-block" else 1):
             for x, y in passes():
-                b = int(torch.randint(1, B + 1, ())) if self.s.db_order == "random-block" else None
+                b = int(torch.randint(1, B + 1, (), device="cpu")) if self.s.db_order == "random-block" else None
                 records.append((b or 0, self.train_step(x, y, b), y.shape[0]))
         return self._epoch_stats(records)
 
     def _epoch_stats(self, records: list[tuple[int, Tensor, int]]) -> dict[str, float]:
         B = self.s.blocks
-        sums = torch.zeros(B, 3, dtype=torch.float64)  # per block: loss·n, ce·n, n
+        sums = torch.zeros(B, 3, dtype=torch.float64, device="cpu")  # per block: loss·n, ce·n, n
         if records:
             values = read_back(torch.cat([rows for _, rows, _ in records])).double()
             owners = [t for b, rows, _ in records for t in ([b - 1] if b else range(B))]
-            sizes = torch.tensor([n for b, _, n in records for _ in ([b] if b else range(B))], dtype=torch.float64)
-            sums.index_add_(0, torch.tensor(owners), torch.cat([values * sizes[:, None], sizes[:, None]], dim=1))
+            sizes = torch.tensor([n for b, _, n in records for _ in ([b] if b else range(B))],
+                                 dtype=torch.float64, device="cpu")
+            per_row = torch.cat([values * sizes[:, None], sizes[:, None]], dim=1)
+            sums.index_add_(0, torch.tensor(owners, device="cpu"), per_row)
         total = sums.sum(0).tolist()
 
         def mean(v: float, n: float) -> float:

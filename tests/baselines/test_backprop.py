@@ -71,9 +71,9 @@ def test_fit_epoch_one_pass_and_learns() -> None:
 
 def test_the_deterministic_reading_starts_from_z0_zero() -> None:
     model = BackpropBaseline(small())
-    first = model.predict(X[:8], torch.Generator().manual_seed(1), deterministic=True)
-    assert torch.equal(first, model.predict(X[:8], torch.Generator().manual_seed(2), deterministic=True))
-    assert not torch.equal(first, model.predict(X[:8], torch.Generator().manual_seed(1)))
+    first = model.predict(X[:8], torch.Generator(X.device).manual_seed(1), deterministic=True)
+    assert torch.equal(first, model.predict(X[:8], torch.Generator(X.device).manual_seed(2), deterministic=True))
+    assert not torch.equal(first, model.predict(X[:8], torch.Generator(X.device).manual_seed(1)))
 
 
 def test_predict_reproducible_under_seed_and_restores_mode() -> None:

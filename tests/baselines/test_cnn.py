@@ -34,8 +34,8 @@ def test_learns_and_every_gradient_is_used() -> None:
 
 def test_inference_draws_no_noise_and_restores_mode() -> None:
     model = CNNReference(small())
-    first = model.predict(X[:8], torch.Generator().manual_seed(1))
-    assert torch.equal(first, model.predict(X[:8], torch.Generator().manual_seed(2), deterministic=True))
+    first = model.predict(X[:8], torch.Generator(X.device).manual_seed(1))
+    assert torch.equal(first, model.predict(X[:8], torch.Generator(X.device).manual_seed(2), deterministic=True))
     assert model.training
 
 
@@ -53,4 +53,5 @@ def test_training_state_resumes_exactly() -> None:
 
 @pytest.mark.parametrize("classes", [4, 10])
 def test_label_embedding_is_the_one_hot_targets(classes: int) -> None:
-    assert torch.equal(CNNReference(small(num_classes=classes)).label_embedding().cpu(), torch.eye(classes))
+    assert torch.equal(CNNReference(small(num_classes=classes)).label_embedding().cpu(),
+                       torch.eye(classes, device="cpu"))

@@ -31,7 +31,7 @@ DEVICE = suite_device()  # pytest --device cuda on a GPU machine
 def synthetic_splits(dataset: str, n: int = 4 * BATCH) -> Splits:
     """Random uint8 images of the dataset's shape: these benchmarks time arithmetic, not learning."""
     spec = get_spec(dataset)
-    g = torch.Generator().manual_seed(0)
+    g = torch.Generator(device="cpu").manual_seed(0)
     x = torch.randint(0, 256, (n, *spec.image_shape), dtype=torch.uint8, generator=g, device="cpu")
     y = torch.arange(n, device="cpu") % spec.num_classes
     mean, std = channel_stats(x)

@@ -31,10 +31,10 @@ class Unseeded(CNNReference):
 
     def __init__(self, *args: object, **kw: object) -> None:
         super().__init__(*args, **kw)  # type: ignore[arg-type]
-        own = torch.Generator()
+        own = torch.Generator(device="cpu")
         own.seed()  # a non-deterministic seed
         with torch.no_grad():
-            self.classifier.weight.copy_(torch.randn(self.classifier.weight.shape, generator=own))
+            self.classifier.weight.copy_(torch.randn(self.classifier.weight.shape, generator=own, device="cpu"))
 
 
 class Forgetful(CNNReference):

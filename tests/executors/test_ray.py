@@ -25,7 +25,7 @@ from bench.executors.sweep import SweepInterrupted
 from bench.results import read_epochs, read_runs
 from bench.run import config as cfg
 from bench.run.recipe import RunError, quiet
-from tests.conftest import TINY, cli, suite_device
+from tests.conftest import TINY, cli, suite_device, two_gpus_on_cuda
 
 # Columns that differ between two measurements of the same run: ids, clocks, memory, where it ran.
 MEASURED = {
@@ -83,6 +83,7 @@ def test_same_rows_as_the_local_executor(ray_cluster, tiny_mnist, tmp_path):
     assert len({e["pid"] for e in starts} | {os.getpid()}) == 3  # each run in a worker process of its own
 
 
+@two_gpus_on_cuda()
 def test_a_block_parallel_run_is_one_task_with_the_rows_of_one_process(ray_cluster, tiny_mnist, tmp_path):
     """--block-workers 2 under Ray: one task (asking 2 x 1 CPUs) that starts its own follower; the rows equal a local
     single-process run's, apart from the switch itself."""

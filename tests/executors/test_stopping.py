@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TINY, cli
+from tests.conftest import TINY, cli, two_gpus_on_cuda
 
 ARGS = ["run", *TINY, "--epochs", "12", "--seeds", "0", "--quiet"]
 GRACE_S = 5.0  # "every process the sweep started ends within a few seconds" of the sweep's own end
@@ -122,6 +122,7 @@ BLOCK_PARALLEL = [*ARGS, "--methods", "noprop", "--block-workers", "2", "--order
                   "--threads", "1"]
 
 
+@two_gpus_on_cuda()
 def test_sigterm_stops_block_parallel_workers_and_resume_completes_the_same_row(tiny_mnist: Path,
                                                                                tmp_path: Path) -> None:
     """Block-parallel NoProp-DT (two gloo processes besides the run's own), SIGTERM to every process at once as

@@ -57,7 +57,8 @@ def test_the_steps_use_the_workflows_own_variables() -> None:
 def test_the_workflow_steps_write_the_comparison_to_the_job_summary(tmp_path: Path) -> None:
     summary = tmp_path / "step_summary.md"
     env = {**os.environ, **workflow_env(), "GITHUB_STEP_SUMMARY": str(summary), "REFERENCE": str(REFERENCE),
-           "CANDIDATE": str(tmp_path / "candidate"), "XDG_CACHE_HOME": "/nonexistent-cache", "PYTHONPATH": str(ROOT),
+           "CANDIDATE": str(tmp_path / "candidate"), "XDG_CACHE_HOME": "/nonexistent-cache",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
            "NOPROP_BENCH": str(Path(sys.executable).with_name("noprop-bench"))}
     outcome = {}
     for step in ("smoke", "compare"):  # GitHub's default shell for run: steps

@@ -22,12 +22,10 @@ from bench.run import checkpoint, data
 from bench.run import config as cfg
 from bench.run.block_parallel import split_over_group
 from bench.run.identity import RunError
-from tests.conftest import cli, suite_device
+from tests.conftest import cli, suite_device, two_gpus_on_cuda
 
 real_data = pytest.mark.skipif(not (data.DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file(),
                                reason="Debian's dataset-fashion-mnist is not installed")
-two_gpus_on_cuda = pytest.mark.skipif(suite_device().type == "cuda" and torch.cuda.device_count() < 2,
-                                      reason="two block workers on CUDA need two GPUs")
 
 
 @pytest.fixture(autouse=True)
@@ -71,7 +69,7 @@ def assert_close(a: Any, b: Any, where: str = "") -> None:
 
 
 @real_data
-@two_gpus_on_cuda
+@two_gpus_on_cuda()
 def test_two_processes_train_the_blocks_of_one_and_resume_to_the_same_rows(tmp_path: Path) -> None:
     states, rows = {}, {}
     for workers in (1, 2):
@@ -97,7 +95,7 @@ def test_two_processes_train_the_blocks_of_one_and_resume_to_the_same_rows(tmp_p
 
 
 @real_data
-@two_gpus_on_cuda
+@two_gpus_on_cuda()
 def test_block_workers_are_checked_before_any_run(tmp_path: Path) -> None:
     proc = cli("run", "--config", "smoke", "--block-workers", "2", "--out", str(tmp_path))
     assert proc.returncode == 2 and "noprop-dt: block_workers 2 splits NoProp-DT's blocks: it needs order " \

@@ -124,7 +124,9 @@ def test_every_committed_reference_row_keeps_its_config_hash():
         name = str(folder.relative_to(reference))
         for config_json, method, recorded in zip(rows["config_json"], rows["method"], rows["config_hash"],
                                                  strict=True):
-            expected = json.loads(config_json)
+            # A key of a plug-in not installed here (random-features on the GPU machine) cannot be validated; such a
+            # key enters the hash only off its default, which no committed row sets, so the row hashes without it.
+            expected = {k: v for k, v in json.loads(config_json).items() if k in cfg.KEYS}
             if name in _HASHED_PRECISION:
                 expected = {k: v for k, v in expected.items() if k != "precision"}
                 assert cfg.RunConfig(**expected).model_hash(method) != recorded  # still the old rule's hash

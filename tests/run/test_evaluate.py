@@ -14,8 +14,9 @@ from bench.run.evaluate import accuracy, predictions, repeated_accuracy
 
 
 def tiny_splits() -> Splits:
-    g = torch.Generator().manual_seed(0)
-    x = torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8, generator=g)
+    g = torch.Generator(device="cpu").manual_seed(0)
+    x = torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8, generator=g, device="cpu")
+    x = x.to(torch.get_default_device())  # the suite's device
     y = torch.arange(64) % 10
     mean, std = channel_stats(x)
     return Splits(spec=get_spec("mnist"), source="synthetic", train_x=x, train_y=y, test_x=x[:40], test_y=y[:40],
@@ -27,7 +28,8 @@ def test_predictions_do_not_depend_on_labels(method):
     splits = tiny_splits()
     model = methods.build(method, RunConfig(width=0.125, T=3), splits, batches_per_pass=1, seed=0)
     assert list(inspect.signature(model.predict).parameters) == ["x", "generator", "deterministic"]  # no labels
-    shuffled = splits.test_y[torch.randperm(40, generator=torch.Generator().manual_seed(1))]
+    order = torch.randperm(40, generator=torch.Generator(device="cpu").manual_seed(1), device="cpu")
+    shuffled = splits.test_y[order.to(splits.test_y.device)]
     *_, with_true = repeated_accuracy(model, splits.test_x, splits.test_y, splits.mean, splits.std, 7, 3)
     mean, std, accs, with_shuffled = repeated_accuracy(model, splits.test_x, shuffled, splits.mean, splits.std, 7, 3)
     assert torch.equal(with_true, with_shuffled)  # the labels reach only the comparison, never the model

@@ -95,7 +95,7 @@ def test_peak_memory_on_cpu_has_no_cuda_figures():
 
 
 def test_reset_restarts_the_rss_peak():
-    big = torch.ones(40_000_000)  # 160 MB, touched
+    big = torch.ones(40_000_000, device="cpu")  # 160 MB of host memory, touched
     big.add_(1)
     before = measure.peak_rss_bytes()
     del big

@@ -13,24 +13,22 @@ from noprop.core.blocks import DenoiseBlock
 from tests.conftest import TINY, cli
 from tests.formats import write_cifar
 
-CPU = torch.device("cpu")
 
-
-def test_bf16_precision_autocasts_convolutions_and_fp32_does_not() -> None:
-    conv = torch.nn.Conv2d(3, 4, 3)
-    x = torch.randn(2, 3, 8, 8)
-    with execution.precision(cfg.RunConfig(precision="bf16"), CPU):
+def test_bf16_precision_autocasts_convolutions_and_fp32_does_not(device: torch.device) -> None:
+    conv = torch.nn.Conv2d(3, 4, 3, device=device)
+    x = torch.randn(2, 3, 8, 8, device=device)
+    with execution.precision(cfg.RunConfig(precision="bf16"), device):
         assert conv(x).dtype == torch.bfloat16
-    with execution.precision(cfg.RunConfig(), CPU):
+    with execution.precision(cfg.RunConfig(), device):
         assert conv(x).dtype == torch.float32
     assert conv(x).dtype == torch.float32  # nothing leaks out of the context
 
 
-def test_bf16_forward_sees_weights_updated_inside_the_context() -> None:
+def test_bf16_forward_sees_weights_updated_inside_the_context(device: torch.device) -> None:
     """The context spans whole epochs: a weight changed by an optimiser step must reach the next forward."""
-    lin = torch.nn.Linear(4, 4)
-    x = torch.randn(2, 4)
-    with execution.precision(cfg.RunConfig(precision="bf16"), CPU):
+    lin = torch.nn.Linear(4, 4, device=device)
+    x = torch.randn(2, 4, device=device)
+    with execution.precision(cfg.RunConfig(precision="bf16"), device):
         before = lin(x)
         with torch.no_grad():
             lin.weight.add_(1.0)
@@ -39,7 +37,7 @@ def test_bf16_forward_sees_weights_updated_inside_the_context() -> None:
 
 
 @pytest.mark.parametrize("method", ["noprop-dt", "backprop"])
-def test_bf16_training_learns_the_toy_problem(method: str) -> None:
+def test_bf16_training_learns_the_toy_problem(method: str, device: torch.device) -> None:
     """Code path, not accuracy: a bf16 epoch loop must reduce the loss as the fp32 one does."""
     from baselines.backprop import METHOD as BACKPROP
     from noprop.dt.model import METHOD as NOPROP_DT
@@ -48,9 +46,9 @@ def test_bf16_training_learns_the_toy_problem(method: str) -> None:
     x, y = quadrant_data(512, 0)
     torch.manual_seed(0)
     spec = NOPROP_DT if method == "noprop-dt" else BACKPROP
-    model = spec.factory(spec.settings(in_channels=1, image_size=8, num_classes=4, width=0.25, lr=1e-2))
+    model = spec.factory(spec.settings(in_channels=1, image_size=8, num_classes=4, width=0.25, lr=1e-2)).to(device)
     losses = []
-    with execution.precision(cfg.RunConfig(precision="bf16"), CPU):
+    with execution.precision(cfg.RunConfig(precision="bf16"), device):
         for _ in range(4):
             losses.append(model.fit_epoch(lambda: ((x[i : i + 64], y[i : i + 64]) for i in range(0, 512, 64)))["loss"])
     assert losses[-1] < 0.8 * losses[0], losses
@@ -126,7 +124,8 @@ def test_flops_per_sample_do_not_depend_on_the_batch_size(method: str) -> None:
         config = cfg.RunConfig(dataset="mnist", width=0.125, T=3, batch_size=batch_size)
         batches = ShuffledPasses(splits.train_x, splits.train_y, splits.mean, splits.std, batch_size, seed=0)
         model = methods.build(method, config, splits, len(batches), seed=0)
-        per_sample.append(probe_one_step(model, splits, config, CPU, batches.sizes()[0])["train_gflop_per_sample"])
+        probe = probe_one_step(model, splits, config, splits.train_x.device, batches.sizes()[0])
+        per_sample.append(probe["train_gflop_per_sample"])
     assert per_sample[0] > 0 and per_sample[1] == pytest.approx(per_sample[0], rel=0.01)
 
 
@@ -169,5 +168,5 @@ def test_batched_blocks_count_the_flops_of_the_blocks_one_by_one() -> None:
         config = cfg.RunConfig(dataset="mnist", width=0.125, T=3, batch_size=32, order="interleaved",
                                batched_blocks=batched)
         model = methods.build("noprop-dt", config, splits, 2, seed=0)
-        gflop.append(probe_one_step(model, splits, config, CPU, 32)["train_gflop_per_sample"])
+        gflop.append(probe_one_step(model, splits, config, splits.train_x.device, 32)["train_gflop_per_sample"])
     assert gflop[0] > 0 and gflop[1] == pytest.approx(gflop[0], rel=1e-6)

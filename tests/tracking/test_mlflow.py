@@ -103,6 +103,6 @@ def test_without_mlflow_it_is_one_line(tiny_mnist: Path, tmp_path: Path) -> None
     (blocker / "mlflow").mkdir(parents=True)
     (blocker / "mlflow" / "__init__.py").write_text("raise ImportError('not installed')\n")
     proc = cli(*RUN, "--data-dir", str(tiny_mnist), "--out", str(tmp_path / "res"),
-               env={"PYTHONPATH": f"{blocker}:{Path.cwd()}"})
+               env={"PYTHONPATH": os.pathsep.join([str(blocker), str(Path.cwd()), os.environ.get("PYTHONPATH", "")])})
     assert proc.returncode == 2 and "pip install 'noprop-bench[mlflow]'" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "res" / "runs.csv").exists()

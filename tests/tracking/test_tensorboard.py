@@ -5,6 +5,7 @@ Skipped where TensorBoard is not installed (CI installs it). Synthetic MNIST-for
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,6 @@ def test_without_tensorboard_it_is_one_line(tiny_mnist: Path, tmp_path: Path) ->
     blocker.mkdir()
     (blocker / "tensorboard.py").write_text("raise ImportError('not installed')\n")
     proc = cli(*RUN, "--data-dir", str(tiny_mnist), "--out", str(tmp_path / "res"),
-               env={"PYTHONPATH": f"{blocker}:{Path.cwd()}"})
+               env={"PYTHONPATH": os.pathsep.join([str(blocker), str(Path.cwd()), os.environ.get("PYTHONPATH", "")])})
     assert proc.returncode == 2 and "pip install 'noprop-bench[tensorboard]'" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "res" / "runs.csv").exists()

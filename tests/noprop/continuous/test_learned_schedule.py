@@ -11,10 +11,10 @@ T = torch.linspace(0, 1, 201, dtype=torch.float64)
 def scrambled(seed: int) -> LearnedSchedule:
     """A schedule whose every parameter is random and large: what training could leave behind."""
     schedule = LearnedSchedule(hidden=64).double()
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator(device="cpu").manual_seed(seed)  # the same values on every device
     with torch.no_grad():
         for p in schedule.parameters():
-            p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype) * 3)
+            p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype, device="cpu") * 3)
     return schedule
 
 

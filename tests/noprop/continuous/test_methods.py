@@ -31,7 +31,8 @@ def test_learns_the_toy_problem_with_label_free_inference(cls: type[ContinuousTi
     assert all(v >= 0 for v in stats.values()) and stats["loss"] == pytest.approx(
         sum(stats[k] for k in cls.TERMS), rel=1e-6)
     x_test, y_test = quadrant_data(256, 1)
-    acc = float((model.predict(x_test, torch.Generator().manual_seed(0)).argmax(1) == y_test).float().mean())
+    pred = model.predict(x_test, torch.Generator(x_test.device).manual_seed(0)).argmax(1)
+    acc = float((pred == y_test).float().mean())
     assert acc > 0.6, acc  # chance 0.25
 
 
@@ -40,11 +41,11 @@ def test_learns_the_toy_problem_with_label_free_inference(cls: type[ContinuousTi
 def test_predict_is_seeded_and_the_deterministic_reading_ignores_the_seed(cls: type[ContinuousTime],
                                                                          integrator: str) -> None:
     model = cls(small(cls, ode_steps=3, integrator=integrator))
-    a = model.predict(X[:8], torch.Generator().manual_seed(1))
-    assert torch.equal(a, model.predict(X[:8], torch.Generator().manual_seed(1)))
-    assert not torch.equal(a, model.predict(X[:8], torch.Generator().manual_seed(2)))
-    d = model.predict(X[:8], torch.Generator().manual_seed(1), deterministic=True)
-    assert torch.equal(d, model.predict(X[:8], torch.Generator().manual_seed(2), deterministic=True))
+    a = model.predict(X[:8], torch.Generator(X.device).manual_seed(1))
+    assert torch.equal(a, model.predict(X[:8], torch.Generator(X.device).manual_seed(1)))
+    assert not torch.equal(a, model.predict(X[:8], torch.Generator(X.device).manual_seed(2)))
+    d = model.predict(X[:8], torch.Generator(X.device).manual_seed(1), deterministic=True)
+    assert torch.equal(d, model.predict(X[:8], torch.Generator(X.device).manual_seed(2), deterministic=True))
     assert model.training
     own = {"ct_weight": "paper", "departure": ""} if cls is NoPropCT else {}
     assert model.recorded_settings() == {"ode_steps": 3, "integrator": integrator, **own}
@@ -63,8 +64,9 @@ def test_inference_reads_each_image_alone(cls: type[ContinuousTime]) -> None:
 
 
 def test_fm_target_is_the_exact_velocity_of_the_straight_path() -> None:
-    g = torch.Generator().manual_seed(0)
-    u, z0 = torch.randn(5, 7, generator=g, dtype=torch.float64), torch.randn(5, 7, generator=g, dtype=torch.float64)
+    here = torch.get_default_device()  # the suite's device
+    g = torch.Generator(here).manual_seed(0)
+    u, z0 = (torch.randn(5, 7, generator=g, dtype=torch.float64, device=here) for _ in range(2))
     none = torch.zeros_like(u)
     t1, t2 = torch.full((5,), 0.2, dtype=torch.float64), torch.full((5,), 0.7, dtype=torch.float64)
     slope = (path_point(u, z0, t2, 0.0, none) - path_point(u, z0, t1, 0.0, none)) / 0.5

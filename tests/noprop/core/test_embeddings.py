@@ -31,7 +31,7 @@ def test_class_medoids_per_class_in_image_shape() -> None:
             images.append(img)
             labels.append(cls)
     imgs, labs = torch.stack(images), torch.tensor(labels)
-    perm = torch.randperm(len(labs), generator=torch.Generator().manual_seed(0))
+    perm = torch.randperm(len(labs), generator=torch.Generator(device="cpu").manual_seed(0), device="cpu")
     medoids = class_medoids(imgs[perm], labs[perm], 2)
     assert medoids.shape == (2, 1, 2, 2)
     assert medoids[:, 0, 1, 0].tolist() == [1.0, 8.0]
@@ -41,7 +41,8 @@ def test_class_medoids_per_class_in_image_shape() -> None:
 
 
 def test_large_class_is_subsampled_but_medoid_is_a_member() -> None:
-    imgs = torch.randn(700, 1, 2, 2, generator=torch.Generator().manual_seed(1))
+    imgs = torch.randn(700, 1, 2, 2, generator=torch.Generator(device="cpu").manual_seed(1), device="cpu")
+    imgs = imgs.to(torch.get_default_device())
     labs = torch.zeros(700, dtype=torch.long)
     medoid = class_medoids(imgs, labs, 1, seed=3, max_per_class=50)[0]
     assert any(torch.equal(medoid, img) for img in imgs)

@@ -15,6 +15,11 @@ X, Y = quadrant_data(256, 0)
 X_TEST, Y_TEST = quadrant_data(256, 1)
 
 
+def seeded(seed: int) -> torch.Generator:
+    """A generator on the suite's device, where the model and its inputs are."""
+    return torch.Generator(X_TEST.device).manual_seed(seed)
+
+
 def settings(**kw: object) -> DTSettings:
     return small_settings(DTSettings, **kw)  # type: ignore[return-value]
 
@@ -105,10 +110,10 @@ def test_the_deterministic_reading_of_a_stochastic_model_is_its_noise_free_pass(
     model = make(inference="stochastic")
     noise_free = make(inference="deterministic")
     noise_free.load_state_dict(model.state_dict())
-    first = model.predict(X_TEST[:8], torch.Generator().manual_seed(1), deterministic=True)
-    assert torch.equal(first, model.predict(X_TEST[:8], torch.Generator().manual_seed(2), deterministic=True))
+    first = model.predict(X_TEST[:8], seeded(1), deterministic=True)
+    assert torch.equal(first, model.predict(X_TEST[:8], seeded(2), deterministic=True))
     assert torch.equal(first, noise_free.predict(X_TEST[:8]))
-    assert not torch.equal(first, model.predict(X_TEST[:8], torch.Generator().manual_seed(1)))
+    assert not torch.equal(first, model.predict(X_TEST[:8], seeded(1)))
 
 
 def test_posterior_readout_scores_classes() -> None:

@@ -63,7 +63,7 @@ def test_interleaved_blocks_draw_from_streams_of_their_own() -> None:
     # a block's step draws from its own stream only: training block 3 alone leaves block 5's stream untouched
     before = streams[4].get_state()
     model.train_step(*next(iter(CountingBatches()())), blocks=[3])
-    fresh = torch.Generator().manual_seed(block_seed(0, 3)).get_state()
+    fresh = torch.Generator(streams[2].device).manual_seed(block_seed(0, 3)).get_state()
     assert torch.equal(streams[4].get_state(), before) and not torch.equal(streams[2].get_state(), fresh)
 
 

@@ -69,7 +69,7 @@ def test_euler_steps_move_towards_the_denoised_estimate(monkeypatch: pytest.Monk
     certain = torch.tensor([50.0, 0, 0, 0])
     for block in model.blocks:
         monkeypatch.setattr(block, "forward", lambda f, z, s, pre: (zs.append(z), certain.expand(len(z), 4))[1])
-    model.predict(X[:8], torch.Generator().manual_seed(0))
+    model.predict(X[:8], torch.Generator(X.device).manual_seed(0))
     target = model.unit_table()[0]
     assert (zs[0] - target).norm(dim=1).mean() > 20  # z_0 ~ N(0, σ_max² I)
     assert float((zs[-1] - target).norm(dim=1).max()) < 0.05
@@ -77,9 +77,9 @@ def test_euler_steps_move_towards_the_denoised_estimate(monkeypatch: pytest.Monk
 
 def test_deterministic_reading_starts_from_zero_and_ignores_the_generator() -> None:
     model = DiffusionBlocks(small())
-    a = model.predict(X[:8], torch.Generator().manual_seed(1), deterministic=True)
-    assert torch.equal(a, model.predict(X[:8], torch.Generator().manual_seed(2), deterministic=True))
-    assert not torch.equal(a, model.predict(X[:8], torch.Generator().manual_seed(1)))
+    a = model.predict(X[:8], torch.Generator(X.device).manual_seed(1), deterministic=True)
+    assert torch.equal(a, model.predict(X[:8], torch.Generator(X.device).manual_seed(2), deterministic=True))
+    assert not torch.equal(a, model.predict(X[:8], torch.Generator(X.device).manual_seed(1)))
 
 
 def test_records_its_blocks_range_and_departure() -> None:
