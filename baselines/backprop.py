@@ -78,4 +78,5 @@ class BackpropBaseline(EndToEnd, DenoiserStack):
 METHOD = MethodSpec(
     name="backprop", factory=BackpropBaseline, settings=BackpropSettings, aliases=("bp",),
     summary="End-to-end backprop through NoProp-DT's T blocks (paper Eqs. 17-19): the matched baseline",
+    capturable=True,
     version=2)  # 2: the classifier starts as the readout of the label embedding (classifier_init's default)

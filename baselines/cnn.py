@@ -51,4 +51,5 @@ class CNNReference(EndToEnd):
 
 METHOD = MethodSpec(
     name="cnn", factory=CNNReference,
-    summary="A conventional CNN reference: one block's image path and a linear classifier, trained end to end")
+    summary="A conventional CNN reference: one block's image path and a linear classifier, trained end to end",
+    capturable=True)

@@ -19,6 +19,7 @@ from bench.run import data, methods
 from bench.run.batching import ShuffledPasses
 from bench.run.config import RunConfig
 from bench.run.evaluate import accuracy, predictions
+from bench.run.loop import train_epoch
 
 pytestmark = [
     pytest.mark.slow,
@@ -40,6 +41,6 @@ def test_learns_fashion_mnist(splits, method):
     batches = ShuffledPasses(splits.train_x, splits.train_y, splits.mean, splits.std, config.batch_size, seed=0)
     model = methods.build(method, config, splits, len(batches), seed=0)
     for _ in range(config.epochs):
-        model.fit_epoch(batches)
+        train_epoch(model, batches)
     acc = accuracy(predictions(model, splits.test_x, splits.mean, splits.std, seed=0), splits.test_y)
     assert acc >= THRESHOLDS[method], f"{method}: {acc:.1f}% test accuracy, expected >= {THRESHOLDS[method]}%"

@@ -14,10 +14,12 @@ import torch
 
 from bench.contract.toy import Toy
 from bench.run.ambient import deterministic_kernels, host_default_device
+from bench.run.capture import WARMUP_STEPS, GraphSteps, Steps, make_capturable
 from bench.run.evaluate import predictions, repeated_accuracy
+from bench.run.loop import first_steps, train_epoch
 from bench.run.measure import count_flops
 from bench.run.switches import fp32_mode
-from noprop.core.method import Method
+from noprop.core.method import Capturable, Method
 from noprop.core.spec import MethodSpec
 
 _KINDS = {"int": int, "float": float, "bool": bool, "str": str}
@@ -36,14 +38,18 @@ def _breach(toy: Toy, check: str, detail: str) -> ContractError:
 
 
 def declaration(toy: Toy) -> None:
-    """The model is a ``Method``; what it records is exactly the columns its spec declares, of the declared kinds;
-    an image costs a positive whole number of block passes."""
+    """The model is a ``Method`` (and ``Capturable`` where its spec says ``capturable``); what it records is exactly
+    the columns its spec declares, of the declared kinds; an image costs a positive whole number of block passes."""
     model = toy.build()
     if not isinstance(model, Method):
-        missing = [n for n in ("fit_epoch", "train_step", "predict", "training_state", "load_training_state",
-                               "recorded_settings", "label_embedding", "block_passes_per_sample")
-                   if not hasattr(model, n)]
+        missing = [n for n in ("epoch_plan", "train_step", "epoch_stats", "predict", "training_state",
+                               "load_training_state", "recorded_settings", "label_embedding",
+                               "block_passes_per_sample") if not hasattr(model, n)]
         raise _breach(toy, "declaration", f"the model lacks {', '.join(missing)} of noprop.core.method.Method")
+    if toy.spec.capturable and not isinstance(model, Capturable):
+        missing = [n for n in ("optimizers", "random_streams") if not hasattr(model, n)]
+        raise _breach(toy, "declaration", f"the spec says capturable, but the model lacks {', '.join(missing)} of "
+                      "noprop.core.method.Capturable")
     recorded = model.recorded_settings()
     if set(recorded) != set(toy.spec.columns):
         raise _breach(toy, "declaration", f"recorded_settings() gives {sorted(recorded)} but the spec declares "
@@ -79,7 +85,7 @@ def seeded_repeatability(toy: Toy) -> None:
     for _ in range(2):
         model = toy.build(0)
         torch.manual_seed(0)
-        stats = model.fit_epoch(toy.passes(0))
+        stats = train_epoch(model, toy.passes(0))
         model.eval()
         readings.append((float(stats["loss"]), predictions(model, toy.test_x, toy.mean, toy.std, seed=5)))
     (loss_a, pred_a), (loss_b, pred_b) = readings
@@ -100,9 +106,8 @@ def exact_resume(toy: Toy) -> None:
     x, y = toy.first_batch()
     steps = []
     for model in (original, resumed):
-        model.train()
         torch.manual_seed(11)
-        steps.append(model.train_step(x, y))
+        steps.append(torch.cat([s.flatten() for s in first_steps(model, x, y)]))
     if not torch.equal(steps[0], steps[1]):
         raise _breach(toy, "exact_resume", f"the step after resuming returned {steps[1].tolist()} instead of "
                       f"{steps[0].tolist()}")
@@ -150,7 +155,7 @@ def flop_counting(toy: Toy) -> str | None:
     x, y = toy.first_batch()
     try:
         with count_flops() as flops:
-            model.train_step(x, y)
+            first_steps(model, x, y)
     except Exception as e:  # whatever breaks inside torch's dispatch: the breach is that it broke
         raise _breach(toy, "flop_counting", f"a training step under torch's FLOP counter raised "
                       f"{type(e).__name__}: {e}") from e
@@ -167,11 +172,11 @@ def no_host_sync_in_an_epoch(toy: Toy) -> str | None:
         return "needs a CUDA device"
     model = toy.build()
     passes = toy.passes(0)
-    model.fit_epoch(passes)  # the first epoch's cuDNN and allocator set-up may synchronise
+    train_epoch(model, passes)  # the first epoch's cuDNN and allocator set-up may synchronise
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        model.fit_epoch(passes)
+        train_epoch(model, passes)
     except RuntimeError as e:
         raise _breach(toy, "no_host_sync_in_an_epoch", f"the epoch synchronised with the host ({e})") from e
     finally:
@@ -179,10 +184,43 @@ def no_host_sync_in_an_epoch(toy: Toy) -> str | None:
     return None
 
 
+def replay_equals_eager(toy: Toy) -> str | None:
+    """On CUDA, for a method that declares its step capturable: steps replayed from CUDA graphs
+    (``bench.run.capture``) equal eager steps from the same start, statistics and weights to 1e-5, under a learning
+    rate that changes every step (a rate, counter or random draw baked into the graph at capture would show)."""
+    if toy.device.type != "cuda":
+        return "needs a CUDA device"
+    if not toy.spec.capturable:
+        return "the method declares its step not capturable (capturable=False)"
+    x, y = toy.first_batch()
+    runs = []
+    for replayed in (False, True):
+        model = toy.build(0, warmup_steps=1000)  # the lr grows every step
+        steps = GraphSteps(model, toy.device) if replayed else Steps(model)
+        make_capturable(model.optimizers(), toy.device)  # type: ignore[attr-defined]
+        torch.manual_seed(11)
+        torch.cuda.manual_seed(11)
+        stats = [s for _ in range(WARMUP_STEPS + 5) for s in first_steps(model, x, y, steps)]
+        runs.append((torch.cat([s.flatten() for s in stats]), model.state_dict(), steps.replayed))
+    (eager, eager_state, _), (replay, replay_state, replays) = runs
+    if replays < 5:
+        raise _breach(toy, "replay_equals_eager", f"only {replays} of the steps were replayed from a graph")
+    if not torch.allclose(eager, replay, rtol=1e-5, atol=1e-6):
+        worst = int((eager - replay).abs().argmax())
+        raise _breach(toy, "replay_equals_eager", f"replayed steps returned {replay[worst].item()!r} where eager ones "
+                      f"returned {eager[worst].item()!r}: the step reads something at capture that changes after")
+    for name, a in eager_state.items():
+        b = replay_state[name]
+        if torch.is_tensor(a) and a.is_floating_point() and not torch.allclose(a, b, rtol=1e-5, atol=1e-6):
+            raise _breach(toy, "replay_equals_eager", f"after the replayed steps, {name} differs from the eager ones'")
+    return None
+
+
 Check = Callable[[Toy], "str | None"]
 CHECKS: dict[str, Check] = {f.__name__: f for f in (
     declaration, labels_never_reach_inference, seeded_repeatability, exact_resume,
-    deterministic_reading_ignores_the_generator, device_placement, flop_counting, no_host_sync_in_an_epoch)}
+    deterministic_reading_ignores_the_generator, device_placement, flop_counting, no_host_sync_in_an_epoch,
+    replay_equals_eager)}
 
 
 def run_check(spec: MethodSpec, check: str, device: str | torch.device = "cpu") -> str | None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from bench.run.batching import ShuffledPasses, normalise
+from bench.run.loop import train_epoch
 from noprop.core.method import Method
 from noprop.core.settings import CommonSettings
 from noprop.core.spec import MethodSpec
@@ -48,14 +49,15 @@ class Toy:
         self.mean = (self.train_x.float() / 255).mean().reshape(1).to(self.device)
         self.std = (self.train_x.float() / 255).std().reshape(1).to(self.device)
 
-    def settings(self) -> CommonSettings:
-        return self.spec.settings(**SHAPE, **SMALL, total_steps=4 * len(self.passes(0)))
+    def settings(self, **overrides: object) -> CommonSettings:
+        return self.spec.settings(**{**SHAPE, **SMALL, "total_steps": 4 * len(self.passes(0)), **overrides})
 
-    def build(self, seed: int = 0) -> Method:
-        """The method as ``bench.run.methods.build`` makes it: seeded, prototype images from training data."""
+    def build(self, seed: int = 0, **overrides: object) -> Method:
+        """The method as ``bench.run.methods.build`` makes it: seeded, prototype images from training data;
+        ``overrides``: settings other than the toy's."""
         torch.manual_seed(seed)
         prototypes = (normalise(self.train_x, self.mean, self.std), self.train_y)
-        model = self.spec.factory(self.settings(), prototype_data=prototypes, generator_seed=seed)
+        model = self.spec.factory(self.settings(**overrides), prototype_data=prototypes, generator_seed=seed)
         return model.to(self.device)
 
     def passes(self, seed: int) -> ShuffledPasses:
@@ -71,7 +73,7 @@ class Toy:
         if key not in _TRAINED:
             _TRAINED.clear()  # one method's models at a time
             model = self.build(seed)
-            model.fit_epoch(self.passes(seed))
+            train_epoch(model, self.passes(seed))
             _TRAINED[key] = model
         return copy.deepcopy(_TRAINED[key])
 

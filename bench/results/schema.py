@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any, Literal
 
-SCHEMA_VERSION = 8  # 2: precision, channels_last, FLOPs; 3: epoch_time_median_s; 4: batched_blocks; 5: block_workers;
+SCHEMA_VERSION = 9  # 2: precision, channels_last, FLOPs; 3: epoch_time_median_s; 4: batched_blocks; 5: block_workers;
 # 6: the deterministic reading and inference times; 7: ODE steps and integrator of NoProp-CT and -FM; 8: the method's
-# version, origin and declared baseline, and what it records beyond the common columns
+# version, origin and declared baseline, and what it records beyond the common columns; 9: step capture (how each
+# step was made) and the device-resident data's bytes
 OLDEST_READABLE = 1  # files of this version or newer are read (columns they lack read as missing)
 
 Kind = Literal["int", "float", "bool", "str"]
@@ -22,7 +23,7 @@ Kind = Literal["int", "float", "bool", "str"]
 # Columns that record an execution switch: how a run computes (layout, precision), not what it trains. They are
 # not part of config_hash, so the report keeps them as group keys of their own and compare can pair runs across
 # one of them on purpose. A switch added to RunConfig is added here too (bench.run.config checks this).
-SWITCH_COLUMNS: tuple[str, ...] = ("precision", "channels_last", "batched_blocks", "block_workers")
+SWITCH_COLUMNS: tuple[str, ...] = ("precision", "channels_last", "batched_blocks", "block_workers", "capture")
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,8 @@ def _c(name: str, kind: Kind, doc: str, since: int = 1, implied: Any = None) -> 
 
 _VERSION = _c("schema_version", "int", "version of this schema the row was written with")
 _RUN_ID = _c("run_id", "str", "unique id of the run (UTC start time and a random suffix)")
-_PEAK_CUDA = _c("peak_cuda_allocated_bytes", "int", "peak CUDA memory allocated by tensors (empty off CUDA)")
+_PEAK_CUDA = _c("peak_cuda_allocated_bytes", "int", "peak CUDA memory allocated by tensors (empty off CUDA; under "
+                "capture cuda-graph the eager warm-up steps' and the captures' peak: replays allocate nothing)")
 _PEAK_RSS = _c("peak_rss_bytes", "int", "peak resident memory of the run's process (VmHWM, reset at run start)")
 
 RUN_SCHEMA: tuple[Column, ...] = (
@@ -71,6 +73,8 @@ RUN_SCHEMA: tuple[Column, ...] = (
        since=4, implied=False),
     _c("block_workers", "int", "switch: processes a block-wise method's blocks were split over (torch.distributed)",
        since=5, implied=1),
+    _c("capture", "str", "switch: none (eager steps) or cuda-graph (each step captured once per part and batch "
+       "shape, then replayed)", since=9, implied="none"),
     _c("seed", "int", "the run's seed (data order, initialisation, noise)"),
     _c("epochs_planned", "int", "epochs the config asked for"),
     _c("epochs_done", "int", "epochs completed"),
@@ -97,12 +101,18 @@ RUN_SCHEMA: tuple[Column, ...] = (
     _c("epoch_time_median_s", "float", "median epoch time (a first epoch's warm-up does not inflate it)", since=3),
     _c("samples_per_s", "float", "training images per second (an image trains every block once)"),
     _c("block_samples_per_s", "float", "samples_per_s times the block passes one image costs the method"),
+    _c("eager_steps", "int", "training steps run eagerly (all of them without capture; with it, each part and "
+       "batch shape's first steps)", since=9),
+    _c("replayed_steps", "int", "training steps replayed from a CUDA graph (capture cuda-graph)", since=9),
+    _c("capture_time_s", "float", "time spent capturing CUDA graphs, inside train_time_s", since=9),
     _c("train_gflop_per_sample", "float", "matmul and conv GFLOP of one training image (forward and backward)",
        since=2),
     _c("train_gflop_per_s", "float", "train_gflop_per_sample times samples_per_s", since=2),
     _c("params", "int", "trainable and fixed parameters of the model"),
     _PEAK_CUDA,
     _c("peak_cuda_reserved_bytes", "int", "peak CUDA memory reserved by the caching allocator"),
+    _c("resident_data_bytes", "int", "bytes of the dataset resident on the run's device (uint8 images and labels), "
+       "inside the peaks above: subtract it for the method's own memory", since=9),
     _PEAK_RSS,
     _c("peak_saved_activation_bytes", "int", "bytes autograd saves for backward in one training step (untimed)"),
     _c("measured_in", "str", "subprocess (a run's own process, clean memory figures), ray-task (its own Ray worker "

@@ -1,7 +1,8 @@
 """Device-resident mini-batching: index slices of a seeded permutation, normalised per batch.
 
-The whole split already lives on the training device as uint8, so a batch costs one
-gather and one fused multiply-add; no DataLoader workers or per-sample transforms.
+The whole split already lives on the training device as uint8 (``bench.run.data``), each pass's order is drawn there
+by a generator of that device, and a batch costs one gather and one fused multiply-add: no DataLoader workers, no
+per-sample transforms, no host copy per batch or per pass.
 """
 
 from __future__ import annotations
@@ -24,20 +25,13 @@ def normalise(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.T
     return torch.addcmul(shift, x.float(), scale)
 
 
-def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """``t`` (on the CPU) on ``device``. To CUDA it goes through pinned memory without blocking the host, so drawing a
-    pass's order never synchronises the training loop with the GPU."""
-    if device.type != "cuda":
-        return t.to(device)
-    return t.pin_memory().to(device, non_blocking=True)
-
-
 class ShuffledPasses:
     """A reusable source of training passes (``noprop.core.method.Passes``): each call yields one shuffled pass.
 
     Calling it again draws a new permutation from its own seeded generator, so NoProp-DT's
-    T passes per epoch and backprop's single pass see the same sequence of orders per seed. The generator is on the
-    CPU, so a seed gives the same batches on every device.
+    T passes per epoch and backprop's single pass see the same sequence of orders per seed. The generator lives on the
+    data's device and draws the permutation there (a CUDA generator draws other orders than a CPU one from the same
+    seed: a seed gives the same batches on every CPU, and on every GPU).
     """
 
     def __init__(
@@ -46,7 +40,7 @@ class ShuffledPasses:
     ) -> None:
         self.x, self.y, self.batch_size = x, y, batch_size
         self.scale, self.shift = normaliser(mean, std)
-        self.generator = torch.Generator(device="cpu").manual_seed(seed)
+        self.generator = torch.Generator(device=x.device).manual_seed(seed)
 
     def __len__(self) -> int:
         return len(self._starts()) - 1
@@ -66,7 +60,7 @@ class ShuffledPasses:
 
     def __call__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = self.y.numel()
-        order = to_device(torch.randperm(n, generator=self.generator, device="cpu"), self.x.device)
+        order = torch.randperm(n, generator=self.generator, device=self.x.device)
         bounds = self._starts()
         for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
             idx = order[start:stop]

@@ -4,9 +4,10 @@ interleaved order, ``noprop.dt.parallel``). It sits beside the recipe because it
 not of dispatching a sweep's runs: every executor reaches it through ``bench.executors.one_run``.
 
 Rank 0, the leader, runs the ordinary recipe (``Run``): data, evaluation, rows, checkpoints, events. Its model is a
-``Leader``, which announces each call that needs the whole group (train an epoch, gather or load training state,
-stop) to the other ranks before making it. The followers hold the same data, draw the same batches and build the
-same model, and do exactly what is announced, so they need no recipe of their own and write nothing.
+``Leader``, which announces each call that needs the whole group (train an epoch: ``bench.run.loop`` tells it when
+one starts; gather or load training state; stop) to the other ranks before making it. The followers hold the same
+data, draw the same batches and build the same model, and do exactly what is announced, so they need no recipe of
+their own and write nothing.
 
 Followers are started with ``subprocess`` (the local executor's run process is a daemon, which ``multiprocessing``
 forbids to have children), meet the leader through a ``FileStore`` in a temporary folder (one machine), and ignore
@@ -24,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -33,13 +34,13 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from bench.run import methods, stopping, switches
+from bench.run import loop, methods, stopping, switches
 from bench.run.batching import ShuffledPasses
 from bench.run.config import RunConfig
 from bench.run.data import Splits
 from bench.run.identity import RunError, resolve_device
 from bench.run.recipe import Emit, RowWriter, Run, prepare_data
-from noprop.core.method import BlockParallel, Method
+from noprop.core.method import ALL, BeforeStep, BlockParallel, EpochPlan, Method, Part, StepRecord
 
 TIMEOUT = timedelta(minutes=30)  # longest a rank waits in one collective (the followers wait out each evaluation)
 
@@ -86,12 +87,23 @@ class Leader(nn.Module):
     def recorded_settings(self) -> dict[str, str | int]:
         return self.model.recorded_settings()
 
-    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError("a block-parallel model trains whole epochs (fit_epoch)")
+    def epoch_plan(self) -> EpochPlan:
+        return self.model.epoch_plan()
 
-    def fit_epoch(self, passes: ShuffledPasses) -> dict[str, float]:  # type: ignore[override]
-        with self._announce("fit", passes.generator.get_state()):
-            return self.model.fit_epoch(passes)
+    def before_step(self, part: Part) -> None:
+        if isinstance(self.model, BeforeStep):
+            self.model.before_step(part)
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, part: Part = ALL) -> torch.Tensor:
+        return self.model.train_step(x, y, part)
+
+    def epoch_stats(self, records: Sequence[StepRecord]) -> dict[str, float]:
+        return self.model.epoch_stats(records)
+
+    def lead_epoch(self, batches: ShuffledPasses) -> contextlib.AbstractContextManager:  # bench.run.loop.LeadsAGroup
+        """Tell the followers to make the epoch that starts now, drawing the same batches (the same generator state):
+        the epoch loop holds this around it, so its collectives meet theirs."""
+        return self._announce("fit", batches.generator.get_state())
 
     def training_state(self) -> dict:
         with self._announce("state"):
@@ -145,7 +157,7 @@ def follow(spec_path: str, rank: int, world: int, store: str) -> None:
     for command, *args in _commands():
         if command == "fit":
             passes.generator.set_state(args[0])
-            model.fit_epoch(passes)
+            loop.train_epoch(model, passes)
         elif command == "state":
             model.training_state()
         elif command == "load":

@@ -70,6 +70,9 @@ class HarnessConfig:
     channels_last: bool = _key(True, SWITCH, "NHWC images and conv weights (the same arithmetic, a faster layout)")
     block_workers: int = _key(1, SWITCH, "NoProp-DT, interleaved order: split the T blocks over N processes "
                               "(torch.distributed; each trains its own blocks, the same results for any N)", ge=1)
+    capture: Literal["none", "cuda-graph"] = _key(
+        "none", SWITCH, "CUDA only: cuda-graph captures each training step once per (part, batch shape) and replays "
+        "it, for every method of the sweep alike (each must declare its step capturable; docs/performance.md)")
     data_dir: str | None = _key(None, WHERE, "folder holding dataset files (else $NOPROP_BENCH_DATA, the cache)")
     download: bool = _key(True, WHERE, "download a missing dataset with torchvision (needs network)")
     device: str = _key("auto", WHERE, "auto, cpu, cuda, cuda:N or mps")
@@ -130,6 +133,22 @@ class HarnessConfig:
                 settings.check_block_workers(self.block_workers)
             except ValueError as e:
                 raise ValueError(f"{name}: {e}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _one_capture_for_all(self) -> HarnessConfig:
+        """A captured sweep captures every method's step (a fair comparison runs every method the same way)."""
+        if self.capture == "none":
+            return self
+        if self.device == "cpu" or self.device == "mps":
+            raise ValueError(f"capture {self.capture} replays CUDA graphs: it needs --device cuda, not {self.device}")
+        if self.block_workers > 1:
+            raise ValueError("capture and block_workers do not combine (a split step talks to other processes)")
+        eager = [m for m in self.methods if not REGISTRY.spec(m).capturable]
+        if eager:
+            raise ValueError(f"capture {self.capture} needs every method's step capturable, and {', '.join(eager)} "
+                             "does not declare it (its spec's capturable); run the sweep with --capture none or "
+                             "without it")
         return self
 
     def epochs_for(self, method: str) -> int:

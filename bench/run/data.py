@@ -207,6 +207,12 @@ class Splits:
     mean: torch.Tensor  # [C] float32, of the training split, on the 0..1 scale
     std: torch.Tensor
 
+    @property
+    def resident_bytes(self) -> int:
+        """Bytes the splits hold on their device (images as uint8, labels): recorded apart from a method's memory."""
+        held = (self.train_x, self.train_y, self.test_x, self.test_y, self.val_x, self.val_y, self.mean, self.std)
+        return sum(t.numel() * t.element_size() for t in held if t is not None)
+
 
 def channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and std on the 0..1 scale, computed in float64 chunks to bound memory."""

@@ -1,11 +1,11 @@
 """One run as a recipe: (config, method, seed) in; setup, train, evaluate, record; one run row and its epoch rows
 out. This is the unit every executor dispatches.
 
-What is timed (docs/methodology.md): the training clock runs around ``fit_epoch`` only, with CUDA synchronised
-at both ends; evaluation, data loading, model construction and checkpointing are timed separately. Memory peaks
-are reset at the start of the run (and again after the untimed probes). Rows are written once per run (also on
-failure or Ctrl-C), atomically, and a checkpoint after every epoch lets ``--resume`` finish an interrupted run
-without duplicating rows. The recipe names no method: what it records about one, the method declares
+What is timed (docs/methodology.md): the training clock runs around the epoch loop (``bench.run.loop``) only, with
+CUDA synchronised at both ends; evaluation, data loading, model construction and checkpointing are timed separately.
+Memory peaks are reset at the start of the run (and again after the untimed probes). Rows are written once per run
+(also on failure or Ctrl-C), atomically, and a checkpoint after every epoch lets ``--resume`` finish an interrupted
+run without duplicating rows. The recipe names no method: what it records about one, the method declares
 (``noprop.core.method.Method``).
 """
 
@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from bench.results import artifacts, replace_run_rows
-from bench.run import checkpoint, data, identity, methods, stopping, switches
+from bench.run import capture, checkpoint, data, identity, loop, methods, stopping, switches
 from bench.run.ambient import host_default_device
 from bench.run.batching import ShuffledPasses
 from bench.run.config import REGISTRY, RunConfig
@@ -107,6 +107,9 @@ class Run:
         if config.tf32 and self.device.type != "cuda":
             raise RunError(f"tf32 applies to CUDA matmuls and convolutions, but this run is on {self.device.type}; "
                            "drop --tf32 or use --device cuda")
+        if config.capture != "none" and self.device.type != "cuda":
+            raise RunError(f"capture {config.capture} replays CUDA graphs, but this run is on {self.device.type}; "
+                           "drop --capture or use --device cuda")
         self.key = identity.key_for(config, method, seed)
         self.previous = checkpoint.latest_checkpoint(self.out, self.key) if resume else None
         self.restored = checkpoint.load(self.previous) if self.previous else None
@@ -118,6 +121,7 @@ class Run:
         self.splits: data.Splits | None = None
         self.passes: ShuffledPasses | None = None
         self.model: Method | None = None
+        self.steps: capture.Steps | None = None  # how the epoch loop makes this run's steps (config key capture)
 
     # ---- the recipe ----------------------------------------------------------------------------------------
 
@@ -158,6 +162,7 @@ class Run:
         built = self.build(self.method_name, c, self.splits, len(self.passes), self.seed)
         self.model = switches.prepare_model(built, c)
         self.row["params"] = sum(p.numel() for p in self.model.parameters())
+        self.row["resident_data_bytes"] = self.splits.resident_bytes
         self.row.update(methods.recorded_columns(self.model))
         if self.restored:
             self.model.load_training_state(self.restored["model"])
@@ -170,6 +175,7 @@ class Run:
                                                         c.timing_warmup_batches)
         self.row.update(probe_one_step(self.model, self.splits, c, self.device, self.passes.sizes()[0],
                                        counts_flops=_counts_flops(self.method_name)))
+        self.steps = capture.steps_for(self.model, c.capture, self.device)
         reset_peak_memory(self.device)  # the scratch copies above must not count in the run's peaks
         self.row["startup_time_s"] = time.perf_counter() - started
 
@@ -190,7 +196,7 @@ class Run:
         """One timed epoch and its untimed evaluation; appends the epoch row. Returns (loss, val_acc)."""
         assert self.model is not None and self.splits is not None and self.passes is not None
         with Stopwatch(self.device) as train_clock, switches.precision(self.config, self.device):
-            stats = self.model.fit_epoch(self.passes)
+            stats = loop.train_epoch(self.model, self.passes, self.steps)
         loss = float(stats["loss"])
         with Stopwatch(self.device) as eval_clock, switches.precision(self.config, self.device):
             test_acc = self._one_inference(self.splits.test_x, self.splits.test_y)
@@ -244,6 +250,8 @@ class Run:
         n_train = self.splits.train_y.numel() if self.splits is not None else 0
         self.row.update(self.progress.summary(n_train, self.model.block_passes_per_sample if self.model else None))
         self.row.update(peak_memory(self.device))
+        if self.steps is not None:
+            self.row.update(self.steps.counts())
         if self.row.get("train_gflop_per_sample") and self.row.get("samples_per_s"):
             self.row["train_gflop_per_s"] = self.row["train_gflop_per_sample"] * self.row["samples_per_s"]
         self.row.update(status=status, reason=reason, early_stopped=reason.startswith("early stopped"),
@@ -305,7 +313,7 @@ def scratch_steps(model: Method, splits: data.Splits, config: RunConfig, device:
     own = ShuffledPasses(splits.train_x, splits.train_y, splits.mean, splits.std, config.batch_size, WARMUP_SEED)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):  # CPU and CUDA streams restored
         with Stopwatch(device) as sw, meter or contextlib.nullcontext(), switches.precision(config, device):
-            scratch.fit_epoch(_limited(own, n_batches))
+            loop.train_epoch(scratch, _limited(own, n_batches))
     del scratch
     gc.collect()
     return sw.elapsed

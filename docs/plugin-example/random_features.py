@@ -70,4 +70,5 @@ class RandomFeatures(OneNetwork):
 
 METHOD = MethodSpec(
     name="random-features", factory=RandomFeatures, settings=RandomFeaturesSettings, baseline="cnn",
-    summary="Example plug-in: a frozen random CNN with a trained linear readout (no gradient reaches the network)")
+    summary="Example plug-in: a frozen random CNN with a trained linear readout (no gradient reaches the network)",
+    capturable=True)  # OneNetwork keeps its bookkeeping in before_step and offers optimizers() (docs/plugins.md)

@@ -121,4 +121,5 @@ METHOD = MethodSpec(
     summary="NoProp-CT: one network over continuous t with a learned noise schedule; ODE inference (paper Sec. 2.3)",
     columns={"ode_steps": "int", "integrator": "str", "ct_weight": "str", "departure": "str"},
     epochs_key="continuous_epochs",
+    capturable=True,
     version=2)  # 2: the classifier's readout start, the schedule out of weight decay, and ct_gamma_init's default

@@ -82,4 +82,4 @@ class NoPropFM(ContinuousTime):
 METHOD = MethodSpec(
     name="noprop-fm", factory=NoPropFM, settings=FMSettings, aliases=("fm",), baseline="backprop",
     summary="NoProp-FM: one network learning the flow from noise to the label embedding; ODE inference (Sec. 2.3)",
-    columns={"ode_steps": "int", "integrator": "str"}, epochs_key="continuous_epochs")
+    columns={"ode_steps": "int", "integrator": "str"}, epochs_key="continuous_epochs", capturable=True)

@@ -1,25 +1,28 @@
 """Training shared by the methods that are one network under one optimiser (the backprop baseline, the CNN
-reference, NoProp-CT and NoProp-FM): one step per mini-batch on the sum of the method's loss terms, checkpointed
-as weights, optimiser state and an update counter.
+reference, NoProp-CT, NoProp-FM and the example plug-in): one step per mini-batch on the sum of the method's loss
+terms, checkpointed as weights, optimiser state and an update counter.
 
-A subclass names its loss terms in ``TERMS`` and computes them in ``loss_terms``; everything else is here once.
+A subclass stores its settings as ``self.s``, builds its layers, calls ``use_optimiser(optimiser)``, names its loss
+terms in ``TERMS`` and computes them in ``loss_terms``, and reads images in ``infer``; everything else the harness
+asks of a method (``noprop.core.method.Method``) is here once.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
-from noprop.core.method import Passes, read_back
+from noprop.core.method import ALL, EpochPlan, Part, StepRecord
 from noprop.core.reading import eval_mode
 from noprop.core.settings import CommonSettings, set_lr
 
 
 class OneNetwork(nn.Module):
     """Subclasses build their layers, then call ``use_optimiser(optimiser)``. The optimised loss is the sum of the
-    terms ``loss_terms`` returns; ``fit_epoch`` reports it as "loss" and each term under its name in ``TERMS``."""
+    terms ``loss_terms`` returns; ``epoch_stats`` reports it as "loss" and each term under its name in ``TERMS``."""
 
     s: CommonSettings
     TERMS: tuple[str, ...] = ("ce",)
@@ -45,7 +48,25 @@ class OneNetwork(nn.Module):
         self._opt.load_state_dict(state["opt"])
         self._updates = int(state["updates"])
 
-    def train_step(self, x: Tensor, y: Tensor) -> Tensor:
+    # ---- training: one part, the whole network -------------------------------------------------------------
+
+    def epoch_plan(self) -> EpochPlan:
+        """One pass; each batch trains the whole network once."""
+        return EpochPlan()
+
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        return [self._opt]
+
+    def random_streams(self) -> list[torch.Generator]:
+        """None besides torch's default one."""
+        return []
+
+    def before_step(self, part: Part = ALL) -> None:
+        """The learning rate of the coming update (``lr_factor`` of the updates so far), then count it."""
+        set_lr(self._opt, self.s, self._updates)
+        self._updates += 1
+
+    def train_step(self, x: Tensor, y: Tensor, part: Part = ALL) -> Tensor:
         """One optimiser step on one mini-batch; returns the detached [loss, *terms] (no host sync)."""
         terms = self.loss_terms(x, y)
         loss = terms.sum()
@@ -53,24 +74,22 @@ class OneNetwork(nn.Module):
         loss.backward()
         if self.s.grad_clip is not None:
             nn.utils.clip_grad_norm_(self.parameters(), self.s.grad_clip)
-        set_lr(self._opt, self.s, self._updates)
         self._opt.step()
-        self._updates += 1
         return torch.cat([loss.reshape(1), terms]).detach()
 
-    def fit_epoch(self, passes: Passes) -> dict[str, float]:
-        """One pass of `passes()`, one step per mini-batch. Returns "loss" and every term (means over examples)
-        and "steps"; NaN is returned, never raised; one device sync at the end."""
-        self.train()
+    def epoch_stats(self, records: Sequence[StepRecord]) -> dict[str, float]:
+        """"loss" and every term (means over examples) and "steps"; NaN is returned, never raised."""
         total: Tensor | None = None
-        count = steps = 0
-        for x, y in passes():
-            weighted = self.train_step(x, y).double() * y.shape[0]
+        count = 0
+        for record in records:
+            weighted = record.stats.double() * record.examples
             total = weighted if total is None else total + weighted
-            count, steps = count + y.shape[0], steps + 1
+            count += record.examples
         names = ("loss", *self.TERMS)
-        means = (read_back(total) / count).tolist() if total is not None and count else [math.nan] * len(names)
-        return {**dict(zip(names, means, strict=True)), "steps": float(steps)}
+        means = (total / count).tolist() if total is not None and count else [math.nan] * len(names)
+        return {**dict(zip(names, means, strict=True)), "steps": float(len(records))}
+
+    # ---- inference ------------------------------------------------------------------------------------------
 
     def infer(self, x: Tensor, generator: torch.Generator | None, deterministic: bool) -> Tensor:
         """Logits from images alone (the method's inference); called by ``predict`` in eval mode without grad."""

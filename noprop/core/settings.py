@@ -187,7 +187,12 @@ def adamw(params: Iterable[Tensor], s: CommonSettings) -> torch.optim.AdamW:
 
 
 def set_lr(opt: torch.optim.Optimizer, s: CommonSettings, step: float) -> None:
-    """Set every group's lr for the update that follows `step` completed updates."""
+    """Set every group's lr for the update that follows `step` completed updates. An lr that is a tensor (the harness
+    makes it one on the device for a captured step, ``bench.run.capture``) is written in place, so a graph that
+    reads it sees the new value."""
     lr = s.lr * lr_factor(step, s)
     for group in opt.param_groups:
-        group["lr"] = lr
+        if isinstance(group["lr"], Tensor):
+            group["lr"].fill_(lr)
+        else:
+            group["lr"] = lr

@@ -36,6 +36,10 @@ class MethodSpec:
     after differ.
     ``counts_flops``: False for a method whose training torch's FLOP counter cannot see (its own kernels); its rows
     then leave the FLOP columns empty instead of recording a wrong count.
+    ``capturable``: True for a method whose step the harness may capture as a CUDA graph and replay (``capture:
+    cuda-graph``): its host-side bookkeeping is in ``before_step``, it offers ``optimizers()`` and
+    ``random_streams()`` (``noprop.core.method.Capturable``), and its ``train_step`` neither reads the host nor
+    synchronises (the contract checks that a replay equals an eager step). docs/plugins.md says what it takes.
     """
 
     name: str
@@ -48,6 +52,7 @@ class MethodSpec:
     epochs_key: str | None = None
     version: int = 1
     counts_flops: bool = True
+    capturable: bool = False
 
     def __post_init__(self) -> None:
         problems = self.problems()

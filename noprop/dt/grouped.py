@@ -14,8 +14,9 @@ all T blocks is one kernel:
 
 It is the same function of the same weights as the T blocks one by one, to float rounding (tests/noprop/
 test_grouped.py); only the dropout masks are drawn in another order. Between epochs the weights, BatchNorm statistics
-and AdamW moments live in the T blocks (checkpoints, inference and the paper order see nothing of this); ``stack``
-and ``unstack`` move them in and out.
+and AdamW moments live in the T blocks (checkpoints, inference and the paper order see nothing of this); ``load`` and
+``unstack`` copy them in and out, always into the same stacked tensors, so a step captured as a CUDA graph (which
+reads those tensors' memory) stays valid from one epoch to the next.
 """
 
 from __future__ import annotations
@@ -59,7 +60,19 @@ class GroupedBlocks:
                             for name, kind in self.kinds.items()}
         for name, tensor in self.tensors.items():
             tensor.requires_grad_(name in self.param_names)
-        self.steps = 0  # forward passes in training mode, for the blocks' BatchNorm counters
+        self.steps = 0  # training-mode forwards, for the blocks' BatchNorm counters (the caller counts them)
+
+    @property
+    def device(self) -> torch.device:
+        return next(iter(self.tensors.values())).device
+
+    def load(self, blocks: nn.ModuleList) -> None:
+        """Refill the stacked tensors in place from the T blocks (their weights and BatchNorm statistics now)."""
+        with torch.no_grad():
+            for name, joined in self.tensors.items():
+                for block, row in zip(blocks, self.rows(joined, name), strict=True):
+                    row.copy_(self._own(block, name))
+        self.steps = 0
 
     def _own(self, block: nn.Module, name: str) -> Tensor:
         return block.get_parameter(name) if name in self.param_names else block.get_buffer(name)
@@ -104,7 +117,6 @@ class GroupedBlocks:
 
     def __call__(self, x: Tensor, z: Tensor, W_embed: Tensor) -> tuple[Tensor, Tensor]:
         """Logits [T, B, classes] and û [T, B, d] of the T blocks for shared images x and their own z [T, B, ·]."""
-        self.steps += 1
         B = x.shape[0]
         image = self._sequential("image_path", self.template.image_path, x, shared=True)
         label_path = self.template.label_path
@@ -148,16 +160,24 @@ class GroupedBlocks:
 
 def stack_adamw_state(opts: list[torch.optim.Optimizer], blocks: nn.ModuleList, grouped: GroupedBlocks,
                       target: torch.optim.Optimizer) -> None:
-    """Give ``target`` (an AdamW over ``grouped.parameters()``) the T block optimisers' moments and step count."""
+    """Give ``target`` (an AdamW over ``grouped.parameters()``) the T block optimisers' moments and step count:
+    copied into its state tensors where it has them (so they stay the same tensors), else as new ones."""
     for name, joined in grouped.named_parameters():
         states = [opt.state.get(block.get_parameter(name)) for opt, block in zip(opts, blocks, strict=True)]
         if any(not s for s in states):
-            continue  # a block that never stepped: the stacked optimiser starts this tensor afresh
+            target.state.pop(joined, None)  # a block that never stepped: the stacked optimiser starts afresh
+            continue
         kind = grouped.kinds[name]
-        target.state[joined] = {
+        fresh = {
             "step": states[0]["step"].clone(),  # every block of the interleaved order has taken the same steps
             **{k: grouped.join([s[k] for s in states], kind) for k in ("exp_avg", "exp_avg_sq")},
         }
+        held = target.state.get(joined)
+        if held and all(k in held and held[k].shape == v.shape for k, v in fresh.items()):
+            for k, v in fresh.items():
+                held[k].copy_(v)
+        else:
+            target.state[joined] = fresh
 
 
 def unstack_adamw_state(source: torch.optim.Optimizer, opts: list[torch.optim.Optimizer], blocks: nn.ModuleList,

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from noprop.core.dropout import Dropout
-from noprop.core.method import Passes, read_back
+from noprop.core.method import ALL, EpochPlan, Part, Pass, StepRecord
 from noprop.core.reading import eval_mode, start_z
 from noprop.core.settings import CommonSettings, adamw, set_lr, setting
 from noprop.core.spec import MethodSpec
@@ -111,7 +111,8 @@ class NoPropDT(DenoiserStack):
                              ("_w_blocks", self._w[1:])):
             self.register_buffer(name, torch.tensor(values, device=torch.get_default_device()).view(-1, 1, 1),
                                  persistent=False)
-        self._grouped: tuple[GroupedBlocks, torch.optim.Optimizer] | None = None
+        self._stack: tuple[GroupedBlocks, torch.optim.Optimizer] | None = None  # batched_blocks' stack and its AdamW
+        self._batched = False  # inside batched_blocks
         self._seed = generator_seed
         self._streams: list[torch.Generator] | None = None
         self.shard: BlockShard | None = None  # set for block-parallel training: this process trains shard.blocks
@@ -239,32 +240,72 @@ class NoPropDT(DenoiserStack):
         if self.s.grad_clip is not None:
             nn.utils.clip_grad_norm_(params, self.s.grad_clip)
 
-    def _step_blocks(self, ts: list[int]) -> None:
-        """Clip and step the given blocks (1-based) and the shared parameters, advancing the lr schedules."""
-        for t in ts:
-            self._clip(self.blocks[t - 1].parameters())
-            set_lr(self._block_opts[t - 1], self.s, self._block_updates[t - 1])
-        self._clip(self._shared_params)
-        set_lr(self._shared_opt, self.s, sum(self._block_updates) / self.s.T)
-        for t in ts:
-            self._block_opts[t - 1].step()
-            self._block_updates[t - 1] += 1
-        self._shared_opt.step()
-
     def _zero_grad(self, ts: list[int]) -> None:
         for t in ts:
             self._block_opts[t - 1].zero_grad(set_to_none=True)
         self._shared_opt.zero_grad(set_to_none=True)
 
-    def train_step(self, x: Tensor, y: Tensor, blocks: Sequence[int] | None = None) -> Tensor:
-        """One optimiser step of the given blocks (1-based; default all T, the interleaved order's step) and the
+    def blocks_of(self, part: Part) -> list[int]:
+        """The blocks (1-based) a step of ``part`` trains: block t for part t, every block this process trains (its
+        share in block-parallel training, else all T) for ALL."""
+        if part == ALL:
+            return list(self.shard.blocks) if self.shard else list(range(1, self.s.T + 1))
+        if isinstance(part, int) and 1 <= part <= self.s.T:
+            return [part]
+        raise ValueError(f"NoProp-DT has no part {part!r}: its parts are the blocks 1..{self.s.T} and {ALL!r}")
+
+    # ---- the harness's loop: plan, host bookkeeping, step, statistics ----------------------------------------
+
+    def epoch_plan(self) -> EpochPlan:
+        """Paper order: T passes, pass t training block t on every batch (Algorithm 1). Interleaved: one pass, every
+        batch training every block (this process's blocks when split over a group), as one stacked computation
+        inside ``batched_blocks``; a block-parallel epoch ends with every block's weights on every process."""
+        if self.shard and self.s.order != "interleaved":
+            raise ValueError("block-parallel training needs the interleaved order")
+        if self.s.order == "paper":
+            return EpochPlan(passes=[Pass((t,)) for t in range(1, self.s.T + 1)])
+        return EpochPlan(passes=[Pass((ALL,))], context=self._interleaved_epoch)
+
+    @contextlib.contextmanager
+    def _interleaved_epoch(self) -> Iterator[None]:
+        with self.batched_blocks() if self.s.batched_blocks else contextlib.nullcontext():
+            yield
+        if self.shard:
+            self.shard.broadcast_blocks(self.blocks)  # every process holds the whole model for inference
+
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        stacked = [self._stack[1]] if self._stack is not None else []
+        return [*self._block_opts, self._shared_opt, *stacked]
+
+    def random_streams(self) -> list[torch.Generator]:
+        """The interleaved order's per-block streams (noise and dropout); the paper order draws from torch's own."""
+        return self.block_streams() if self.s.order == "interleaved" else []
+
+    def before_step(self, part: Part) -> None:
+        """The learning rates of the coming update (each block's by its own update count, the shared parameters' by
+        the mean count), then count it; block-parallel processes count the other processes' blocks too."""
+        ts = self.blocks_of(part)
+        if self._batched and len(ts) == self.s.T:
+            grouped, opt = self._stack  # type: ignore[misc]
+            set_lr(opt, self.s, self._block_updates[0])  # the interleaved order: every block has the same count
+            grouped.steps += 1  # its forward's BatchNorm counter, added to each block's on unstacking
+        else:
+            for t in ts:
+                set_lr(self._block_opts[t - 1], self.s, self._block_updates[t - 1])
+        set_lr(self._shared_opt, self.s, sum(self._block_updates) / self.s.T)
+        counted = range(1, self.s.T + 1) if self.shard else ts
+        for t in counted:
+            self._block_updates[t - 1] += 1
+
+    def train_step(self, x: Tensor, y: Tensor, part: Part = ALL) -> Tensor:
+        """One optimiser step of ``part``'s blocks (block t, or every block: the interleaved order's step) and the
         shared classifier/embedding on one mini-batch.
 
         Returns a detached [k, 4] tensor of (Eq. 8 loss, L2, CE, KL) for its k blocks; no host sync.
         """
-        ts = list(blocks) if blocks is not None else self._trained_blocks()
+        ts = self.blocks_of(part)
         noise = self._step_noise(ts, y)
-        if self._grouped is not None and len(ts) == self.s.T:
+        if self._batched and len(ts) == self.s.T:
             return self._batched_step(x, y, noise)
         terms = [self.block_terms(t, x, y, eps) for t, eps in zip(ts, noise, strict=True)]
         self._zero_grad(ts)
@@ -275,16 +316,18 @@ class NoPropDT(DenoiserStack):
                 if p.grad is None:
                     p.grad = torch.zeros_like(p)
             self.shard.all_reduce_([p.grad for p in self._shared_params])
-        self._step_blocks(ts)
-        if self.shard:  # the other processes stepped their blocks: keep every block's count (and so the lr) in step
-            for t in set(range(1, self.s.T + 1)) - set(ts):
-                self._block_updates[t - 1] += 1
+        for t in ts:
+            self._clip(self.blocks[t - 1].parameters())
+        self._clip(self._shared_params)
+        for t in ts:
+            self._block_opts[t - 1].step()
+        self._shared_opt.step()
         return torch.stack([torch.stack(term) for term in terms]).detach()
 
     def _batched_step(self, x: Tensor, y: Tensor, noise: Tensor) -> Tensor:
         """``train_step`` of all T blocks as one stacked computation (inside ``batched_blocks``)."""
-        assert self._grouped is not None
-        grouped, opt = self._grouped
+        assert self._stack is not None
+        grouped, opt = self._stack
         rows = self.batched_terms(grouped, x, y, noise)
         opt.zero_grad(set_to_none=True)
         self._shared_opt.zero_grad(set_to_none=True)
@@ -292,65 +335,38 @@ class NoPropDT(DenoiserStack):
         if self.s.grad_clip is not None:
             grouped.clip_per_block(self.s.grad_clip)
         self._clip(self._shared_params)
-        set_lr(opt, self.s, self._block_updates[0])  # the interleaved order: every block has the same count
-        set_lr(self._shared_opt, self.s, sum(self._block_updates) / self.s.T)
         opt.step()
         self._shared_opt.step()
-        self._block_updates = [n + 1 for n in self._block_updates]
         return rows.detach()
 
     @contextlib.contextmanager
     def batched_blocks(self) -> Iterator[None]:
         """Inside, a ``train_step`` of all T blocks runs them as one stacked computation; the weights, BatchNorm
-        statistics and AdamW moments move into the stack on entry and back into the blocks on exit."""
+        statistics and AdamW moments move into the stack on entry and back into the blocks on exit. The stack and its
+        AdamW are made once and refilled in place on every entry, so a step captured in one epoch (a CUDA graph
+        reads their memory) replays in the next."""
         if len(set(self._block_updates)) != 1:
             raise ValueError("batched blocks need every block at the same update count (the interleaved order)")
-        grouped = GroupedBlocks(self.blocks)
-        opt = adamw(grouped.parameters(), self.s)
+        device = self.embedding.W.device
+        if self._stack is None or self._stack[0].device != device:
+            grouped = GroupedBlocks(self.blocks)
+            self._stack = (grouped, adamw(grouped.parameters(), self.s))
+        else:
+            self._stack[0].load(self.blocks)
+        grouped, opt = self._stack
         stack_adamw_state(self._block_opts, self.blocks, grouped, opt)
-        self._grouped = (grouped, opt)
+        self._batched = True
         try:
             yield
         finally:
-            self._grouped = None
+            self._batched = False
             grouped.unstack(self.blocks)
             unstack_adamw_state(opt, self._block_opts, self.blocks, grouped)
 
-    def fit_epoch(self, passes: Passes) -> dict[str, float]:
-        """One epoch: every example trains every block once. Paper order calls `passes()` T times (block t
-        on a full pass, t = 1..T); interleaved calls it once and each mini-batch trains all blocks.
-
-        Returns means weighted by examples: "loss" (per-block Eq. 8 loss), "ce", "kl", "block_t_mse"
+    def epoch_stats(self, records: Sequence[StepRecord]) -> dict[str, float]:
+        """Example-weighted means of the epoch's records: "loss" (per-block Eq. 8 loss), "ce", "kl", "block_t_mse"
         (unweighted L2 term), plus "steps" (updates per block this epoch, the unit of `total_steps`) and
-        "block_updates" (T * steps). NaN losses are returned, never raised. One device sync, at the end.
-        """
-        self.train()
-        T = self.s.T
-        # Per step, one detached [k, 4] record for its k blocks, reduced once at the end: a step adds two small
-        # ops to the hot loop rather than a dozen.
-        records: list[Tensor] = []
-        owners: list[list[int]] = []  # 0-based blocks of each record's rows
-        sizes: list[int] = []
-        if self.shard and self.s.order != "interleaved":
-            raise ValueError("block-parallel training needs the interleaved order")
-        block_sets = [[t] for t in range(1, T + 1)] if self.s.order == "paper" else [self._trained_blocks()]
-        batched = self.batched_blocks() if self.s.batched_blocks else contextlib.nullcontext()
-        with batched:
-            for ts in block_sets:
-                for x, y in passes():
-                    records.append(self.train_step(x, y, ts))
-                    sizes.append(y.shape[0])
-                    owners.append([t - 1 for t in ts])
-        if self.shard:
-            self.shard.broadcast_blocks(self.blocks)  # every process holds the whole model for inference
-        return self._epoch_stats(records, owners, sizes)
-
-    def _trained_blocks(self) -> list[int]:
-        """The blocks (1-based) a step of every block trains here: this process's share, or all T."""
-        return list(self.shard.blocks) if self.shard else list(range(1, self.s.T + 1))
-
-    def _epoch_stats(self, records: list[Tensor], owners: list[list[int]], sizes: list[int]) -> dict[str, float]:
-        """Example-weighted means of the epoch's records (see fit_epoch), with the epoch's one device sync.
+        "block_updates" (T * steps). NaN losses are returned, never raised.
 
         Per block: sums of (loss, L2, CE, KL) weighted by examples, examples and steps; a block-parallel group sums
         them over its processes (each recorded only its own blocks).
@@ -358,10 +374,12 @@ class NoPropDT(DenoiserStack):
         T = self.s.T
         sums = torch.zeros(T, 6, dtype=torch.float64, device="cpu")
         if records:
-            values = read_back(torch.stack(records)).double()  # [steps, k, 4]: the one sync of the epoch
-            n = torch.tensor(sizes, dtype=torch.float64, device="cpu")[:, None, None].expand(-1, values.shape[1], 1)
+            values = torch.stack([r.stats for r in records]).double()  # [steps, k, 4]
+            n = torch.tensor([r.examples for r in records], dtype=torch.float64, device="cpu")[:, None, None]
+            n = n.expand(-1, values.shape[1], 1)
             per_row = torch.cat([values * n, n, torch.ones_like(n)], dim=2).flatten(0, 1)
-            sums.index_add_(0, torch.tensor(owners, device="cpu").flatten(), per_row)
+            owners = torch.tensor([[t - 1 for t in self.blocks_of(r.part)] for r in records], device="cpu")
+            sums.index_add_(0, owners.flatten(), per_row)
         if self.shard:
             self.shard.all_reduce_([sums])
         loss, _, ce, kl, total, updates = sums.sum(dim=0).tolist()
@@ -414,4 +432,4 @@ def block_seed(seed: int, t: int) -> int:
 METHOD = MethodSpec(
     name="noprop-dt", factory=NoPropDT, settings=DTSettings, aliases=("noprop", "dt"), baseline="backprop",
     summary="NoProp-DT: T blocks, each trained alone as a denoiser of the noised label embedding (paper Sec. 2.2)",
-    columns={"order": "str"})
+    columns={"order": "str"}, capturable=True)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from noprop.core.blocks import conv_path, pooling_stages, scaled
+from noprop.core.method import ALL, Part
 from noprop.core.one_network import OneNetwork
 from noprop.core.settings import CommonSettings, adamw, set_lr
 from noprop.core.spec import MethodSpec
@@ -97,7 +98,16 @@ class DecoupledGreedy(OneNetwork):
             opt.load_state_dict(saved)
         self._updates = int(state["updates"])
 
-    def train_step(self, x: Tensor, y: Tensor) -> Tensor:
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        return list(self._opts)
+
+    def before_step(self, part: Part = ALL) -> None:
+        """Every module's learning rate for the coming update (they share the update count), then count it."""
+        for opt in self._opts:
+            set_lr(opt, self.s, self._updates)
+        self._updates += 1
+
+    def train_step(self, x: Tensor, y: Tensor, part: Part = ALL) -> Tensor:
         """Every module's step on one mini-batch; returns the detached [sum of L_j, L_1..L_J] (no host sync)."""
         h, losses = x, []
         for stage, head, opt in zip(self.stages, [*self.aux, self.classifier], self._opts, strict=True):
@@ -107,10 +117,8 @@ class DecoupledGreedy(OneNetwork):
             loss.backward()
             if self.s.grad_clip is not None:
                 nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], self.s.grad_clip)
-            set_lr(opt, self.s, self._updates)
             opt.step()
             losses.append(loss.detach())
-        self._updates += 1
         terms = torch.stack(losses)
         return torch.cat([terms.sum().reshape(1), terms])
 
@@ -133,4 +141,4 @@ METHOD = MethodSpec(
     name="dgl", factory=DecoupledGreedy, settings=DGLSettings, baseline="cnn",
     summary="Decoupled greedy learning (ICML 2020): the CNN reference split at its pooling layers, each module "
             "trained through its own auxiliary classifier on its detached input",
-    columns={"dgl_modules": "str", "training_only_params": "int"})
+    columns={"dgl_modules": "str", "training_only_params": "int"}, capturable=True)

@@ -11,6 +11,7 @@ its σ, predicting the argmax of the logits at σ_min. Our choices where the sou
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -19,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from noprop.core.blocks import VectorLabelPath, conv_path, head_layers, scaled
-from noprop.core.method import Passes, read_back
+from noprop.core.method import EpochPlan, Part, Pass, StepRecord
 from noprop.core.reading import eval_mode, start_z
 from noprop.core.readout import ClassifierInit, classifier_init_setting, readout_init_
 from noprop.core.settings import OPTIMISER, CommonSettings, adamw, set_lr, setting
@@ -158,50 +159,64 @@ class DiffusionBlocks(nn.Module):
         ce = F.cross_entropy(block(block.image_path(x), z, sigma, self.pre), y, reduction="none")
         return (self.pre.loss_weight(sigma) * ce).mean(), ce.mean()
 
-    def train_step(self, x: Tensor, y: Tensor, b: int | None = None) -> Tensor:
-        """One optimiser step of block b (1-based; default every block in turn) and E; returns detached
-        [k, 2] rows of (weighted loss, CE) for its k blocks, no host sync."""
-        rows = []
-        for t in [b] if b is not None else range(1, self.s.blocks + 1):
-            opt = self._block_opts[t - 1]
-            opt.zero_grad(set_to_none=True)
-            if self._table_opt:
-                self._table_opt.zero_grad(set_to_none=True)
-            loss, ce = self.block_terms(t, x, y)
-            loss.backward()
-            nn.utils.clip_grad_norm_(self.blocks[t - 1].parameters(), self.s.db_grad_clip)
-            set_lr(opt, self.s, self._updates[t - 1])
-            opt.step()
-            if self._table_opt:
-                nn.utils.clip_grad_norm_([self.table], self.s.db_grad_clip)
-                set_lr(self._table_opt, self.s, sum(self._updates) / self.s.blocks)
-                self._table_opt.step()
-            self._updates[t - 1] += 1
-            rows.append(torch.stack([loss, ce]).detach())
-        return torch.stack(rows)
-
-    def fit_epoch(self, passes: Passes) -> dict[str, float]:
-        """One epoch (see the class). Returns example-weighted means "loss" (w(σ)·CE) and "ce", per block
-        "block_b_ce", "steps" (updates per block) and "block_updates"; one device sync, at the end."""
-        self.train()
+    def epoch_plan(self) -> EpochPlan:
+        """``every-block``: one pass, each batch training blocks 1..B in turn (a step each); ``random-block``: B passes,
+        each batch training one block drawn uniformly from torch's CPU stream (the authors' order)."""
         B = self.s.blocks
-        records: list[tuple[int, Tensor, int]] = []  # (block or 0 for all, rows, examples)
-        for _ in range(B if self.s.db_order == "random-block" else 1):
-            for x, y in passes():
-                b = int(torch.randint(1, B + 1, (), device="cpu")) if self.s.db_order == "random-block" else None
-                records.append((b or 0, self.train_step(x, y, b), y.shape[0]))
-        return self._epoch_stats(records)
+        if self.s.db_order == "random-block":
+            return EpochPlan(passes=[Pass(draw=self._draw_block)] * B)
+        return EpochPlan(passes=[Pass(tuple(range(1, B + 1)))])
 
-    def _epoch_stats(self, records: list[tuple[int, Tensor, int]]) -> dict[str, float]:
+    def _draw_block(self) -> tuple[int, ...]:
+        return (int(torch.randint(1, self.s.blocks + 1, (), device="cpu")),)
+
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        return [*self._block_opts, *([self._table_opt] if self._table_opt else [])]
+
+    def random_streams(self) -> list[torch.Generator]:
+        """None besides torch's default one."""
+        return []
+
+    def before_step(self, part: Part) -> None:
+        """Block b's learning rate by its own update count, E's by the mean count; then count block b's update."""
+        b = self._block(part)
+        set_lr(self._block_opts[b - 1], self.s, self._updates[b - 1])
+        if self._table_opt:
+            set_lr(self._table_opt, self.s, sum(self._updates) / self.s.blocks)
+        self._updates[b - 1] += 1
+
+    def _block(self, part: Part) -> int:
+        if isinstance(part, int) and 1 <= part <= self.s.blocks:
+            return part
+        raise ValueError(f"DiffusionBlocks trains one block per step: its parts are 1..{self.s.blocks}, not {part!r}")
+
+    def train_step(self, x: Tensor, y: Tensor, part: Part = 1) -> Tensor:
+        """One optimiser step of block ``part`` (1-based) and E; returns the detached [1, 2] row (weighted loss, CE),
+        no host sync."""
+        b = self._block(part)
+        opt = self._block_opts[b - 1]
+        opt.zero_grad(set_to_none=True)
+        if self._table_opt:
+            self._table_opt.zero_grad(set_to_none=True)
+        loss, ce = self.block_terms(b, x, y)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.blocks[b - 1].parameters(), self.s.db_grad_clip)
+        opt.step()
+        if self._table_opt:
+            nn.utils.clip_grad_norm_([self.table], self.s.db_grad_clip)
+            self._table_opt.step()
+        return torch.stack([loss, ce]).detach().reshape(1, 2)
+
+    def epoch_stats(self, records: Sequence[StepRecord]) -> dict[str, float]:
+        """Example-weighted means "loss" (w(σ)·CE) and "ce", per block "block_b_ce", "steps" (updates per block)
+        and "block_updates"."""
         B = self.s.blocks
         sums = torch.zeros(B, 3, dtype=torch.float64, device="cpu")  # per block: loss·n, ce·n, n
         if records:
-            values = read_back(torch.cat([rows for _, rows, _ in records])).double()
-            owners = [t for b, rows, _ in records for t in ([b - 1] if b else range(B))]
-            sizes = torch.tensor([n for b, _, n in records for _ in ([b] if b else range(B))],
-                                 dtype=torch.float64, device="cpu")
+            values = torch.cat([r.stats for r in records]).double()
+            sizes = torch.tensor([r.examples for r in records], dtype=torch.float64, device="cpu")
             per_row = torch.cat([values * sizes[:, None], sizes[:, None]], dim=1)
-            sums.index_add_(0, torch.tensor(owners, device="cpu"), per_row)
+            sums.index_add_(0, torch.tensor([self._block(r.part) - 1 for r in records], device="cpu"), per_row)
         total = sums.sum(0).tolist()
 
         def mean(v: float, n: float) -> float:
@@ -209,7 +224,7 @@ class DiffusionBlocks(nn.Module):
 
         out = {"loss": mean(total[0], total[2]), "ce": mean(total[1], total[2])}
         out.update({f"block_{b}_ce": mean(ce, n) for b, (ce, n) in enumerate(sums[:, 1:].tolist(), start=1)})
-        updates = float(sum(len(rows) for _, rows, _ in records))
+        updates = float(len(records))
         return {**out, "steps": updates / B, "block_updates": updates}
 
     # ---- inference -----------------------------------------------------------------------------------------
@@ -241,4 +256,4 @@ METHOD = MethodSpec(
     summary="DiffusionBlocks (arXiv 2506.14202): B blocks, each an EDM denoiser of the label embedding over its own "
             "noise range, trained alone",
     columns={"db_blocks": "int", "db_order": "str", "db_overlap": "float", "db_steps": "int",
-             "db_sigma_range": "str", "db_sigma_data": "float", "departure": "str"})
+             "db_sigma_range": "str", "db_sigma_data": "float", "departure": "str"}, capturable=True)

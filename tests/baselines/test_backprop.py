@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from baselines.backprop import BackpropBaseline, BackpropSettings, initial_mixing
+from bench.run.loop import train_epoch
 from noprop.core.readout import READOUT_CONFIDENCE
 from noprop.dt.model import DTSettings, NoPropDT
 from tests.toy import quadrant_data, small_settings
@@ -51,7 +52,7 @@ def test_gradient_flows_through_every_block() -> None:
     assert model.embedding.W.grad is not None and model.embedding.W.grad.abs().sum() > 0
 
 
-def test_fit_epoch_one_pass_and_learns() -> None:
+def test_an_epoch_is_one_pass_and_learns() -> None:
     torch.manual_seed(0)
     model = BackpropBaseline(small(lr=3e-2, dropout=0.0))
     calls = []
@@ -61,7 +62,7 @@ def test_fit_epoch_one_pass_and_learns() -> None:
         return batches()
 
     for _ in range(3):
-        stats = model.fit_epoch(counted)
+        stats = train_epoch(model, counted)
     assert len(calls) == 3 and stats["steps"] == 16
     x_test, y_test = quadrant_data(256, 1)
     torch.manual_seed(1)
@@ -87,7 +88,7 @@ def test_predict_reproducible_under_seed_and_restores_mode() -> None:
 
 def test_nan_input_returns_nan_loss() -> None:
     x = torch.full_like(X, float("nan"))
-    assert math.isnan(BackpropBaseline(small()).fit_epoch(lambda: batches(x))["loss"])
+    assert math.isnan(train_epoch(BackpropBaseline(small()), lambda: batches(x))["loss"])
 
 
 @pytest.mark.parametrize("embedding", ["one-hot", "learned", "prototype"])

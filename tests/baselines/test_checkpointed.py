@@ -13,6 +13,7 @@ from baselines.backprop_ckpt import CheckpointedBackprop
 from baselines.cnn import CNNReference
 from baselines.cnn_ckpt import CheckpointedCNN
 from baselines.recompute import recomputed
+from bench.run.loop import first_steps
 from bench.run.measure import SavedActivationMeter
 from noprop.core.settings import CommonSettings
 from tests.toy import quadrant_data, small_settings
@@ -33,7 +34,7 @@ def trained(cls: type[nn.Module], settings: type[CommonSettings], steps: int = 4
     assert model.classifier.weight.dtype == torch.float64
     torch.manual_seed(1)
     for i in range(steps):
-        model.train_step(X[i * 24:(i + 1) * 24].double(), Y[i * 24:(i + 1) * 24])
+        first_steps(model, X[i * 24:(i + 1) * 24].double(), Y[i * 24:(i + 1) * 24])
     return model
 
 
@@ -86,7 +87,7 @@ def test_checkpointing_keeps_fewer_activations(plain: type, checkpointed: type, 
 
 def _step(model: nn.Module) -> None:
     x = torch.randn(32, 1, 16, 16)
-    model.train_step(x, torch.randint(0, 4, (32,)))
+    first_steps(model, x, torch.randint(0, 4, (32,)))
 
 
 @pytest.mark.parametrize("cls, settings", [(CheckpointedBackprop, BackpropSettings),

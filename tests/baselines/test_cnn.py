@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from baselines.cnn import CNNReference
+from bench.run.loop import train_epoch
 from noprop.core.blocks import conv_path
 from tests.baselines.test_backprop import X, batches, small
 from tests.toy import quadrant_data
@@ -24,7 +25,7 @@ def test_learns_and_every_gradient_is_used() -> None:
     model = CNNReference(small(lr=1e-2, dropout=0.0))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     for _ in range(3):
-        stats = model.fit_epoch(batches)
+        stats = train_epoch(model, batches)
     assert stats["steps"] == 16 and stats["loss"] < 1.0
     changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
     assert {n for n, _ in model.named_parameters()} <= changed
@@ -42,11 +43,11 @@ def test_inference_draws_no_noise_and_restores_mode() -> None:
 def test_training_state_resumes_exactly() -> None:
     torch.manual_seed(0)
     a = CNNReference(small(dropout=0.0))
-    a.fit_epoch(batches)
+    train_epoch(a, batches)
     b = CNNReference(small(dropout=0.0))
     b.load_training_state(copy.deepcopy(a.training_state()))  # as a checkpoint file would: no shared tensors
-    a.fit_epoch(batches)
-    b.fit_epoch(batches)
+    train_epoch(a, batches)
+    train_epoch(b, batches)
     for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         torch.testing.assert_close(va, vb, msg=k)
 

@@ -27,6 +27,7 @@ import torch.multiprocessing as mp
 
 from bench.run import config as cfg
 from bench.run import methods, switches
+from bench.run.loop import train_epoch
 from bench.run.measure import peak_memory, reset_peak_memory
 from bench.run.recipe import prepare_data
 
@@ -59,7 +60,7 @@ def measure(rank: int, world: int, store: str, config_dict: dict, epochs: int, r
     times = []
     for _ in range(epochs):
         start = time.perf_counter()
-        model.fit_epoch(passes)
+        train_epoch(model, passes)
         times.append(time.perf_counter() - start)
     peak = peak_memory("cpu")["peak_rss_bytes"]
     steps = len(passes) * epochs

@@ -3,9 +3,9 @@
     python -m tests.benchmarks.harness_overhead [--config smoke] [--repeats 3]
 
 Times, on the config's real data (Fashion-MNIST for smoke) and with its fast-path settings:
-- ``epoch``: ``fit_epoch`` over the harness's ``ShuffledPasses``, as a run times it;
-- ``steps``: the same block steps (loss, zero_grad, backward, optimiser step) on batches made beforehand, with
-  none of fit_epoch's bookkeeping;
+- ``epoch``: the harness's epoch loop (``bench.run.loop.train_epoch``) over its ``ShuffledPasses``, as a run times it;
+- ``steps``: the same block steps (lr, loss, zero_grad, backward, optimiser step) on batches made beforehand, with
+  none of the loop's bookkeeping;
 - ``batching``: the T passes of ``ShuffledPasses`` alone (shuffle, index, normalise), no model.
 Overhead = (epoch - steps) / epoch; medians over ``--repeats`` epochs. Not collected by pytest.
 """
@@ -22,6 +22,7 @@ from bench.run import config as cfg
 from bench.run import data, methods
 from bench.run import switches as execution
 from bench.run.batching import ShuffledPasses
+from bench.run.loop import train_epoch
 
 
 def main() -> None:
@@ -38,12 +39,13 @@ def main() -> None:
     ready = [list(batches()) for _ in range(config.T)]
 
     def epoch() -> None:
-        model.fit_epoch(batches)
+        train_epoch(model, batches)
 
     def steps() -> None:
         for t, pass_ in enumerate(ready, start=1):
             for x, y in pass_:
-                model.train_step(x, y, blocks=[t])
+                model.before_step(t)
+                model.train_step(x, y, t)
 
     def batching() -> None:
         for _ in range(config.T):

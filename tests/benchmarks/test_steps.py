@@ -20,6 +20,7 @@ from bench.run import switches as execution
 from bench.run.batching import ShuffledPasses
 from bench.run.config import RunConfig
 from bench.run.data import Splits, channel_stats, get_spec
+from bench.run.loop import train_epoch
 from bench.run.measure import synchronize
 from tests.conftest import suite_device
 
@@ -74,7 +75,7 @@ def one_batch(batches: ShuffledPasses):
 def test_noprop_one_block_step(benchmark, shape):
     """NoProp-DT with T = 1: one block (and the classifier) trained on one mini-batch, the paper order's unit."""
     model, batches, config = build("noprop-dt", SHAPES[shape], T=1)
-    timed(benchmark, model.fit_epoch, one_batch(batches), config=config, shape=shape,
+    timed(benchmark, train_epoch, model, one_batch(batches), config=config, shape=shape,
           unit="one block, one batch of 64")
 
 
@@ -86,7 +87,7 @@ def test_noprop_one_block_step(benchmark, shape):
 def test_all_blocks_train_one_batch(benchmark, shape, method, order, precision):
     """Every one of the T blocks trained once on one mini-batch: the per-batch cost of an epoch."""
     model, batches, config = build(method, SHAPES[shape], order or "paper", precision=precision)
-    timed(benchmark, model.fit_epoch, one_batch(batches), config=config, shape=shape, method=method, order=order,
+    timed(benchmark, train_epoch, model, one_batch(batches), config=config, shape=shape, method=method, order=order,
           unit="all T blocks, one batch of 64")
 
 

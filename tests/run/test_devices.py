@@ -19,6 +19,7 @@ from bench.results import read_epochs, read_runs
 from bench.run import data, methods, switches
 from bench.run.batching import ShuffledPasses
 from bench.run.config import REGISTRY, RunConfig
+from bench.run.loop import train_epoch
 from bench.run.recipe import Run
 
 cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -78,11 +79,11 @@ def test_a_cuda_epoch_never_synchronises_with_the_host(method, order, precision,
     passes = ShuffledPasses(splits.train_x, splits.train_y, splits.mean, splits.std, config.batch_size, 0)
     model = switches.prepare_model(methods.build(method, config, splits, len(passes), 0), config)
     with switches.precision(config, device):
-        model.fit_epoch(passes)  # first epoch: cuDNN and allocator set-up may synchronise
+        train_epoch(model, passes)  # first epoch: cuDNN and allocator set-up may synchronise
         torch.cuda.synchronize()
         torch.cuda.set_sync_debug_mode("error")
         try:
-            stats = model.fit_epoch(passes)
+            stats = train_epoch(model, passes)
         finally:
             torch.cuda.set_sync_debug_mode(0)
     assert stats["steps"] == len(passes)

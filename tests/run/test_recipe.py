@@ -1,7 +1,7 @@
 """The run recipe in-process, driven by a stub method: rows, resume, divergence, OOM and failures, early stopping.
 
-The stub is a linear classifier on pixels behind the ``Method`` interface whose ``fit_epoch`` can be told to fail
-in a given epoch, so each outcome is reached in well under a second. The data are the tiny random MNIST-format
+The stub is a linear classifier on pixels behind the ``Method`` interface whose epoch can be told to fail when it
+starts, so each outcome is reached in well under a second. The data are the tiny random MNIST-format
 files (code paths only; the accuracies mean nothing).
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -23,11 +23,12 @@ from bench.run import checkpoint
 from bench.run.config import RunConfig
 from bench.run.data import DataError, Splits
 from bench.run.recipe import Run
-from noprop.core.method import Method, Passes
+from noprop.core.method import ALL, EpochPlan, Method, Part, StepRecord
 
 
 class StubMethod(nn.Module):
-    """A linear classifier with a scripted failure: ``fail`` happens when ``fit_epoch`` starts epoch ``fail_at``."""
+    """A linear classifier with a scripted failure: ``fail`` happens when epoch ``fail_at`` is planned (NaN: its
+    statistics)."""
 
     def __init__(self, features: int, classes: int, fail_at: int | None = None, fail: str = "") -> None:
         super().__init__()
@@ -42,22 +43,24 @@ class StubMethod(nn.Module):
     def recorded_settings(self) -> dict[str, str | int]:
         return {"order": "stub-order"}
 
-    def train_step(self, x: Tensor, y: Tensor) -> Tensor:
+    def epoch_plan(self) -> EpochPlan:
+        self.epochs += 1
+        if self.epochs == self.fail_at and self.fail != "nan":
+            raise {"interrupt": KeyboardInterrupt(), "oom": torch.cuda.OutOfMemoryError("CUDA out of memory."),
+                   "error": ValueError("stub broke")}[self.fail]
+        return EpochPlan()
+
+    def train_step(self, x: Tensor, y: Tensor, part: Part = ALL) -> Tensor:
         loss = F.cross_entropy(self.net(x.flatten(1)), y)
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()
         return loss.detach()
 
-    def fit_epoch(self, passes: Passes) -> dict[str, float]:
-        self.epochs += 1
+    def epoch_stats(self, records: Sequence[StepRecord]) -> dict[str, float]:
         if self.epochs == self.fail_at:
-            if self.fail == "nan":
-                return {"loss": math.nan}
-            raise {"interrupt": KeyboardInterrupt(), "oom": torch.cuda.OutOfMemoryError("CUDA out of memory."),
-                   "error": ValueError("stub broke")}[self.fail]
-        losses = [self.train_step(x, y) for x, y in passes()]
-        return {"loss": float(torch.stack(losses).mean())}
+            return {"loss": math.nan}
+        return {"loss": float(torch.stack([r.stats for r in records]).mean())}
 
     @torch.no_grad()
     def predict(self, x: Tensor, generator: torch.Generator | None = None, deterministic: bool = False) -> Tensor:

@@ -9,6 +9,7 @@ from bench.results import read_runs
 from bench.run import config as cfg
 from bench.run import data
 from bench.run import switches as execution
+from bench.run.loop import train_epoch
 from noprop.core.blocks import DenoiseBlock
 from tests.conftest import TINY, cli
 from tests.formats import write_cifar
@@ -50,7 +51,8 @@ def test_bf16_training_learns_the_toy_problem(method: str, device: torch.device)
     losses = []
     with execution.precision(cfg.RunConfig(precision="bf16"), device):
         for _ in range(4):
-            losses.append(model.fit_epoch(lambda: ((x[i : i + 64], y[i : i + 64]) for i in range(0, 512, 64)))["loss"])
+            stats = train_epoch(model, lambda: ((x[i : i + 64], y[i : i + 64]) for i in range(0, 512, 64)))
+            losses.append(stats["loss"])
     assert losses[-1] < 0.8 * losses[0], losses
 
 
@@ -85,7 +87,7 @@ def test_switches_are_not_hashed_but_keep_runs_apart() -> None:
     keys = {run_key(c.dataset, "noprop-dt", c.model_hash(), c.switches(), 0) for c in [base, *others]}
     assert len(keys) == 3
     assert set(base.switches()) == set(cfg.SWITCH_KEYS) == {"precision", "channels_last", "batched_blocks",
-                                                             "block_workers"}
+                                                             "block_workers", "capture"}
 
 
 def test_bad_precision_is_one_clear_error() -> None:

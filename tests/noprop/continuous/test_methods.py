@@ -6,6 +6,7 @@ import copy
 import pytest
 import torch
 
+from bench.run.loop import train_epoch
 from noprop.continuous.base import ContinuousTime
 from noprop.continuous.ct import CTSettings, NoPropCT
 from noprop.continuous.fm import FMSettings, NoPropFM, nearest_class_logits, path_point, target_velocity
@@ -26,7 +27,7 @@ def test_learns_the_toy_problem_with_label_free_inference(cls: type[ContinuousTi
     torch.manual_seed(0)
     model = cls(small(cls, lr=3e-3, dropout=0.0, ode_steps=10))
     for _ in range(8):
-        stats = model.fit_epoch(batches)
+        stats = train_epoch(model, batches)
     assert stats["steps"] == 16 and set(stats) == {"loss", "steps", *cls.TERMS}
     assert all(v >= 0 for v in stats.values()) and stats["loss"] == pytest.approx(
         sum(stats[k] for k in cls.TERMS), rel=1e-6)
@@ -57,7 +58,7 @@ def test_inference_reads_each_image_alone(cls: type[ContinuousTime]) -> None:
     """Labels never reach predict, and no image's prediction depends on the others in its batch (no batch
     statistics, no shared noise in the deterministic reading)."""
     model = cls(small(cls, ode_steps=4))
-    model.fit_epoch(batches)
+    train_epoch(model, batches)
     whole = model.predict(X[:6], deterministic=True)
     alone = torch.cat([model.predict(X[i : i + 1], deterministic=True) for i in range(6)])
     torch.testing.assert_close(whole, alone, rtol=1e-4, atol=1e-5)
@@ -109,13 +110,13 @@ def test_ct_loss_weights_and_terms_are_positive_for_scrambled_schedules() -> Non
 def test_training_state_resumes_exactly(cls: type[ContinuousTime]) -> None:
     torch.manual_seed(0)
     a = cls(small(cls, dropout=0.0, embedding="learned", embed_dim=8))
-    a.fit_epoch(batches)
+    train_epoch(a, batches)
     b = cls(small(cls, dropout=0.0, embedding="learned", embed_dim=8))
     b.load_training_state(copy.deepcopy(a.training_state()))
     torch.manual_seed(1)
-    a.fit_epoch(batches)
+    train_epoch(a, batches)
     torch.manual_seed(1)
-    b.fit_epoch(batches)
+    train_epoch(b, batches)
     for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         torch.testing.assert_close(va, vb, msg=k)
 

@@ -6,6 +6,7 @@ import dataclasses
 import pytest
 import torch
 
+from bench.run.loop import first_steps, train_epoch
 from noprop.dt.grouped import GroupedBlocks
 from tests.noprop.dt.test_model import CountingBatches, X, Y, accuracy, make
 
@@ -25,6 +26,7 @@ def test_batched_forward_is_each_blocks_forward(embedding: str, channels_last: b
     z = torch.randn(model.s.T, 32, model.dim)
     grouped = GroupedBlocks(model.blocks)
     logits, u_hat = grouped(x, z, model.embedding.W)
+    grouped.steps += 1  # its caller counts the training-mode forwards (NoPropDT.before_step)
     for t, (ref_logits, ref_u) in enumerate(block_outputs(reference, x, z)):
         torch.testing.assert_close(logits[t], ref_logits, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(u_hat[t], ref_u, rtol=1e-4, atol=1e-5)
@@ -47,10 +49,10 @@ def test_batched_steps_make_the_same_updates_as_block_by_block_steps(grad_clip: 
     batched = copy.deepcopy(one_by_one)
     x = X.double()
     torch.manual_seed(5)
-    rows_ref = [one_by_one.train_step(x[i : i + 64], Y[i : i + 64]) for i in (0, 64, 128)]
+    rows_ref = [first_steps(one_by_one, x[i : i + 64], Y[i : i + 64])[0] for i in (0, 64, 128)]
     torch.manual_seed(5)
     with batched.batched_blocks():
-        rows = [batched.train_step(x[i : i + 64], Y[i : i + 64]) for i in (0, 64, 128)]
+        rows = [first_steps(batched, x[i : i + 64], Y[i : i + 64])[0] for i in (0, 64, 128)]
     close = {"rtol": 1e-6, "atol": 1e-8}  # float64; a bias before BatchNorm has a zero gradient up to rounding
     for a, b in zip(rows, rows_ref, strict=True):
         torch.testing.assert_close(a, b, **close)
@@ -66,10 +68,10 @@ def test_batched_steps_make_the_same_updates_as_block_by_block_steps(grad_clip: 
 def test_batched_epochs_learn_and_hand_over_to_unbatched_ones() -> None:
     model = make(lr=3e-2, dropout=0.2, order="interleaved", batched_blocks=True)
     for _ in range(2):
-        model.fit_epoch(CountingBatches())
+        train_epoch(model, CountingBatches())
     plain = copy.deepcopy(model)
     plain.s = dataclasses.replace(plain.s, batched_blocks=False)
-    stats = plain.fit_epoch(CountingBatches())  # continues from the state the batched epochs left in the blocks
+    stats = train_epoch(plain, CountingBatches())  # continues from the state the batched epochs left in the blocks
     assert accuracy(plain) > 0.6 and stats["steps"] == 16  # chance is 0.25
 
 

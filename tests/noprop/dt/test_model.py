@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import Tensor
 
+from bench.run.loop import train_epoch
 from noprop.core.settings import lr_factor
 from noprop.dt.model import DTSettings, NoPropDT
 from tests.toy import quadrant_data, small_settings
@@ -63,7 +64,7 @@ def test_block_loss_gradient_reaches_only_its_block(embedding: str, t: int) -> N
 def test_paper_order_makes_t_passes_interleaved_one() -> None:
     for order, passes in [("paper", 3), ("interleaved", 1)]:
         batches = CountingBatches()
-        stats = make(order=order).fit_epoch(batches)
+        stats = train_epoch(make(order=order), batches)
         assert batches.calls == passes
         assert stats["steps"] == 16 and stats["block_updates"] == 3 * 16
         assert {"loss", "ce", "kl", "block_1_mse", "block_2_mse", "block_3_mse"} <= stats.keys()
@@ -75,7 +76,7 @@ def test_paper_order_leaves_idle_blocks_untouched() -> None:
     model = make(weight_decay=0.1)
     before = [[p.detach().clone() for p in b.parameters()] for b in model.blocks]
     first_pass_only = CountingBatches()
-    model.fit_epoch(lambda: first_pass_only() if first_pass_only.calls == 0 else iter(()))
+    train_epoch(model, lambda: first_pass_only() if first_pass_only.calls == 0 else iter(()))
     changed = [
         any(not torch.equal(p, q) for p, q in zip(b.parameters(), old, strict=True))
         for b, old in zip(model.blocks, before, strict=True)
@@ -132,14 +133,14 @@ def test_posterior_readout_scores_classes() -> None:
 def test_learns_separable_toy_problem(kw: dict[str, object]) -> None:
     model = make(lr=3e-2, dropout=0.0, **kw)
     for _ in range(3):
-        model.fit_epoch(CountingBatches())
+        train_epoch(model, CountingBatches())
     assert accuracy(model) > 0.6  # chance is 0.25
 
 
 def test_nan_input_returns_nan_loss() -> None:
     x = X.clone()
     x[:] = float("nan")
-    stats = make().fit_epoch(CountingBatches(x=x))
+    stats = train_epoch(make(), CountingBatches(x=x))
     assert math.isnan(stats["loss"])
 
 
@@ -164,7 +165,7 @@ def test_lr_factor_warmup_then_cosine_to_zero() -> None:
 
 @pytest.mark.parametrize("order", ["paper", "interleaved"])
 def test_epoch_stats_are_example_weighted_means_of_the_step_terms(order: str) -> None:
-    """fit_epoch's reduction (done once per epoch) equals the means of what each block step computed."""
+    """The epoch's reduction (done once, at its end) equals the means of what each block step computed."""
     torch.manual_seed(0)
     model = make(order=order)
     seen: list[tuple[int, int, list[float]]] = []  # (block, batch size, [loss, l2, ce, kl])
@@ -176,7 +177,7 @@ def test_epoch_stats_are_example_weighted_means_of_the_step_terms(order: str) ->
         return terms
 
     model.block_terms = recording  # type: ignore[method-assign]
-    stats = model.fit_epoch(CountingBatches(size=60))  # 256 examples: batches of 60, 60, 60, 60, 16
+    stats = train_epoch(model, CountingBatches(size=60))  # 256 examples: batches of 60, 60, 60, 60, 16
     n_total = sum(n for _, n, _ in seen)
     for key, i in (("loss", 0), ("ce", 2), ("kl", 3)):
         assert stats[key] == pytest.approx(sum(n * v[i] for _, n, v in seen) / n_total, rel=1e-6)

@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
+from bench.run.loop import train_epoch
 from noprop.core.method import BlockParallel
 from noprop.dt.model import NoPropDT, block_seed
 from noprop.dt.parallel import BlockShard
@@ -44,9 +45,9 @@ def test_a_sharded_step_sends_only_the_shared_gradients_and_changes_nothing(grou
     sharded.split_blocks_over_group(torch.device("cpu"))
     assert sharded.shard is not None and sharded.shard.blocks == list(range(1, plain.s.T + 1))
     batches = CountingBatches()
-    plain.fit_epoch(batches)
+    train_epoch(plain, batches)
     sent_by_epoch_stats = plain.s.T * 6 * 8  # the epoch's per-block sums, float64
-    sharded.fit_epoch(batches)
+    train_epoch(sharded, batches)
     shared = sum(p.numel() for p in [*sharded.classifier.parameters(), *sharded.embedding.parameters()])
     steps = len(list(CountingBatches()()))
     assert sharded.shard.reduced_bytes == steps * shared * 4 + sent_by_epoch_stats
@@ -62,7 +63,8 @@ def test_interleaved_blocks_draw_from_streams_of_their_own() -> None:
     assert all(m.generator is streams[0] for m in model.blocks[0].modules() if hasattr(m, "generator"))
     # a block's step draws from its own stream only: training block 3 alone leaves block 5's stream untouched
     before = streams[4].get_state()
-    model.train_step(*next(iter(CountingBatches()())), blocks=[3])
+    model.before_step(3)
+    model.train_step(*next(iter(CountingBatches()())), 3)
     fresh = torch.Generator(streams[2].device).manual_seed(block_seed(0, 3)).get_state()
     assert torch.equal(streams[4].get_state(), before) and not torch.equal(streams[2].get_state(), fresh)
 

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from baselines.cnn import CNNReference
+from bench.run.loop import first_steps, train_epoch
 from noprop.core.settings import CommonSettings
 from noprop.rivals.dgl import DecoupledGreedy, DGLSettings
 from tests.toy import quadrant_data, small_settings
@@ -41,7 +42,7 @@ def test_module_one_learns_from_its_own_head_alone() -> None:
     full = DecoupledGreedy(small(dropout=0.0))
     torch.manual_seed(0)
     alone = DecoupledGreedy(small(dropout=0.0))
-    full.train_step(X[:32], Y[:32])
+    first_steps(full, X[:32], Y[:32])
     loss = nn.functional.cross_entropy(alone.aux[0](alone.stages[0](X[:32])), Y[:32])
     alone._opts[0].zero_grad()
     loss.backward()
@@ -67,7 +68,7 @@ def test_learns_the_toy_problem() -> None:
     torch.manual_seed(0)
     dgl = DecoupledGreedy(small())
     for _ in range(3):
-        stats = dgl.fit_epoch(lambda: ((X[i:i + 32], Y[i:i + 32]) for i in range(0, 512, 32)))
+        stats = train_epoch(dgl, lambda: ((X[i:i + 32], Y[i:i + 32]) for i in range(0, 512, 32)))
     x, y = quadrant_data(256, 1)
     assert stats["steps"] == 16 and stats["ce_3"] < 0.5
     assert float((dgl.predict(x).argmax(1) == y).float().mean()) > 0.8

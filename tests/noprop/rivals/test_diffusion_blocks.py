@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+from bench.run.loop import train_epoch
 from noprop.rivals.diffusion_blocks import DBSettings, DiffusionBlocks
 from tests.toy import quadrant_data, small_settings
 
@@ -30,7 +31,8 @@ def test_a_step_of_one_block_moves_that_block_and_the_table_only() -> None:
     model = DiffusionBlocks(small(embedding="learned"))
     before = [snapshot(b) for b in model.blocks]
     table = model.table.detach().clone()
-    model.train_step(X[:32], Y[:32], b=2)
+    model.before_step(2)
+    model.train_step(X[:32], Y[:32], 2)
     assert [changed(s, b) for s, b in zip(before, model.blocks, strict=True)] == [False, True, False]
     assert not torch.equal(table, model.table)
 
@@ -45,7 +47,7 @@ def test_an_epoch_trains_every_block_once_per_image(order: str, calls: int) -> N
         seen.append(1)
         return passes()()
 
-    stats = model.fit_epoch(counted)
+    stats = train_epoch(model, counted)
     assert len(seen) == calls and stats["block_updates"] == 3 * 16 and stats["steps"] == 16
     assert sum(model._updates) == 48
     if order == "every-block":
@@ -96,7 +98,7 @@ def test_learns_the_toy_problem() -> None:
     torch.manual_seed(0)
     model = DiffusionBlocks(small())
     for _ in range(3):
-        stats = model.fit_epoch(passes())
+        stats = train_epoch(model, passes())
     x, y = quadrant_data(256, 1)
     assert stats["ce"] < 0.5
     assert float((model.predict(x, deterministic=True).argmax(1) == y).float().mean()) > 0.8
