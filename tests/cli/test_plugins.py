@@ -7,7 +7,7 @@ import os
 import textwrap
 from pathlib import Path
 
-from tests.conftest import cli
+from tests.conftest import TINY, cli
 
 _PLUGINS = {
     "broken_plugin": "raise ImportError('a dependency is missing')\n",
@@ -59,3 +59,30 @@ def test_asking_for_a_broken_plugin_is_one_line_and_exit_2(tmp_path):
     assert len(errors) == 1 and "broken (from fake-plugins) is an installed plug-in that could not be loaded" in \
         errors[0], proc.stderr
     assert not (tmp_path / "out" / "runs.csv").exists()
+
+
+def docs_plugin_source() -> str:
+    """The complete plug-in module that docs/plugins.md shows in its section 1, exactly as written there."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "plugins.md").read_text()
+    section = text.split("## 1. The module", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_plugin_the_docs_show_installs_keeps_the_contract_and_trains(tmp_path, tiny_mnist):
+    """docs/plugins.md is enough to write a working method: its own snippet, installed through an entry point as a
+    user's package would be, passes `noprop-bench check` and trains to an ok row."""
+    site = tmp_path / "site"
+    info = site / "my_method_plugin-0.1.dist-info"
+    info.mkdir(parents=True)
+    (site / "my_method.py").write_text(docs_plugin_source())
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: my-method-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[noprop_bench.methods]\nmy-method = my_method:METHOD\n")
+    env = {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    checked = cli("check", "my-method", env=env)
+    assert checked.returncode == 0 and "my-method keeps the method contract" in checked.stdout, checked.stderr
+    out = tmp_path / "out"
+    ran = cli("run", *TINY, "--methods", "my-method", "--seeds", "0", "--epochs", "1", "--quiet",
+              "--data-dir", str(tiny_mnist), "--out", str(out), env=env)
+    assert ran.returncode == 0, ran.stderr
+    row = (out / "runs.csv").read_text().splitlines()[1]
+    assert ",ok," in row and "my-method-plugin" in row
