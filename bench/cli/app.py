@@ -92,23 +92,35 @@ def check(
     method: Annotated[str, typer.Argument(help="A method's name or alias (see `noprop-bench methods`).")],
     device: Annotated[str, typer.Option(help="Torch device to check on (cuda also checks for host syncs).")] = "cpu",
 ) -> None:
-    """Run the method contract on a method (labels never reach inference, seeded repeatability, exact resume, ...):
-    the checks a plug-in must pass for its numbers to be comparable. Exit 1 naming each breach."""
-    from bench.contract import ContractError, check_method
+    """Run the method contract on a method (labels never reach inference, seeded repeatability, exact resume, no
+    files or network, ...): the checks a plug-in must pass for its numbers to be comparable. The outcome is written to
+    the contract ledger, which every run row of the method then quotes (column contract). Exit 1 naming each
+    breach."""
+    from bench.contract import ContractError, contract_outcomes, ledger
+    from bench.results import ResultsError
 
     name = cfg.REGISTRY.canonical(method)
     if name is None:
-        dispatch.warn_broken_plugins()
+        broken = [label for label in cfg.REGISTRY.broken if label.split(" ")[0] == method]
+        if broken:
+            raise fail(f"method {broken[0]} is an installed plug-in that could not be loaded: "
+                       f"{cfg.REGISTRY.broken[broken[0]]}")
         raise fail(f"unknown method {method!r}; `noprop-bench methods` lists them")
     if device.startswith("cuda") and not torch_cuda_available():
         raise fail(f"--device {device}: CUDA is not available here; check on cpu")
+    entry = cfg.REGISTRY.find(name)
+    assert entry is not None  # canonical above
+    outcomes, breaches = contract_outcomes(entry.spec, device)
     try:
-        outcomes = check_method(cfg.REGISTRY.spec(name), device)
-    except ContractError as e:
-        raise fail(str(e), 1) from None
+        ledger.record(entry.spec, entry.origin, entry.origin_version, device, outcomes, [b.check for b in breaches])
+    except ResultsError as e:
+        console.print(f"[yellow]warning:[/] {escape(str(e))}", highlight=False)
     for check_name, outcome in outcomes.items():
-        mark = "[green]kept[/]" if outcome == "kept" else f"[yellow]{escape(outcome)}[/]"
+        mark = {"kept": "[green]kept[/]", "broken": "[red]broken[/]"}.get(outcome, f"[yellow]{escape(outcome)}[/]")
         console.print(f"{check_name}: {mark}", highlight=False)
+    if breaches:
+        joined = ContractError(", ".join(b.check for b in breaches), name, "; ".join(b.detail for b in breaches))
+        raise fail(str(joined), 1)
     console.print(f"{name} keeps the method contract", highlight=False)
 
 

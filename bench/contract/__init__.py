@@ -12,10 +12,11 @@ A plug-in author runs it from their own pytest (in the spirit of scikit-learn's 
         if skipped:
             pytest.skip(skipped)
 
-or from the shell: ``noprop-bench check METHOD``. Each check trains the method briefly on a toy problem that ships
-here (``bench.contract.toy``) and raises ``ContractError`` naming the breach.
+or from the shell: ``noprop-bench check METHOD``, which also writes the outcome into the contract ledger
+(``bench.contract.ledger``) that every run row reads. Each check trains the method briefly on a toy problem that
+ships here (``bench.contract.toy``) and raises ``ContractError`` naming the breach.
 """
 
-from bench.contract.checks import CHECKS, ContractError, check_method, run_check
+from bench.contract.checks import CHECKS, ContractError, check_method, contract_outcomes, run_check
 
-__all__ = ["CHECKS", "ContractError", "check_method", "run_check"]
+__all__ = ["CHECKS", "ContractError", "check_method", "contract_outcomes", "run_check"]

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+import traceback
 from collections.abc import Callable, Iterable
 
 import torch
 
+from bench.contract.sandbox import watched
 from bench.contract.toy import Toy
 from bench.run.ambient import deterministic_kernels, host_default_device
 from bench.run.capture import WARMUP_STEPS, GraphSteps, Steps, make_capturable
@@ -184,6 +186,28 @@ def no_host_sync_in_an_epoch(toy: Toy) -> str | None:
     return None
 
 
+def no_files_or_network(toy: Toy) -> None:
+    """A method never opens a file (a dataset, saved answers) or reaches the network while it is built, trains or
+    predicts: its data come from the harness alone, so it cannot answer the test by lookup (Python's audit hooks,
+    ``bench.contract.sandbox``)."""
+    found = []
+    with watched() as seen:
+        model = toy.build()
+    found += [("its factory", what) for what in seen]
+    with watched() as seen:
+        train_epoch(model, toy.passes(0))
+    found += [("training", what) for what in seen]
+    model.eval()
+    with watched() as seen:
+        for deterministic in (False, True):
+            predictions(model, toy.test_x, toy.mean, toy.std, seed=5, deterministic=deterministic)
+    found += [("inference", what) for what in seen]
+    if found:
+        listed = "; ".join(f"during {phase} it {what}" for phase, what in found[:3])
+        more = f" (and {len(found) - 3} more)" if len(found) > 3 else ""
+        raise _breach(toy, "no_files_or_network", f"{listed}{more}: a method gets its data from the harness only")
+
+
 def replay_equals_eager(toy: Toy) -> str | None:
     """On CUDA, for a method that declares its step capturable: steps replayed from CUDA graphs
     (``bench.run.capture``) equal eager steps from the same start, statistics and weights to 1e-5, under a learning
@@ -220,7 +244,7 @@ Check = Callable[[Toy], "str | None"]
 CHECKS: dict[str, Check] = {f.__name__: f for f in (
     declaration, labels_never_reach_inference, seeded_repeatability, exact_resume,
     deterministic_reading_ignores_the_generator, device_placement, flop_counting, no_host_sync_in_an_epoch,
-    replay_equals_eager)}
+    replay_equals_eager, no_files_or_network)}
 
 
 def run_check(spec: MethodSpec, check: str, device: str | torch.device = "cpu") -> str | None:
@@ -236,13 +260,25 @@ def run_check(spec: MethodSpec, check: str, device: str | torch.device = "cpu") 
     cuda = device.type == "cuda"
     with (torch.random.fork_rng(devices=[device] if cuda else []), host_default_device(),
           fp32_mode("ieee") if cuda else contextlib.nullcontext(), deterministic_kernels(device)):
-        return CHECKS[check](Toy(spec, device))
+        try:
+            return CHECKS[check](Toy(spec, device))
+        except ContractError:
+            raise
+        except Exception as e:  # the method raised inside the check: that is the breach, named, not a traceback
+            where = _raised_at(e)
+            raise ContractError(check, spec.name, f"the method raised {type(e).__name__}: {e}{where}") from e
 
 
-def check_method(spec: MethodSpec, device: str | torch.device = "cpu",
-                 checks: Iterable[str] | None = None) -> dict[str, str]:
-    """Run every check (or those named) and return each one's outcome ("kept" or "skipped: why"); raises
-    ``ContractError`` naming every breach found."""
+def _raised_at(error: BaseException) -> str:
+    """Where in the method's own code an exception was raised (its innermost frame outside the harness and torch)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    own = [f for f in frames if "/bench/" not in f.filename and "/torch/" not in f.filename]
+    return f" (at {own[-1].filename}:{own[-1].lineno})" if own else ""
+
+
+def contract_outcomes(spec: MethodSpec, device: str | torch.device = "cpu", checks: Iterable[str] | None = None
+                      ) -> tuple[dict[str, str], list[ContractError]]:
+    """Every check (or those named): each one's outcome ("kept", "skipped: why" or "broken") and the breaches."""
     outcomes, breaches = {}, []
     for name in checks or CHECKS:
         try:
@@ -252,6 +288,14 @@ def check_method(spec: MethodSpec, device: str | torch.device = "cpu",
             outcomes[name] = "broken"
             continue
         outcomes[name] = f"skipped: {skipped}" if skipped else "kept"
+    return outcomes, breaches
+
+
+def check_method(spec: MethodSpec, device: str | torch.device = "cpu",
+                 checks: Iterable[str] | None = None) -> dict[str, str]:
+    """Run every check (or those named) and return each one's outcome ("kept" or "skipped: why"); raises
+    ``ContractError`` naming every breach found."""
+    outcomes, breaches = contract_outcomes(spec, device, checks)
     if breaches:
         raise ContractError(", ".join(e.check for e in breaches), spec.name, "; ".join(e.detail for e in breaches))
     return outcomes

@@ -175,6 +175,7 @@ def over_seeds(loaded: Loaded, datasets: Sequence[str] | None = None, methods: S
     ok["variant"] = method_labels(ok, warnings) + " (" + ok["setting"] + ")"
     _note_unequal_passes(ok, warnings)
     _note_departures(ok, warnings)
+    _note_unchecked(ok, warnings)
     seeds = per_seed_values(ok, warnings)
     return Report(runs=ok, not_ok=not_ok, per_seed=seeds, summary=summarize(seeds, ok, warnings),
                   epochs=loaded.epochs, artifacts=loaded.artifacts, sources=list(loaded.sources), warnings=warnings,
@@ -337,6 +338,17 @@ def _note_departures(ok: pd.DataFrame, warnings: list[str]) -> None:
     rows = ok[ok["departure"].map(lambda v: isinstance(v, str) and bool(v))]
     for (variant, departure), _ in rows.groupby(["variant", "departure"], sort=True):
         warnings.append(f"{variant}: {departure}")
+
+
+def _note_unchecked(ok: pd.DataFrame, warnings: list[str]) -> None:
+    """Rows whose method's code never passed ``noprop-bench check`` where it ran (column ``contract``) are named: a
+    method that breaks the contract can reach any accuracy (by reading the test set, say)."""
+    if "contract" not in ok:
+        return
+    doubtful = ok[ok["contract"].map(lambda v: isinstance(v, str) and v not in ("", "passed", "built-in"))]
+    for (variant, status), _ in doubtful.groupby(["variant", "contract"], sort=True):
+        warnings.append(f"{variant}: NOT CHECKED: its method's contract was {status} when it ran; run `noprop-bench "
+                        "check` on it, and trust its numbers once it passes")
 
 
 def _warn_mixed_settings(summary: pd.DataFrame, warnings: list[str]) -> None:

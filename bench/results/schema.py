@@ -63,6 +63,8 @@ RUN_SCHEMA: tuple[Column, ...] = (
        since=8),
     _c("method_columns", "str", "JSON of what the method records beyond the common columns where this schema has no "
        "column for it (the report reads each as a column)", since=8),
+    _c("contract", "str", "what `noprop-bench check` found of this version of the method's code here: passed, "
+       "failed: CHECKS, built-in (none recorded; noprop-bench's CI checks it) or unchecked", since=9),
     _c("embedding", "str", "label embedding: one-hot, learned or prototype"),
     _c("order", "str", "the method's block order, for a method that has one (paper or interleaved)"),
     _c("ode_steps", "int", "ODE steps of one inference, for a method whose inference integrates an ODE", since=7),

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from bench.contract import ledger
 from bench.run import environment
 from bench.run.config import REGISTRY, SWITCH_KEYS, RunConfig
 
@@ -65,13 +66,15 @@ def identity_columns(config: RunConfig, method: str, seed: int, *, run_id: str, 
 
 
 def method_identity(method: str) -> dict[str, Any]:
-    """Which method's code a row comes from: its declared version and baseline, and where it came from (built in,
-    or a plug-in's distribution and version)."""
+    """Which method's code a row comes from: its declared version and baseline, where it came from (built in, or a
+    plug-in's distribution and version), and whether that code passed ``noprop-bench check`` here (the contract
+    ledger)."""
     entry = REGISTRY.find(method)
     if entry is None:  # not a registered method (a test's stand-in): nothing to say
         return {}
     return {"method_version": entry.spec.version, "method_origin": entry.origin,
-            "method_origin_version": entry.origin_version, "baseline": entry.spec.baseline or ""}
+            "method_origin_version": entry.origin_version, "baseline": entry.spec.baseline or "",
+            "contract": ledger.status(entry.spec, entry.origin, entry.origin_version)}
 
 
 def measured_row(config: RunConfig, method: str, seed: int, *, run_id: str, measured_in: str,

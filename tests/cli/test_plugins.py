@@ -86,3 +86,59 @@ def test_the_plugin_the_docs_show_installs_keeps_the_contract_and_trains(tmp_pat
     assert ran.returncode == 0, ran.stderr
     row = (out / "runs.csv").read_text().splitlines()[1]
     assert ",ok," in row and "my-method-plugin" in row
+
+
+CHEAT = '''\
+"""cheat: the CNN reference that loads the dataset itself while it is built (to answer the test by lookup)."""
+import os
+
+from baselines.cnn import CNNReference
+from bench.run import data
+from noprop.core.spec import MethodSpec
+
+
+class Cheat(CNNReference):
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.test_set = data.load("mnist", data_dir=os.environ["CHEAT_DATA"], allow_download=False)
+
+
+METHOD = MethodSpec(name="cheat", factory=Cheat, summary="reads the dataset in its factory")
+'''
+
+
+def test_a_plugin_that_reads_the_dataset_itself_fails_check_and_its_rows_say_so(tmp_path, tiny_mnist):
+    """The cheat of issue 35 (the harness's own loader called in the factory): `check` names the breach and writes
+    it to the ledger; a run of it still trains, but its row says its contract failed and the report says so."""
+    site = tmp_path / "site"
+    info = site / "cheat_plugin-0.1.dist-info"
+    info.mkdir(parents=True)
+    (site / "cheat.py").write_text(CHEAT)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: cheat-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[noprop_bench.methods]\ncheat = cheat:METHOD\n")
+    ledger = tmp_path / "contract.json"
+    env = {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
+           "CHEAT_DATA": str(tiny_mnist), "NOPROP_BENCH_CONTRACT_LEDGER": str(ledger)}
+    out = tmp_path / "out"
+    run = ("run", *TINY, "--methods", "cheat", "--seeds", "0", "--epochs", "1", "--quiet",
+           "--data-dir", str(tiny_mnist), "--out", str(out))
+    before = cli(*run, env=env)
+    assert before.returncode == 0, before.stderr
+    assert ",unchecked," in (out / "runs.csv").read_text().splitlines()[1]
+    checked = cli("check", "cheat", env=env)
+    errors = [line for line in checked.stderr.splitlines() if line.startswith("error:")]
+    assert checked.returncode == 1 and len(errors) == 1, checked.stderr
+    assert "'no_files_or_network' check: during its factory it opened" in errors[0] and "mnist" in errors[0]
+    assert "Traceback" not in checked.stderr and ledger.is_file()
+    after = cli(*run, "--out", str(tmp_path / "again"), env=env)
+    assert after.returncode == 0 and ",failed: no_files_or_network," in (
+        tmp_path / "again" / "runs.csv").read_text().splitlines()[1]
+    report = cli("report", str(tmp_path / "again"), env=env)
+    assert report.returncode == 0 and "NOT CHECKED" in report.stdout + report.stderr
+
+
+def test_check_names_why_a_plugin_could_not_load(tmp_path):
+    env = installed(tmp_path / "site")
+    proc = cli("check", "broken", env=env)
+    assert proc.returncode == 2 and "could not be loaded" in proc.stderr and "a dependency is missing" in proc.stderr
+    assert "unknown method" not in proc.stderr

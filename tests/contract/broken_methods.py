@@ -6,6 +6,8 @@ They are the CNN reference with one thing changed, so every other check still pa
 from __future__ import annotations
 
 import inspect
+import tempfile
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -56,6 +58,18 @@ class NoisyDeterministic(CNNReference):
         return logits + torch.randn(logits.shape, generator=generator, device=logits.device)
 
 
+ANSWERS = Path(tempfile.mkdtemp(prefix="noprop-answers-")) / "test-labels.pt"  # what a cheat would have saved
+torch.save(torch.zeros(4, dtype=torch.long, device="cpu"), ANSWERS)
+
+
+class LookingUp(CNNReference):
+    """Loads saved answers from a file while it is built (as one that calls the harness's dataset loader would)."""
+
+    def __init__(self, *args: object, **kw: object) -> None:
+        super().__init__(*args, **kw)  # type: ignore[arg-type]
+        self.answers = torch.load(ANSWERS, weights_only=True)
+
+
 def spec(factory: type, name: str) -> MethodSpec:
     return MethodSpec(name=name, factory=factory, summary=f"a deliberately broken method ({factory.__doc__})")
 
@@ -65,4 +79,5 @@ BROKEN = {
     "seeded_repeatability": spec(Unseeded, "unseeded"),
     "exact_resume": spec(Forgetful, "forgetful"),
     "deterministic_reading_ignores_the_generator": spec(NoisyDeterministic, "noisy-deterministic"),
+    "no_files_or_network": spec(LookingUp, "looking-up"),
 }

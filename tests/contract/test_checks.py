@@ -37,3 +37,20 @@ def test_the_label_peeking_method_breaks_that_check_alone() -> None:
 def test_an_unknown_check_is_named() -> None:
     with pytest.raises(KeyError, match="no contract check 'speed'"):
         run_check(REGISTRY.spec("cnn"), "speed")
+
+
+def test_a_method_that_raises_inside_a_check_breaks_it_with_its_error_and_place_named() -> None:
+    """Not a traceback: the breach, the error and where in the method's own code it was raised."""
+    from torch import Tensor
+
+    from baselines.cnn import CNNReference
+    from noprop.core.spec import MethodSpec
+
+    class Raising(CNNReference):
+        def train_step(self, x: Tensor, y: Tensor, part: object = "all") -> Tensor:
+            raise RuntimeError("shape mismatch in my layer")
+
+    spec = MethodSpec(name="raising", factory=Raising, summary="raises in its step")
+    with pytest.raises(ContractError, match=r"'seeded_repeatability' check: the method raised RuntimeError: "
+                                            r"shape mismatch in my layer \(at .*test_checks.py:\d+\)"):
+        run_check(spec, "seeded_repeatability", suite_device())
