@@ -79,7 +79,11 @@ RUN_SCHEMA: tuple[Column, ...] = (
        "shape, then replayed)", since=9, implied="none"),
     _c("seed", "int", "the run's seed (data order, initialisation, noise)"),
     _c("epochs_planned", "int", "epochs the config asked for"),
-    _c("epochs_done", "int", "epochs completed"),
+    _c("epochs_done", "int", "epochs completed (a budgeted run's last may be partial)"),
+    _c("budget_unit", "str", "what the run trained until it was spent: epochs, gflop or seconds (budget_gflop, "
+       "budget_seconds)", since=9, implied="epochs"),
+    _c("budget", "float", "the run's budget in its unit (epochs: the epochs planned)", since=9),
+    _c("budget_spent", "float", "what it spent in that unit (a budget's overshoot is under one step)", since=9),
     _c("config_hash", "str", "hash of the settings that define the experiment (model, data, optimiser, "
        "budget); the switches are columns of their own"),
     _c("test_acc", "float", "final test accuracy in %, mean over test_acc_repeats inference runs (the headline)"),

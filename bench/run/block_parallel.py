@@ -36,6 +36,7 @@ from torch import nn
 
 from bench.run import loop, methods, stopping, switches
 from bench.run.batching import ShuffledPasses
+from bench.run.budget import Budget
 from bench.run.config import RunConfig
 from bench.run.data import Splits
 from bench.run.identity import RunError, resolve_device
@@ -100,10 +101,12 @@ class Leader(nn.Module):
     def epoch_stats(self, records: Sequence[StepRecord]) -> dict[str, float]:
         return self.model.epoch_stats(records)
 
-    def lead_epoch(self, batches: ShuffledPasses) -> contextlib.AbstractContextManager:  # bench.run.loop.LeadsAGroup
-        """Tell the followers to make the epoch that starts now, drawing the same batches (the same generator state):
-        the epoch loop holds this around it, so its collectives meet theirs."""
-        return self._announce("fit", batches.generator.get_state())
+    def lead_epoch(self, batches: ShuffledPasses, budget: Budget | None  # bench.run.loop.LeadsAGroup
+                   ) -> contextlib.AbstractContextManager:
+        """Tell the followers to make the epoch that starts now, drawing the same batches (the same generator state)
+        and stopping at the same step (the same budget, counted the same way): the epoch loop holds this around it, so
+        its collectives meet theirs."""
+        return self._announce("fit", batches.generator.get_state(), copy.copy(budget))
 
     def training_state(self) -> dict:
         with self._announce("state"):
@@ -157,7 +160,7 @@ def follow(spec_path: str, rank: int, world: int, store: str) -> None:
     for command, *args in _commands():
         if command == "fit":
             passes.generator.set_state(args[0])
-            loop.train_epoch(model, passes)
+            loop.train_epoch(model, passes, budget=args[1])
         elif command == "state":
             model.training_state()
         elif command == "load":

@@ -52,7 +52,12 @@ class HarnessConfig:
     methods: list[str] = _list_key(lambda: list(DEFAULT_METHODS), WHAT,
                                    "comma list of methods (names or aliases; `noprop-bench methods` lists them)")
     seeds: list[int] = _list_key(lambda: [0], WHAT, "comma list of seeds, e.g. 0,1,2")
-    epochs: int = _key(100, WHAT, "epochs per run (every image trains every block once per epoch)", ge=1)
+    epochs: int = _key(100, WHAT, "epochs per run (every image trains every block once per epoch); with a budget, "
+                       "its ceiling", ge=1)
+    budget_gflop: float | None = _key(None, WHAT, "train every method until it has spent this many training GFLOP "
+                                      "(its probe's count; set epochs high enough as a ceiling)", gt=0)
+    budget_seconds: float | None = _key(None, WHAT, "train every method until it has spent this many training "
+                                        "seconds on its device (set epochs high enough as a ceiling)", gt=0)
     batch_size: int = _key(128, OPTIM, "mini-batch size", ge=1)
     eval_repeats: int = _key(5, EVAL, "inference runs averaged for the final test accuracy", ge=1)
     train_subset: int | None = _key(None, EVAL, "use N class-balanced training images (none = all)", ge=1)
@@ -133,6 +138,24 @@ class HarnessConfig:
                 settings.check_block_workers(self.block_workers)
             except ValueError as e:
                 raise ValueError(f"{name}: {e}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _one_budget(self) -> HarnessConfig:
+        """A budget in one unit, with a learning rate that does not need the run's length in advance."""
+        if self.budget_gflop is not None and self.budget_seconds is not None:
+            raise ValueError("give one budget: budget_gflop or budget_seconds, not both")
+        if self.budget_gflop is None and self.budget_seconds is None:
+            return self
+        if getattr(self, "lr_decay", "none") != "none":
+            raise ValueError("lr_decay cosine decays to 0 at a run length known in advance, which a budget does not "
+                             "give; use lr_decay none with a budget")
+        if self.budget_seconds is not None and self.block_workers > 1:
+            raise ValueError("a budget in seconds cannot stop block workers at the same step; use budget_gflop")
+        blind = [m for m in self.methods if self.budget_gflop is not None and not REGISTRY.spec(m).counts_flops]
+        if blind:
+            raise ValueError(f"budget_gflop needs every method's FLOPs, and {', '.join(blind)} declares "
+                             "counts_flops=False; use budget_seconds")
         return self
 
     @model_validator(mode="after")
@@ -226,7 +249,8 @@ RunConfig: Any = _compose()
 SWITCH_KEYS: tuple[str, ...] = SWITCH_COLUMNS
 _NOT_HASHED = {*BOOKKEEPING_KEYS, *SWITCH_KEYS}
 _HASHED_UNLESS_DEFAULT: dict[str, Any] = {
-    "tf32": False, **{k.name: k.default for k in _METHOD_KEYS.values() if k.hashed == "unless-default"}}
+    "tf32": False, "budget_gflop": None, "budget_seconds": None,
+    **{k.name: k.default for k in _METHOD_KEYS.values() if k.hashed == "unless-default"}}
 KEYS: tuple[str, ...] = tuple(f.name for f in fields(RunConfig))
 assert set(SWITCH_KEYS) <= set(KEYS), "every switch column is a config key"
 

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from bench.results import artifacts, replace_run_rows
-from bench.run import capture, checkpoint, data, identity, loop, methods, stopping, switches
+from bench.run import budget, capture, checkpoint, data, identity, loop, methods, stopping, switches
 from bench.run.ambient import host_default_device
 from bench.run.batching import ShuffledPasses
 from bench.run.config import REGISTRY, RunConfig
@@ -60,6 +60,8 @@ class Progress:
     best_val: float = -math.inf
     best_val_epoch: int | None = None
     bad_epochs: int = 0
+    budget_spent: float = 0.0  # GFLOP or seconds of a budgeted run (bench.run.budget)
+    budget_images: float = 0.0  # and the images it trained (its last epoch may be partial)
 
     def note_validation(self, epoch: int, val_acc: float | None) -> None:
         """Track the best validation epoch and the epochs since it (for early stopping)."""
@@ -73,7 +75,8 @@ class Progress:
     def summary(self, n_train: int, block_passes: int | None) -> dict[str, Any]:
         """The run row's timing, throughput and selection columns from what was measured."""
         done, train_time = self.epochs_done, self.train_time_s
-        samples_per_s = n_train * done / train_time if train_time > 0 else None
+        images = self.budget_images or n_train * done  # a budgeted run's last epoch may be partial
+        samples_per_s = images / train_time if train_time > 0 else None
         epoch_times = [r["epoch_time_s"] for r in self.epoch_rows]
         best = self.best_val_epoch
         return {
@@ -122,6 +125,7 @@ class Run:
         self.passes: ShuffledPasses | None = None
         self.model: Method | None = None
         self.steps: capture.Steps | None = None  # how the epoch loop makes this run's steps (config key capture)
+        self.budget: budget.Budget | None = None  # what the run may spend, when not epochs (budget_gflop, _seconds)
 
     # ---- the recipe ----------------------------------------------------------------------------------------
 
@@ -176,6 +180,8 @@ class Run:
         self.row.update(probe_one_step(self.model, self.splits, c, self.device, self.passes.sizes()[0],
                                        counts_flops=_counts_flops(self.method_name)))
         self.steps = capture.steps_for(self.model, c.capture, self.device)
+        self.budget = budget.from_config(c.budget_gflop, c.budget_seconds, self.row["train_gflop_per_sample"],
+                                         spent=self.progress.budget_spent, images=self.progress.budget_images)
         reset_peak_memory(self.device)  # the scratch copies above must not count in the run's peaks
         self.row["startup_time_s"] = time.perf_counter() - started
 
@@ -190,13 +196,24 @@ class Run:
             self.save_checkpoint()
             if patience and val_acc is not None and self.progress.bad_epochs >= patience:
                 return "ok", f"early stopped after epoch {epoch}"
+            if self.budget is not None and self.budget.exhausted():
+                b = self.budget
+                return "ok", f"budget spent: {b.spent:.6g} of {b.amount:g} {b.unit} in epoch {epoch}"
+        if self.budget is not None:
+            b = self.budget
+            return "ok", f"epochs ceiling reached with {b.spent:.6g} of the {b.amount:g} {b.unit} budget spent"
         return "ok", ""
 
     def epoch(self, epoch: int) -> tuple[float, float | None]:
         """One timed epoch and its untimed evaluation; appends the epoch row. Returns (loss, val_acc)."""
         assert self.model is not None and self.splits is not None and self.passes is not None
+        if self.budget is not None:
+            self.budget.start_epoch()
         with Stopwatch(self.device) as train_clock, switches.precision(self.config, self.device):
-            stats = loop.train_epoch(self.model, self.passes, self.steps)
+            stats = loop.train_epoch(self.model, self.passes, self.steps, self.budget)
+        if self.budget is not None:
+            self.budget.end_epoch(train_clock.elapsed)
+            self.progress.budget_spent, self.progress.budget_images = self.budget.spent, self.budget.images
         loss = float(stats["loss"])
         with Stopwatch(self.device) as eval_clock, switches.precision(self.config, self.device):
             test_acc = self._one_inference(self.splits.test_x, self.splits.test_y)
@@ -252,6 +269,9 @@ class Run:
         self.row.update(peak_memory(self.device))
         if self.steps is not None:
             self.row.update(self.steps.counts())
+        self.row.update(self.budget.row() if self.budget is not None else {
+            "budget_unit": "epochs", "budget": float(self.config.epochs_for(self.method_name)),
+            "budget_spent": float(self.progress.epochs_done)})
         if self.row.get("train_gflop_per_sample") and self.row.get("samples_per_s"):
             self.row["train_gflop_per_s"] = self.row["train_gflop_per_sample"] * self.row["samples_per_s"]
         self.row.update(status=status, reason=reason, early_stopped=reason.startswith("early stopped"),

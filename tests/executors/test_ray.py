@@ -83,6 +83,17 @@ def test_same_rows_as_the_local_executor(ray_cluster, tiny_mnist, tmp_path):
     assert len({e["pid"] for e in starts} | {os.getpid()}) == 3  # each run in a worker process of its own
 
 
+def test_a_budgeted_sweep_stops_every_method_where_the_local_one_does(ray_cluster, tiny_mnist, tmp_path):
+    """A GFLOP budget (issue 36) under Ray: each method stops at the same step as under the local executor, so the
+    rows (budget spent, epochs, accuracies) are the local ones."""
+    keys = {"budget_gflop": 2.0, "epochs": 20}
+    ray_executor.run_sweep(tiny(tiny_mnist, tmp_path / "ray", **keys), resume=False, emit=quiet)
+    local.run_sweep(tiny(tiny_mnist, tmp_path / "local", **keys), resume=False, in_process=False, emit=quiet)
+    runs = read_runs(tmp_path / "ray")
+    assert (runs["budget_unit"] == "gflop").all() and (runs["budget_spent"] >= 2.0).all()
+    pd.testing.assert_frame_equal(comparable(runs), comparable(read_runs(tmp_path / "local")))
+
+
 @two_gpus_on_cuda()
 def test_a_block_parallel_run_is_one_task_with_the_rows_of_one_process(ray_cluster, tiny_mnist, tmp_path):
     """--block-workers 2 under Ray: one task (asking 2 x 1 CPUs) that starts its own follower; the rows equal a local

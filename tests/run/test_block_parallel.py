@@ -113,3 +113,22 @@ def test_a_method_that_cannot_split_its_blocks_is_one_clear_error() -> None:
     with pytest.raises(RunError, match="but stub cannot train a share of its blocks") as raised:
         split_over_group(nn.Linear(2, 2), "stub", torch.device("cpu"))  # type: ignore[arg-type]
     assert "\n" not in str(raised.value)
+
+
+@two_gpus_on_cuda()
+def test_a_budget_stops_every_block_worker_at_the_same_step(tmp_path: Path, tiny_mnist: Path) -> None:
+    """A GFLOP budget ending inside epoch 2: the followers stop where the leader does (the same budget travels with
+    each epoch), so two workers' row is one worker's."""
+    rows = {}
+    for workers in (1, 2):
+        config = cfg.resolve(dataset="mnist", overrides={
+            "methods": ["noprop-dt"], "order": "interleaved", "block_workers": workers, "threads": 1, "T": 3,
+            "width": 0.125, "batch_size": 64, "epochs": 10, "eval_repeats": 1, "budget_gflop": 2.0,
+            "data_dir": str(tiny_mnist), "download": False, "out": str(tmp_path / f"n{workers}"),
+            "device": str(suite_device())})
+        rows[workers] = execute_run(config, "noprop-dt", 0, resume=False, emit=lambda e: None,
+                                    measured_in="process")
+    one, two = rows[1], rows[2]
+    assert one["status"] == two["status"] == "ok" and one["reason"].startswith("budget spent")
+    assert (one["epochs_done"], one["budget_spent"]) == (two["epochs_done"], two["budget_spent"])
+    assert two["test_acc"] == pytest.approx(one["test_acc"], abs=1e-9)
