@@ -175,7 +175,11 @@ class HarnessConfig:
         return self
 
     def epochs_for(self, method: str) -> int:
-        """Epochs a run of ``method`` trains: the value of its declared ``epochs_key`` where set, else ``epochs``."""
+        """Epochs a run of ``method`` trains: the value of its declared ``epochs_key`` where set, else ``epochs``.
+        Under a budget every method has the same ceiling, ``epochs``: the budget, not an epoch count, is what makes
+        their training alike."""
+        if self.budget_gflop is not None or self.budget_seconds is not None:
+            return self.epochs
         entry = REGISTRY.find(method)
         key = entry.spec.epochs_key if entry else None
         value = getattr(self, key) if key else None
