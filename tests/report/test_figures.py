@@ -101,7 +101,7 @@ def test_summary_of_real_runs_matches_the_run_rows(real_results: Path):
                                          "epoch (backprop 3, cnn 1, noprop-dt 3)")
     assert report.warnings[1:] == [f"mnist noprop-dt prototype (config {prototype['config_hash']}, precision="
                                f"{prototype['precision']}, channels_last={str(prototype['channels_last']).lower()}, "
-                               "batched_blocks=false, block_workers=1): "
+                               "batched_blocks=false, block_workers=1, capture=none): "
                                "no ok backprop run with the same dataset and embedding; ratios left empty"]
     summary = report.summary.set_index(["method", "embedding"])
     for method in ("noprop-dt", "backprop"):
