@@ -61,6 +61,13 @@ class Steps:
         return {"capture": self.mode, "eager_steps": self.eager, "replayed_steps": self.replayed,
                 "capture_time_s": self.capture_time_s}
 
+    def continue_counts(self, counts: dict[str, object]) -> None:
+        """Go on counting from what an interrupted attempt's checkpoint recorded (``counts()``), so a resumed run
+        records every step it made."""
+        self.eager = int(counts.get("eager_steps", 0))  # type: ignore[call-overload]
+        self.replayed = int(counts.get("replayed_steps", 0))  # type: ignore[call-overload]
+        self.capture_time_s = float(counts.get("capture_time_s", 0.0))  # type: ignore[arg-type]
+
 
 EagerSteps = Steps
 

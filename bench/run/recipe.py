@@ -62,6 +62,7 @@ class Progress:
     bad_epochs: int = 0
     budget_spent: float = 0.0  # GFLOP or seconds of a budgeted run (bench.run.budget)
     budget_images: float = 0.0  # and the images it trained (its last epoch may be partial)
+    step_counts: dict = field(default_factory=dict)  # how its steps were made so far (bench.run.capture)
 
     def note_validation(self, epoch: int, val_acc: float | None) -> None:
         """Track the best validation epoch and the epochs since it (for early stopping)."""
@@ -180,6 +181,7 @@ class Run:
         self.row.update(probe_one_step(self.model, self.splits, c, self.device, self.passes.sizes()[0],
                                        counts_flops=_counts_flops(self.method_name)))
         self.steps = capture.steps_for(self.model, c.capture, self.device)
+        self.steps.continue_counts(self.progress.step_counts)
         self.budget = budget.from_config(c.budget_gflop, c.budget_seconds, self.row["train_gflop_per_sample"],
                                          spent=self.progress.budget_spent, images=self.progress.budget_images)
         reset_peak_memory(self.device)  # the scratch copies above must not count in the run's peaks
@@ -211,6 +213,8 @@ class Run:
             self.budget.start_epoch()
         with Stopwatch(self.device) as train_clock, switches.precision(self.config, self.device):
             stats = loop.train_epoch(self.model, self.passes, self.steps, self.budget)
+        assert self.steps is not None
+        self.progress.step_counts = self.steps.counts()
         if self.budget is not None:
             self.budget.end_epoch(train_clock.elapsed)
             self.progress.budget_spent, self.progress.budget_images = self.budget.spent, self.budget.images
