@@ -35,7 +35,7 @@ from bench.executors import slurm_queue
 from bench.executors.one_run import execute_run
 from bench.executors.plan import PlannedRun, key_of
 from bench.executors.sweep import SweepInterrupted, prepare, record_crashed
-from bench.results import replace_run_rows, write_json_atomic
+from bench.results import ResultsError, replace_run_rows, write_json_atomic
 from bench.run import stopping
 from bench.run.config import RunConfig
 from bench.run.identity import RunError
@@ -352,7 +352,7 @@ def _job(config_dict: dict, method: str, seed: int, resume: bool, events_path: s
                     write_rows=None)
     except KeyboardInterrupt:
         events.requeue_or_end()
-    except (DataError, RunError) as e:
+    except (DataError, RunError, ResultsError) as e:  # they stop the sweep (a full disk at a checkpoint too)
         events.emit({"event": "error", "message": str(e)})
     finally:
         events.close()
