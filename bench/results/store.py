@@ -323,10 +323,7 @@ def _rows_without_run(path: Path, columns: tuple[str, ...], run_id: str) -> byte
     if not data:
         return b""
     _check_header(path, columns)
-    try:
-        records = whole_records(path, data)[1:]
-    except UnicodeDecodeError as err:
-        raise ResultsError(f"could not read {path}: {err}") from err
+    records = whole_records(path, data)[1:]
     id_at = columns.index("run_id")
     version_at = columns.index("schema_version")
     buffer = io.StringIO()

@@ -64,7 +64,7 @@ def parse(path: Path, data: bytes) -> Parsed:
     starts = [0]
     for line in lines:
         starts.append(starts[-1] + len(line))
-    reader = csv.reader((line.decode("utf-8", errors="replace") for line in lines), strict=True)
+    reader = csv.reader(_decoded(path, lines), strict=True)
     records: list[tuple[int, list[str]]] = []
     torn = None
     while torn is None:
@@ -85,6 +85,21 @@ def parse(path: Path, data: bytes) -> Parsed:
         torn = records.pop()[0]
     _check_widths(path, records)
     return Parsed(records, len(data) if torn is None else starts[torn - 1], torn)
+
+
+def _decoded(path: Path, lines: list[bytes]) -> list[str]:
+    """The lines as text; bytes that are not UTF-8 are a ResultsError naming the line (never replaced, which a
+    writer would then store), except in a torn last line, which may end part-way through a character."""
+    texts = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            texts.append(line.decode("utf-8"))
+        except UnicodeDecodeError as err:
+            if number < len(lines) or line.endswith(b"\n"):
+                raise ResultsError(f"{path} line {number} is not UTF-8 text ({err.reason}); repair that line or "
+                                   "move the file away") from err
+            texts.append(line.decode("utf-8", errors="replace"))
+    return texts
 
 
 def _check_widths(path: Path, records: list[tuple[int, list[str]]]) -> None:

@@ -118,3 +118,18 @@ def test_a_short_row_before_the_last_is_malformed_and_named(tmp_path: Path) -> N
                     lambda: replace_run_rows(tmp_path, "r9", {"status": "ok"}, [])):
         with pytest.raises(ResultsError, match="runs.csv line 2 has .* cells where its header has"):
             attempt()
+
+
+def test_a_row_cut_inside_a_character_is_torn_and_other_bad_bytes_are_named(tmp_path: Path) -> None:
+    row = {"run_id": "r0", "status": "ok", "hostname": "nœud-1", "config_json": json.dumps(CONFIG)}
+    replace_run_rows(tmp_path, "r0", row, [])
+    path = tmp_path / "runs.csv"
+    data = path.read_bytes()
+    path.write_bytes(data[: data.index("œ".encode()) + 1])  # the first of the character's two bytes
+    with pytest.raises(TornRowError, match="runs.csv line 2 is a torn row"):
+        read_runs(tmp_path)
+    path.write_bytes(data.replace("œ".encode(), b"\xff"))  # a whole row that is not UTF-8: named, never rewritten
+    for attempt in (lambda: read_runs(tmp_path), lambda: replace_run_rows(tmp_path, "r1", {"status": "ok"}, [])):
+        with pytest.raises(ResultsError, match="runs.csv line 2 is not UTF-8"):
+            attempt()
+    assert path.read_bytes() == data.replace("œ".encode(), b"\xff")
