@@ -66,7 +66,7 @@ def parse(path: Path, data: bytes) -> Parsed:
         starts.append(starts[-1] + len(line))
     reader = csv.reader(_decoded(path, lines), strict=True)
     records: list[tuple[int, list[str]]] = []
-    torn = None
+    torn, last_end = None, 0
     while torn is None:
         first = reader.line_num + 1  # the record about to be read begins on this line
         try:
@@ -81,8 +81,9 @@ def parse(path: Path, data: bytes) -> Parsed:
         else:
             if cells:
                 records.append((first, cells))
-    if torn is None and data and not data.endswith(b"\n"):
-        torn = records.pop()[0]
+                last_end = reader.line_num
+    if torn is None and data and not data.endswith(b"\n"):  # the last line is cut: the record it ends, if any
+        torn = records.pop()[0] if last_end == len(lines) else len(lines)
     _check_widths(path, records)
     return Parsed(records, len(data) if torn is None else starts[torn - 1], torn)
 

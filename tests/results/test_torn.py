@@ -133,3 +133,12 @@ def test_a_row_cut_inside_a_character_is_torn_and_other_bad_bytes_are_named(tmp_
         with pytest.raises(ResultsError, match="runs.csv line 2 is not UTF-8"):
             attempt()
     assert path.read_bytes() == data.replace("œ".encode(), b"\xff")
+
+
+def test_a_cut_line_that_holds_no_row_is_set_aside_alone(tmp_path: Path) -> None:
+    data = write_three(tmp_path)
+    (tmp_path / "runs.csv").write_bytes(data + b"\r")  # a line begun, cut before any cell
+    with pytest.raises(TornRowError, match="runs.csv line 5 is a torn row"):
+        read_runs(tmp_path)
+    set_aside_torn(tmp_path)
+    assert (tmp_path / "runs.csv").read_bytes() == data and (tmp_path / "runs.csv.torn").read_bytes() == b"\r\n"
