@@ -40,6 +40,10 @@ ExecutorOption = Annotated[Executor, typer.Option(
 RayAddress = Annotated[str | None, typer.Option(
     help="With --executor ray: the Ray cluster to join, e.g. HOST:6379 (else $RAY_ADDRESS; neither: start Ray on "
     "this machine).", rich_help_panel=PANEL, show_default=False)]
+SetAsideTorn = Annotated[bool, typer.Option(
+    help="Before running, move a torn last row of OUT/runs.csv or OUT/epochs.csv (cut part-way by a crash or a full "
+    "disk) to runs.csv.torn or epochs.csv.torn, keeping every whole row; without it such a row stops the command "
+    "with one line.", rich_help_panel=PANEL)]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.", rich_help_panel=PANEL)]
 Jsonl = Annotated[bool, typer.Option(help="Print progress events as JSON lines.", rich_help_panel=PANEL)]
 
@@ -51,7 +55,8 @@ def _parameter(name: str, annotation: Any, default: Any) -> inspect.Parameter:
 # Joined to run's and sweep's signatures by ``with_config_options(extra=...)``; ``prepare`` takes them back.
 PARAMETERS = [_parameter("resume", Resume, False), _parameter("in_process", InProcess, False),
               _parameter("executor", ExecutorOption, Executor.local), _parameter("ray_address", RayAddress, None),
-              _parameter("quiet", Quiet, False), _parameter("jsonl", Jsonl, False)]
+              _parameter("set_aside_torn", SetAsideTorn, False), _parameter("quiet", Quiet, False),
+              _parameter("jsonl", Jsonl, False)]
 
 
 @dataclass(frozen=True)
@@ -64,10 +69,13 @@ class Dispatch:
     resume: bool
     quiet: bool
     jsonl: bool
+    set_aside_torn: bool = False
 
     def execute(self, configs: list[cfg.RunConfig], trackers: list[Any], labels: list[str] | None = None
                 ) -> list[dict]:
-        """``execute`` with these settings."""
+        """``execute`` with these settings (after setting torn rows aside, when asked to)."""
+        if self.set_aside_torn:
+            set_aside_torn_rows(configs)
         return execute(configs, self.run_sweep, resume=self.resume, quiet=self.quiet, jsonl=self.jsonl,
                        trackers=trackers, labels=labels)
 
@@ -88,7 +96,17 @@ def prepare(keys: dict[str, Any]) -> Dispatch:
     run_sweep = choose_executor(given["executor"], given["in_process"], given["ray_address"], slurm)
     stopping.stop_on_signals()
     warn_broken_plugins()
-    return Dispatch(run_sweep, tracking, given["resume"], given["quiet"], given["jsonl"])
+    return Dispatch(run_sweep, tracking, given["resume"], given["quiet"], given["jsonl"], given["set_aside_torn"])
+
+
+def set_aside_torn_rows(configs: list[cfg.RunConfig]) -> None:
+    """``--set-aside-torn``: each results folder's torn last rows moved to side files, one warning line each (a
+    prompt instead would hang a batch job)."""
+    from bench.results import set_aside_torn
+
+    for out in dict.fromkeys(c.out for c in configs):
+        for line in set_aside_torn(out):
+            warn(line)
 
 
 def choose_executor(executor: Executor, in_process: bool, ray_address: str | None, slurm: Any = None

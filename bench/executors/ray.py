@@ -33,7 +33,7 @@ from bench.executors.mailbox import Mailbox
 from bench.executors.one_run import execute_run
 from bench.executors.plan import PlannedRun, key_of
 from bench.executors.sweep import SweepInterrupted, prepare, record_crashed
-from bench.results import replace_run_rows
+from bench.results import ResultsError, replace_run_rows
 from bench.run import stopping
 from bench.run.config import RunConfig
 from bench.run.identity import RunError, resolve_device
@@ -185,7 +185,7 @@ def _task(config_dict: dict, method: str, seed: int, resume: bool, mailbox: Any,
 
     try:
         execute_run(config, method, seed, resume=resume, emit=emit, measured_in=MEASURED_IN, write_rows=None)
-    except (DataError, RunError) as e:
+    except (DataError, RunError, ResultsError) as e:  # they stop the sweep (a full disk at a checkpoint too)
         return str(e)
     finally:
         ray.get(sent)  # every event has arrived before the driver sees this task end

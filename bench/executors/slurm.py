@@ -11,11 +11,15 @@ The driver keeps a ledger of the jobs it submitted (``jobs.json``). ``--resume``
 runs whose jobs are still queued or running and follows them instead of submitting them again.
 
 Stopping: the driver's Ctrl-C, SIGTERM or SIGHUP cancels its jobs (``scancel``: a running job gets SIGTERM and its
-run records itself ``interrupted``). A job nearing its time limit gets SIGUSR2 (``--signal=USR2@N``): its run
-records itself interrupted and, with ``--slurm-requeue``, the job requeues itself (``scontrol requeue``) and its
+run records itself ``interrupted``). A job nearing its time limit gets SIGUSR2 (``--signal=USR2@N``; SLURM may send
+it up to 60 s before N, so in a short job at any moment, even while Python starts): the job holds the signal from
+its first statement (``bench.executors.slurm_start``) until its handler is in place, its run records itself
+interrupted by the time limit and, with ``--slurm-requeue``, the job requeues itself (``scontrol requeue``) and its
 run continues from its checkpoint when it starts again. A job that ends without sending its row is recorded from
-SLURM's state: ``TIMEOUT``, ``PREEMPTED`` and ``DEADLINE`` as ``interrupted``, ``OUT_OF_MEMORY`` as ``oom``, every
-other (``CANCELLED``, ``FAILED``, ``NODE_FAIL``, ...) as ``failed``, with SLURM's state and reason.
+SLURM's state: ``TIMEOUT``, ``PREEMPTED`` and ``DEADLINE`` as ``interrupted``, a job killed by the warning itself
+(exit code 140, 128 + SIGUSR2: it came before the interpreter had started) as ``interrupted`` by the time limit,
+``OUT_OF_MEMORY`` as ``oom``, every other (``CANCELLED``, ``FAILED``, ``NODE_FAIL``, ...) as ``failed``, with SLURM's
+state and reason.
 
 submitit is imported inside functions only, so the package (and the other executors) work without it.
 """
@@ -24,8 +28,10 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,11 +40,12 @@ from typing import Any
 from bench.executors import slurm_queue
 from bench.executors.one_run import execute_run
 from bench.executors.plan import PlannedRun, key_of
+from bench.executors.slurm_start import MODULE as START_MODULE
 from bench.executors.sweep import SweepInterrupted, prepare, record_crashed
-from bench.results import replace_run_rows, write_json_atomic
+from bench.results import ResultsError, replace_run_rows, write_json_atomic
 from bench.run import stopping
 from bench.run.config import RunConfig
-from bench.run.identity import RunError
+from bench.run.identity import RunError, crashed_row, key_for
 from bench.run.readers import DataError
 from bench.run.recipe import Emit
 
@@ -46,8 +53,9 @@ INSTALL_HINT = "the slurm executor needs submitit: pip install 'noprop-bench[slu
 MEASURED_IN = "slurm-job"
 POLL_S = 0.5  # how often the driver reads the events files
 STATE_EVERY_S = 5.0  # how often it asks SLURM for its jobs' states
-WARNING_S = 90  # a job's SIGUSR2 comes this long before its time limit (to record itself and requeue), or half
-# its time for a job shorter than twice that
+WARNING_S = 90  # a job's SIGUSR2 is asked for this long before its time limit (to record itself and requeue), or
+# half its time for a job shorter than twice that; SLURM may send it up to 60 s earlier still (sbatch --signal)
+WARNED_EXIT = 128 + signal.SIGUSR2  # 140: a job's task killed by the warning before it could hold it
 CANCEL_WAIT_S = 60.0  # after the driver is stopped: how long cancelled runs get to record themselves
 ENDED_AS = {"TIMEOUT": "interrupted", "PREEMPTED": "interrupted", "DEADLINE": "interrupted", "OUT_OF_MEMORY": "oom"}
 
@@ -171,7 +179,8 @@ class _Driver:
     def _submit(self, runs: list[PlannedRun], resume: bool) -> list[str]:
         if not runs:
             return []
-        executor = self.submitit.SlurmExecutor(folder=str(self.folder / "%j"))
+        executor = self.submitit.SlurmExecutor(folder=str(self.folder / "%j"),
+                                               python=f"{shlex.quote(sys.executable)} -u -m {START_MODULE}")
         executor.update_parameters(**self._parameters())
         cwd, config_dict = os.getcwd(), self.config.to_dict()
         ids = []
@@ -259,9 +268,7 @@ class _Driver:
                 self._record_lost(job)
 
     def _record_lost(self, job: _Job) -> None:
-        state = job.last
-        status = ENDED_AS.get(state.state.split()[0], "failed")
-        reason = f"SLURM job {job.job_id} ended {state.state}" + (f" ({state.reason})" if state.reason else "")
+        status, reason = ended_as(job.job_id, job.last)
         row = record_crashed(self.config, job.run, status=status, reason=reason[:200], measured_in=MEASURED_IN)
         self.rows[job.key] = row
         job.ended = True
@@ -295,6 +302,16 @@ class _Driver:
         except (OSError, ValueError):
             return {}
         return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+def ended_as(job_id: str, state: slurm_queue.JobState) -> tuple[str, str]:
+    """(status, reason) of the row of a job that ended without sending its run's: from SLURM's state, except that a
+    task killed by the time-limit warning (exit 140, or signal 12 where SLURM reports the signal) is the time limit."""
+    if state.exit_code in (f"{WARNED_EXIT}:0", f"0:{int(signal.SIGUSR2)}"):
+        return "interrupted", (f"{stopping.NAMES[signal.SIGUSR2]}: job {job_id} ended by the warning signal (SIGUSR2, "
+                               f"exit code {state.exit_code}) before its run could record itself")
+    reason = f"SLURM job {job_id} ended {state.state}" + (f" ({state.reason})" if state.reason else "")
+    return ENDED_AS.get(state.state.split()[0], "failed"), reason
 
 
 def _size(path: Path) -> int:
@@ -336,23 +353,26 @@ def _finished_ok(path: Path, job_id: str) -> bool:
 def _job(config_dict: dict, method: str, seed: int, resume: bool, events_path: str, cwd: str,
          requeue: bool) -> None:
     """One run in its own SLURM job: its events appended to ``events_path``, its row sent in the ``end`` event.
-    A requeued job (SLURM_RESTART_COUNT > 0) continues its run from the checkpoint."""
+    A requeued job (SLURM_RESTART_COUNT > 0) continues its run from the checkpoint. SIGUSR2, held since the job's
+    first statement (``bench.executors.slurm_start``), is let through once its handler is in place."""
     import torch
 
-    stopping.stop_on_signals(signal.SIGUSR2)  # after submitit's handlers: a stop records the run interrupted
     if os.path.isdir(cwd):  # relative --out and --data-dir mean what they mean to the driver
         os.chdir(cwd)
     config = RunConfig(**config_dict)
-    if config.threads:
-        torch.set_num_threads(config.threads)
     events = _EventsFile(events_path, requeue)
     restarted = int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0
+    stopping.stop_on_signals(signal.SIGUSR2)  # after submitit's handlers: a stop records the run interrupted
     try:
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR2})  # a warning that came early stops the run now
         execute_run(config, method, seed, resume=resume or restarted, emit=events.emit, measured_in=MEASURED_IN,
                     write_rows=None)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # the run's own interrupted row, or, stopped before it began, one made here
+        events.end_unrecorded(config, method, seed)
         events.requeue_or_end()
-    except (DataError, RunError) as e:
+    except (DataError, RunError, ResultsError) as e:  # they stop the sweep (a full disk at a checkpoint too)
         events.emit({"event": "error", "message": str(e)})
     finally:
         events.close()
@@ -368,14 +388,33 @@ class _EventsFile:
         self.file = open(path, "a")  # noqa: SIM115 (open for the whole job; closed by close())
         self.requeue = requeue
         self.held: dict[str, Any] | None = None
+        self.started = False  # the run's start was sent
+        self.ended = False  # the run's end (its row) was sent or held back
 
     def emit(self, event: dict[str, Any]) -> None:
         if event["event"] == "start":
             event = {**event, "pid": os.getpid(), "host": socket.gethostname(), "job": os.environ.get("SLURM_JOB_ID")}
-        if event["event"] == "end" and self.requeue and stopping.received() == signal.SIGUSR2:
-            self.held = event
-            return
+            self.started = True
+        if event["event"] == "end":
+            self.ended = True
+            if self.requeue and stopping.received() == signal.SIGUSR2:
+                self.held = event
+                return
         self._write(event)
+
+    def end_unrecorded(self, config: RunConfig, method: str, seed: int) -> None:
+        """A stop that came before the run could record itself (a time-limit warning held while the job started):
+        send its start (which tells a resumed driver where this job's events begin) and an interrupted row, so the
+        driver records why, not a job that ended without a row."""
+        if self.ended:
+            return
+        key = key_for(config, method, seed)
+        if not self.started:
+            self.emit({"event": "start", "key": key, "method": method, "seed": seed,
+                       "epochs": config.epochs_for(method), "epoch": 0})
+        row = crashed_row(config, method, seed, status="interrupted", reason=stopping.reason(),
+                          measured_in=MEASURED_IN)
+        self.emit({"event": "end", "key": key, "row": row, "epoch_rows": []})
 
     def requeue_or_end(self) -> None:
         """After the run stopped: requeue the job if its end was held back, else nothing more to send."""

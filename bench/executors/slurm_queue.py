@@ -19,10 +19,12 @@ TIMEOUT_S = 30.0
 @dataclass(frozen=True)
 class JobState:
     """A job as SLURM reports it: its state (``RUNNING``, ``COMPLETED``, ``TIMEOUT``, ...; ``UNKNOWN`` once SLURM has
-    forgotten it) and SLURM's reason (``None`` when it gives none)."""
+    forgotten it), SLURM's reason (empty when it gives none) and, once it ended, its ``ExitCode`` (``exit:signal``,
+    e.g. ``140:0``; empty while it runs)."""
 
     state: str
     reason: str = ""
+    exit_code: str = ""
 
     @property
     def active(self) -> bool:
@@ -77,7 +79,7 @@ def finished_state(job_id: str) -> JobState:
     if done.returncode != 0:
         return JobState("UNKNOWN", "SLURM no longer knows the job")
     fields = dict(part.split("=", 1) for part in done.stdout.split() if "=" in part)
-    return JobState(fields.get("JobState", "UNKNOWN"), _reason(fields.get("Reason", "")))
+    return JobState(fields.get("JobState", "UNKNOWN"), _reason(fields.get("Reason", "")), fields.get("ExitCode", ""))
 
 
 def _reason(text: str) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.executors.plan import PlannedRun, key_of, plan
-from bench.results import ResultsError, replace_run_rows, write_json_atomic
+from bench.results import ResultsError, check_whole, replace_run_rows, write_json_atomic
 from bench.run.config import RunConfig
 from bench.run.identity import crashed_row, resolve_device
 from bench.run.recipe import Emit
@@ -23,13 +23,14 @@ class SweepInterrupted(Exception):
 
 
 def prepare(config: RunConfig, resume: bool, emit: Emit) -> list[PlannedRun]:
-    """Fail before any run on an unwritable folder or unusable device, save the resolved config, and return the
-    runs to do (those ``--resume`` skips are announced through ``emit``)."""
+    """Fail before any run on an unwritable folder, a results file ending in a torn row, or an unusable device, save
+    the resolved config, and return the runs to do (those ``--resume`` skips are announced through ``emit``)."""
     out = Path(config.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ResultsError(f"cannot create the results folder {out}: {e.strerror}; choose another --out") from e
+    check_whole(out)  # else each run would train, then fail to write its row
     resolve_device(config.device)
     write_json_atomic(out / f"config-{config.model_hash()}.json", config.to_dict())
     todo, skipped = plan(config, resume)

@@ -7,12 +7,16 @@ from bench.results.store import (
     RUNS_FILE,
     SchemaMismatchError,
     append_rows,
+    check_whole,
     read_epochs,
     read_runs,
     replace_run_rows,
+    set_aside_torn,
 )
+from bench.results.whole import TornRowError
 
 __all__ = [
     "EPOCHS_FILE", "EPOCH_COLUMNS", "RUNS_FILE", "RUN_COLUMNS", "SCHEMA_VERSION", "ResultsError",
-    "SchemaMismatchError", "append_rows", "read_epochs", "read_runs", "replace_run_rows", "write_json_atomic",
+    "SchemaMismatchError", "TornRowError", "append_rows", "check_whole", "read_epochs", "read_runs", "replace_run_rows",
+    "set_aside_torn", "write_json_atomic",
 ]

@@ -13,6 +13,10 @@ they always see one whole version. Appending
 one buffer in ``"a"`` mode does not give that guarantee: on a full disk ``write`` may store part of the buffer,
 leaving a torn last line that the next append glues onto. The price is rewriting the file on every write, which
 is cheap at this scale (one row per run or epoch, a few MB for a large sweep).
+
+A file torn by something else (an older noprop-bench's in-place append, a copy cut short) is refused by every
+reader and writer here, naming the file and the line (``bench.results.whole``); ``set_aside_torn`` moves the torn
+row to a side file, keeping every whole row.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -44,6 +47,7 @@ from bench.results.schema import (
     pandas_dtype,
     versions_of,
 )
+from bench.results.whole import parse, side_file, whole_records
 
 if TYPE_CHECKING:
     import pandas
@@ -73,19 +77,13 @@ def append_rows(path: Path, columns: tuple[str, ...], rows: list[dict]) -> None:
     if not rows:
         return
     with _locked([path]):
-        existing = _existing_size(path)
+        existing = _read_bytes(path)
         if existing:
             _check_header(path, columns)
+            whole_records(path, existing)  # a torn last row is refused, never glued onto
 
         def write(out: IO[bytes]) -> None:
-            if existing:
-                with open(path, "rb") as src:
-                    _copy(src, out)
-                    src.seek(-1, os.SEEK_END)
-                    if src.read(1) != b"\n":  # a hand-edited file without a final newline
-                        out.write(b"\n")
-            else:
-                out.write(_header(columns))
+            out.write(existing or _header(columns))
             out.write(lines)
 
         atomic_write(path, write)
@@ -140,13 +138,16 @@ def read_epochs(folder: str | Path) -> pandas.DataFrame:
 
 
 def _read(path: Path, schema: tuple[Column, ...]) -> pandas.DataFrame:
-    """Read a file of this schema version or an older one; the columns an older file lacks read as missing."""
+    """Read a file of this schema version or an older one; the columns an older file lacks read as missing. The
+    bytes are read once and checked for a torn or malformed row before pandas (which pads a short row) sees them."""
     import pandas as pd  # imported here so a run's child process does not pay for pandas just to write rows
 
     current = columns(schema)
-    if not path.exists() or path.stat().st_size == 0:
+    data = _read_bytes(path)
+    if not data:
         return pd.DataFrame({c: pd.Series(dtype=pandas_dtype(c)) for c in current})
-    header = _read_header(path)
+    records = whole_records(path, data)
+    header = records[0][1] if records else []
     possible = versions_of(header, schema)
     if not possible:
         _check_header(path, current)  # raises, saying how the header differs
@@ -155,7 +156,7 @@ def _read(path: Path, schema: tuple[Column, ...]) -> pandas.DataFrame:
     # column is a real NaN (e.g. a diverged loss).
     na_values = {c: ["", "nan"] if is_float(c) else [""] for c in found}
     try:
-        frame = pd.read_csv(path, dtype={c: pandas_dtype(c) for c in found}, keep_default_na=False,
+        frame = pd.read_csv(io.BytesIO(data), dtype={c: pandas_dtype(c) for c in found}, keep_default_na=False,
                             na_values=na_values, **exact_floats(pd))
     except (ValueError, pd.errors.ParserError) as err:
         detail = str(err).splitlines()[0] if str(err) else type(err).__name__
@@ -184,12 +185,50 @@ def exact_floats(pd: Any) -> dict[str, str]:
     return {"float_precision": "round_trip"} if (major, minor) < (3, 1) else {}
 
 
-def _read_header(path: Path) -> list[str]:
+def _read_bytes(path: Path) -> bytes:
+    """The whole file (empty when there is none): every check and parse of one read sees the same version."""
     try:
-        with open(path, "rb") as f:
-            return f.readline().decode("utf-8", errors="replace").rstrip("\r\n").split(",")
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""
     except OSError as err:
         raise ResultsError(f"could not read {path}: {err.strerror or err}") from err
+
+
+def check_whole(folder: str | Path) -> None:
+    """Raise TornRowError (or ResultsError) unless both results files in ``folder`` hold only whole rows: a sweep
+    checks this before its first run, so no run trains only to find it cannot write its row."""
+    for name in (RUNS_FILE, EPOCHS_FILE):
+        path = Path(folder) / name
+        data = _read_bytes(path)
+        if data:
+            whole_records(path, data)
+
+
+def set_aside_torn(folder: str | Path) -> list[str]:
+    """Move a torn last row of ``runs.csv`` and of ``epochs.csv`` in ``folder``, byte for byte, to the end of
+    ``<file>.torn``, keeping every whole row; one line per row moved."""
+    moved = [_set_aside(Path(folder) / name) for name in (RUNS_FILE, EPOCHS_FILE)]
+    return [line for line in moved if line]
+
+
+def _set_aside(path: Path) -> str | None:
+    """The side file is written before the results file is cut, so a crash between the two leaves the torn row in
+    both, never in neither."""
+    with _locked([path]):
+        data = _read_bytes(path)
+        parsed = parse(path, data)
+        if parsed.torn_line is None:
+            return None
+        side = side_file(path)
+        kept, torn = data[: parsed.whole_size], data[parsed.whole_size:]
+        ending = b"" if torn.endswith(b"\n") else b"\n"
+        before = _read_bytes(side)
+        atomic_write(side, lambda out: out.write(before + torn + ending))
+        atomic_write(path, lambda out: out.write(kept))
+    whole = max(len(parsed.records) - 1, 0)
+    return (f"set aside the torn row at {path} line {parsed.torn_line} ({len(torn)} bytes) into {side}; the {whole} "
+            "whole rows before it stay")
 
 
 # ----------------------------------------------------------------------------------------- encoding and schema
@@ -278,22 +317,18 @@ def _check_header(path: Path, columns: tuple[str, ...]) -> None:
 
 
 def _rows_without_run(path: Path, columns: tuple[str, ...], run_id: str) -> bytes:
-    """The file's data rows, re-encoded, minus those of ``run_id``; empty if the file does not exist."""
-    if not _existing_size(path):
+    """The file's data rows, re-encoded, minus those of ``run_id``; empty if the file does not exist. A torn last
+    row is refused (TornRowError), never rewritten as a whole one."""
+    data = _read_bytes(path)
+    if not data:
         return b""
     _check_header(path, columns)
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            records = list(csv.reader(f))[1:]
-    except (OSError, csv.Error, UnicodeDecodeError) as err:
-        raise ResultsError(f"could not read {path}: {err}") from err
+    records = whole_records(path, data)[1:]
     id_at = columns.index("run_id")
     version_at = columns.index("schema_version")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    for line, record in enumerate(records, start=2):
-        if not record:
-            continue
+    for line, record in records:
         if len(record) != len(columns) or record[version_at] != str(SCHEMA_VERSION):
             raise SchemaMismatchError(
                 f"{path} record {line} does not match schema_version {SCHEMA_VERSION} "
@@ -331,15 +366,3 @@ def _locked(paths: Sequence[Path]) -> Iterator[None]:
         yield
 
 
-def _copy(src: IO[bytes], dst: IO[bytes]) -> None:
-    while chunk := src.read(1 << 20):
-        dst.write(chunk)
-
-
-def _existing_size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
-    except OSError as err:
-        raise ResultsError(f"could not read {path}: {err.strerror or err}") from err

@@ -8,6 +8,7 @@ It is written through ``bench.results.atomic.atomic_write``: a crash leaves the 
 
 from __future__ import annotations
 
+import errno
 import io
 from pathlib import Path
 from typing import Any
@@ -32,10 +33,19 @@ def latest_checkpoint(out: Path, run_key: str) -> Path | None:
 
 
 def save(path: Path, state: dict[str, Any]) -> None:
-    """Atomically write a checkpoint."""
+    """Atomically write a checkpoint. A write that fails (a full disk) is a ResultsError, which stops the sweep as
+    any unwritable result does: every run after it would train only to fail the same way."""
     buffer = io.BytesIO()
     torch.save({"format": FORMAT, **state}, buffer)
-    atomic_write(path, lambda f: f.write(buffer.getbuffer()))
+    try:
+        atomic_write(path, lambda f: f.write(buffer.getbuffer()))
+    except ResultsError as e:
+        cause = e.__cause__
+        full = isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT)
+        reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(e)
+        raise ResultsError(f"could not write the checkpoint {path}: {reason}; the sweep stopped there, keeping every "
+                           f"row written so far: {'free space' if full else 'fix that'}, then run the same command "
+                           "with --resume to continue from the run's last checkpoint") from e
 
 
 def load(path: Path) -> dict[str, Any]:

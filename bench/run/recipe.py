@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from bench.results import artifacts, replace_run_rows
+from bench.results import ResultsError, artifacts, replace_run_rows
 from bench.run import budget, capture, checkpoint, data, identity, loop, methods, stopping, switches
 from bench.run.ambient import host_default_device
 from bench.run.batching import ShuffledPasses
@@ -151,7 +151,7 @@ class Run:
         except KeyboardInterrupt:  # Ctrl-C, SIGTERM or SIGHUP (bench.run.stopping)
             stopping.hold_off()  # a second signal must not cut the row being written
             status, reason, interrupted = "interrupted", stopping.reason(), True
-        except (data.DataError, RunError):
+        except (data.DataError, RunError, ResultsError):  # a full disk at a checkpoint stops the sweep too
             raise
         except Exception as e:  # a failing method is recorded and the sweep goes on
             status, reason = _failure(e)

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.executors.slurm import job_stdout
+from bench.executors import slurm_queue
+from bench.executors.slurm import ended_as, job_stdout
 from tests.conftest import TINY, cli
 
 
@@ -50,12 +51,12 @@ def ledger(out: Path) -> dict[str, str]:
     return json.loads((out / "checkpoints" / "slurm" / "jobs.json").read_text())
 
 
-def wait_for(predicate, limit_s: float = 120.0) -> None:
+def wait_for(predicate, limit_s: float = 120.0, every_s: float = 0.2) -> None:
     deadline = time.time() + limit_s
     while not predicate():
         if time.time() > deadline:
             raise AssertionError("timed out waiting")
-        time.sleep(0.2)
+        time.sleep(every_s)
 
 
 def started(out: Path, method: str) -> bool:
@@ -178,12 +179,57 @@ def test_without_sbatch_it_is_one_line(tiny_mnist: Path, tmp_path: Path) -> None
 
 
 def test_a_job_at_its_time_limit_records_its_run_interrupted(tiny_mnist: Path, tmp_path: Path) -> None:
-    """A one-minute job gets SIGUSR2 half-way (--signal=USR2@30): its run records itself interrupted in time."""
+    """A one-minute job gets SIGUSR2 (--signal=USR2@30) anywhere in its first 30 s: SLURM may send it up to 60 s
+    before the time asked for. Whenever it comes, the run is recorded interrupted by the time limit."""
     out = tmp_path / "res"
     proc = cli(*RUN, "--data-dir", str(tiny_mnist), "--epochs", "5000", "--methods", "noprop", "--out", str(out),
                "--executor", "slurm", "--slurm-partition", "short", "--slurm-time", "1", "--device", "cpu",
                timeout=300)
     assert proc.returncode == 1, proc.stderr
     [row] = rows(out / "runs.csv")
-    assert (row["status"], row["reason"]) == ("interrupted", "SLURM time limit")
-    assert 1 <= int(row["epochs_done"]) < 5000
+    assert row["status"] == "interrupted" and row["reason"].startswith("SLURM time limit"), row
+    assert int(row["epochs_done"] or 0) < 5000
+
+
+def job_python_started(out: Path, job_id: str) -> bool:
+    """Whether the job's Python has started (submitit logs its start before it loads the job, which imports torch
+    and the harness: seconds before the run can install any handler of its own)."""
+    return any("Starting with JobEnvironment" in log.read_text()
+               for log in job_stdout(out / "checkpoints" / "slurm", job_id) if log.suffix == ".out")
+
+
+def test_the_warning_signal_as_the_job_starts_records_the_time_limit(tiny_mnist: Path, tmp_path: Path) -> None:
+    """SLURM may send the time-limit warning up to 60 s before the time asked for (sbatch --signal): in a short
+    job, while its Python is still starting. Sent here by ``scancel --signal=USR2`` the moment the job's Python has
+    started, it must not kill the job unrecorded ('failed ... NonZeroExitCode'): the row says the time limit."""
+    out = tmp_path / "res"
+    driver = subprocess.Popen([sys.executable, "-m", "bench.cli", *RUN, "--data-dir", str(tiny_mnist), "--epochs",
+                               "30", "--methods", "noprop", "--device", "cpu", "--out", str(out), "--executor",
+                               "slurm"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "XDG_CACHE_HOME": "/nonexistent-cache"})
+    wait_for(lambda: (out / "checkpoints" / "slurm" / "jobs.json").exists())
+    [job_id] = ledger(out).values()
+    wait_for(lambda: job_python_started(out, job_id), limit_s=120, every_s=0.01)
+    subprocess.run(["scancel", "--signal=USR2", job_id], check=True)
+    _, stderr = driver.communicate(timeout=300)
+    assert driver.returncode == 1, stderr
+    [row] = rows(out / "runs.csv")
+    assert row["status"] == "interrupted" and row["reason"].startswith("SLURM time limit"), row
+
+
+def test_a_task_killed_by_the_warning_reads_as_the_time_limit(tmp_path: Path) -> None:
+    """Where the warning comes before a job's interpreter has even started, nothing can hold it: the task dies by
+    SIGUSR2 and srun exits 140. The driver reads that state from SLURM as the time limit, not as a failure."""
+    log = tmp_path / "job.out"
+    script = tmp_path / "job.sh"
+    script.write_text(f"#!/bin/bash\n#SBATCH --output={log}\n#SBATCH --time=1\n"
+                      f"srun {sys.executable} -c 'import time; print(\"up\", flush=True); time.sleep(60)'\n")
+    job_id = subprocess.run(["sbatch", "--parsable", str(script)], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    wait_for(lambda: log.exists() and "up" in log.read_text(), limit_s=60)
+    subprocess.run(["scancel", "--signal=USR2", job_id], check=True)
+    wait_for(lambda: not slurm_queue.states([job_id])[job_id].active, limit_s=60)
+    state = slurm_queue.finished_state(job_id)
+    assert (state.state, state.exit_code) == ("FAILED", "140:0"), state
+    status, reason = ended_as(job_id, state)
+    assert status == "interrupted" and reason.startswith("SLURM time limit") and "140" in reason, reason

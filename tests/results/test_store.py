@@ -118,12 +118,16 @@ def test_missing_files_read_as_empty_frames_with_columns(tmp_path: Path):
     assert str(runs["seed"].dtype) == "Int64" and str(runs["test_acc"].dtype) == "float64"
 
 
-def test_file_without_final_newline_is_extended_cleanly(tmp_path: Path):
+def test_file_without_final_newline_is_a_torn_row_never_extended(tmp_path: Path):
+    """Every row is written with its newline: without one, the last row may have been cut inside a number or after
+    a doubled quote and still parse, so it is refused (tests/results/test_torn.py), not glued onto."""
     path = tmp_path / "runs.csv"
     append_rows(path, RUN_COLUMNS, [run_row("a")])
     path.write_bytes(path.read_bytes().rstrip(b"\n"))
-    append_rows(path, RUN_COLUMNS, [run_row("b")])
-    assert list(read_runs(tmp_path)["run_id"]) == ["a", "b"]
+    before = path.read_bytes()
+    with pytest.raises(ResultsError, match="runs.csv line 2 is a torn row"):
+        append_rows(path, RUN_COLUMNS, [run_row("b")])
+    assert path.read_bytes() == before
 
 
 def _append_fifty(path: str, worker: str, start) -> None:
