@@ -16,21 +16,23 @@ from bench.formatting import BYTES_PER_MB, fmt
 
 
 class RichDisplay:
-    """One bar per run (method, seed, epoch, loss, last test accuracy, elapsed), then a summary table. With
-    ``total_runs`` (a grid sweep), a first bar for the whole sweep: runs done of all, and the time left estimated
-    from the runs finished so far (their mean wall time times the runs to go; skipped runs count as done)."""
+    """One bar per run (method, seed, epochs done, what it is doing now, loss, last test accuracy, elapsed), then a
+    summary table. What a run is doing comes from its ``phase`` events (loading data, starting block workers, epoch
+    k), so a run that has not finished an epoch yet shows it is alive. With ``total_runs`` (a grid sweep), a first
+    bar for the whole sweep: runs done of all, and the time left estimated from the runs finished so far (their mean
+    wall time times the runs to go; skipped runs count as done)."""
 
     def __init__(self, console: Console, total_runs: int | None = None) -> None:
         self.console = console
         self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[phase]}"),
             TextColumn("loss {task.fields[loss]}"), TextColumn("test {task.fields[acc]}"), TimeElapsedColumn(),
             console=console,
         )
         self.tasks: dict[str, int] = {}
         self.sweep = SweepClock(total_runs) if total_runs else None
         self.sweep_task = None if self.sweep is None else self.progress.add_task(
-            "sweep", total=total_runs, loss="-", acc="-")
+            "sweep", total=total_runs, phase="", loss="-", acc="-")
 
     def __enter__(self) -> RichDisplay:
         self.progress.start()
@@ -44,16 +46,16 @@ class RichDisplay:
         if kind == "start":
             self.tasks[key] = self.progress.add_task(
                 f"{event['method']:<9} seed {event['seed']}", total=event["epochs"], completed=event["epoch"],
-                loss="-", acc="-",
+                phase="starting", loss="-", acc="-",
             )
+        elif kind == "phase" and key in self.tasks:
+            self.progress.update(self.tasks[key], phase=event["phase"])
         elif kind == "epoch" and key in self.tasks:
             self.progress.update(self.tasks[key], completed=event["epoch"], loss=fmt(event["loss"], ".4f"),
                                  acc=fmt(event["test_acc"], ".2f") + "%")
         elif kind == "end" and key in self.tasks:
-            row = event["row"]
-            if row["status"] != "ok":
-                self.progress.update(self.tasks[key], description=self.progress.tasks[self.tasks[key]].description
-                                     + f" [red]{row['status']}[/]")
+            status = event["row"]["status"]
+            self.progress.update(self.tasks[key], phase="done" if status == "ok" else f"[red]{status}[/]")
             self.progress.stop_task(self.tasks[key])
         elif kind == "skipped":
             self.console.print(f"skipping {event['method']} seed {event['seed']}: already completed (--resume)")

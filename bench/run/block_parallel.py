@@ -10,9 +10,16 @@ data, draw the same batches and build the same model, and do exactly what is ann
 their own and write nothing.
 
 Followers are started with ``subprocess`` (the local executor's run process is a daemon, which ``multiprocessing``
-forbids to have children), meet the leader through a ``FileStore`` in a temporary folder (one machine), and ignore
-Ctrl-C: the leader records the run as interrupted and then stops them. Backend: gloo on the CPU, nccl on CUDA
-(rank r on GPU r).
+forbids to have children) and ignore Ctrl-C: the leader records the run as interrupted and then stops them. Backend:
+gloo on the CPU, nccl on CUDA (rank r on GPU r).
+
+The rendezvous: the leader serves one ``TCPStore`` on 127.0.0.1 for the whole run, and each follower holds one client
+of it. (A ``FileStore`` deletes its file once ``world_size`` of its objects are gone and none is left; with two per
+process, a follower that opened the file just before the leader dropped its last one was left reading a deleted
+file's offsets in the new one, waiting forever for the leader's key: issue 34.) Each follower sets ``joining<rank>``
+before it joins the group and ``joined<rank>`` after; the leader, once its own data is loaded, waits at most
+``JOIN_LIMIT_S`` for all of them, so a worker that ends or hangs before the group forms fails the run within that
+time, named, instead of leaving the others in a collective until ``TIMEOUT``.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import contextlib
 import copy
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -39,11 +47,18 @@ from bench.run.batching import ShuffledPasses
 from bench.run.budget import Budget
 from bench.run.config import RunConfig
 from bench.run.data import Splits
-from bench.run.identity import RunError, resolve_device
-from bench.run.recipe import Emit, RowWriter, Run, prepare_data
+from bench.run.identity import RunError, key_for, resolve_device
+from bench.run.recipe import Emit, RowWriter, Run, phase, prepare_data
 from noprop.core.method import ALL, BeforeStep, BlockParallel, EpochPlan, Method, Part, StepRecord
 
 TIMEOUT = timedelta(minutes=30)  # longest a rank waits in one collective (the followers wait out each evaluation)
+JOIN_LIMIT_S = 45.0  # longest the leader waits, once its data is loaded, for every follower to join the group
+HANDSHAKE_S = 10.0  # the least the group's own handshake gets, however late the last follower came
+HOST = "127.0.0.1"  # the group's store: one machine
+
+
+class BlockWorkerError(RuntimeError):
+    """A block worker did not join the group (or ended before it did): the run is recorded ``failed`` with this."""
 
 
 def run_block_parallel(config: RunConfig, method: str, seed: int, *, resume: bool, emit: Emit, measured_in: str,
@@ -51,25 +66,25 @@ def run_block_parallel(config: RunConfig, method: str, seed: int, *, resume: boo
     """Run one (method, seed) over ``config.block_workers`` processes; this process is rank 0 and returns the row."""
     world = config.block_workers
     device = _rank_device(config, 0)
+    store = dist.TCPStore(HOST, 0, world, is_master=True, timeout=TIMEOUT, wait_for_workers=False)
     with tempfile.TemporaryDirectory(prefix="noprop-blocks-") as tmp:
-        store = Path(tmp) / "store"
         spec = Path(tmp) / "run.json"
         spec.write_text(json.dumps({"config": config.to_dict(), "method": method, "seed": seed}))
-        followers = [_start_follower(spec, r, world, store) for r in range(1, world)]
+        followers = [_start_follower(spec, r, world, store.port) for r in range(1, world)]
         leaders: list[Leader] = []
 
         def build(name: str, c: RunConfig, splits: Splits, batches: int, s: int) -> Method:
+            emit(phase(key_for(c, name, s), f"starting {world} block workers"))
+            _form_group(store, followers, device, Path(tmp))
             leaders.append(Leader(split_over_group(methods.build(name, c, splits, batches, s), name, device),
                                   followers))
             return leaders[0]
 
         try:
-            _await_followers(store, followers)
-            _join_group(store, 0, world, device)
             return Run(config, method, seed, resume=resume, emit=emit, measured_in=measured_in, build=build,
                        write_rows=write_rows).execute()
         finally:
-            _stop(leaders[0].calling if leaders else False, followers)
+            _stop(bool(leaders) and not leaders[0].calling, followers)
 
 
 class Leader(nn.Module):
@@ -144,16 +159,20 @@ class Leader(nn.Module):
         return copy.deepcopy(self.model, memo)
 
 
-def follow(spec_path: str, rank: int, world: int, store: str) -> None:
-    """A follower's life: build the same data and model, then do what the leader announces until ``stop``."""
+def follow(spec_path: str, rank: int, world: int, port: int) -> None:
+    """A follower's life: join the group, build the same data and model, then do what the leader announces until
+    ``stop``."""
     stopping.hold_off()  # Ctrl-C, SIGTERM, SIGHUP: the leader stops us after recording an interrupted run
     spec = json.loads(Path(spec_path).read_text())
     config = RunConfig(**spec["config"])
     if config.threads:
         torch.set_num_threads(config.threads)
     device = _rank_device(config, rank)
-    dist.FileStore(store, world).set(f"ready{rank}", "1")
-    _join_group(Path(store), rank, world, device)
+    store = dist.TCPStore(HOST, port, world, is_master=False, timeout=timedelta(seconds=JOIN_LIMIT_S))
+    store.set(f"joining{rank}", "1")
+    _join_group(store, rank, world, device, TIMEOUT)  # the leader may still be loading its data
+    store.set(f"joined{rank}", "1")
+    store.set_timeout(TIMEOUT)  # nccl meets through the store again at the first collective
     splits, passes = prepare_data(config, device, spec["seed"])
     built = methods.build(spec["method"], config, splits, len(passes), spec["seed"])
     model = split_over_group(switches.prepare_model(built, config), spec["method"], device)
@@ -200,47 +219,74 @@ def _rank_device(config: RunConfig, rank: int) -> torch.device:
     return torch.device("cuda", rank)
 
 
-def _start_follower(spec: Path, rank: int, world: int, store: Path) -> subprocess.Popen:
+def _start_follower(spec: Path, rank: int, world: int, port: int) -> subprocess.Popen:
     log = open(spec.parent / f"rank{rank}.log", "w")  # noqa: SIM115 (the child writes it; closed with the folder)
     return subprocess.Popen([sys.executable, "-m", "bench.run.block_parallel", str(spec), str(rank),
-                             str(world), str(store)], stdout=log, stderr=subprocess.STDOUT)
+                             str(world), str(port)], stdout=log, stderr=subprocess.STDOUT)
 
 
-def _await_followers(store: Path, followers: list[subprocess.Popen], limit_s: float = 300) -> None:
-    """Wait until every follower has started (imports can take a while); a follower that exits first is an error."""
-    waiting = dist.FileStore(str(store), len(followers) + 1)
-    deadline = time.monotonic() + limit_s
-    for rank, proc in enumerate(followers, start=1):
-        while True:
-            try:
-                waiting.wait([f"ready{rank}"], timedelta(seconds=1))
-                break
-            except RuntimeError:  # not yet: the store's wait timed out
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RunError(f"block worker {rank} did not start: {_last_line(store.parent, rank)}") from None
+def _form_group(store: dist.Store, followers: list[subprocess.Popen], device: torch.device, logs: Path) -> None:
+    """Join the group as rank 0 once every follower is joining, all within ``JOIN_LIMIT_S`` (the handshake itself
+    gets at least ``HANDSHAKE_S``); else a BlockWorkerError naming the worker that did not join (a follower that ends
+    is named at once). Collectives then wait up to ``TIMEOUT``."""
+    deadline = time.monotonic() + JOIN_LIMIT_S
+    _await_key(store, "joining", followers, deadline, logs)
+    deadline = max(deadline, time.monotonic() + HANDSHAKE_S)
+    try:
+        _join_group(store, 0, len(followers) + 1, device, timedelta(seconds=deadline - time.monotonic()))
+    except RuntimeError as e:  # gloo gave up waiting for a follower's address: say which one, not in gloo's words
+        _await_key(store, "joined", followers, time.monotonic(), logs)
+        raise BlockWorkerError(f"the block workers did not form a group within {JOIN_LIMIT_S:.0f} s: "
+                               f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from e
+    _await_key(store, "joined", followers, deadline, logs)
+    dist.set_timeout(TIMEOUT)
 
 
-def _last_line(folder: Path, rank: int) -> str:
+def _await_key(store: dist.Store, key: str, followers: list[subprocess.Popen], deadline: float, logs: Path) -> None:
+    """Wait until every follower r has set ``key<r>``: a follower that ends first, or those still missing at
+    ``deadline``, are a BlockWorkerError naming them (with the last line the first of them wrote, if any)."""
+    missing = list(range(1, len(followers) + 1))
+    while True:
+        missing = [r for r in missing if not store.check([f"{key}{r}"])]
+        for r in missing:
+            if (code := followers[r - 1].poll()) is not None:
+                raise BlockWorkerError(f"block worker {r} ended ({_exit(code)}) before joining the group"
+                                       + _last_output(logs, r))
+        if not missing:
+            return
+        if time.monotonic() >= deadline:
+            names = " and ".join(str(r) for r in missing)
+            raise BlockWorkerError(f"block worker{'s' if len(missing) > 1 else ''} {names} did not join the group "
+                                   f"within {JOIN_LIMIT_S:.0f} s" + _last_output(logs, missing[0]))
+        time.sleep(0.05)
+
+
+def _exit(code: int) -> str:
+    return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+
+
+def _last_output(folder: Path, rank: int) -> str:
     lines = (folder / f"rank{rank}.log").read_text(errors="replace").strip().splitlines()
-    return lines[-1] if lines else "no output"
+    return f"; its last output: {lines[-1].strip()[:200]}" if lines else ""
 
 
-def _join_group(store: Path, rank: int, world: int, device: torch.device) -> None:
+def _join_group(store: dist.Store, rank: int, world: int, device: torch.device, timeout: timedelta) -> None:
     backend = "nccl" if device.type == "cuda" else "gloo"
-    dist.init_process_group(backend, store=dist.FileStore(str(store), world), rank=rank, world_size=world,
-                            timeout=TIMEOUT)
+    dist.init_process_group(backend, store=store, rank=rank, world_size=world, timeout=timeout)
 
 
-def _stop(mid_call: bool, followers: list[subprocess.Popen]) -> None:
-    """Tell the followers to stop if they are listening (not left inside a failed call); end any that linger."""
+def _stop(listening: bool, followers: list[subprocess.Popen]) -> None:
+    """Tell the followers to stop if they listen for commands; else (the group never formed, or a group-wide call
+    failed part way, leaving them inside a collective) end them at once: nothing of theirs is left to save."""
+    if not listening:
+        for proc in followers:
+            proc.kill()
     if dist.is_initialized():
-        if not mid_call:
+        if listening:
             with contextlib.suppress(RuntimeError):  # a follower died after the last call: it needs no stop
                 dist.broadcast_object_list([("stop",)], src=0)
         dist.destroy_process_group()
     for proc in followers:
-        if mid_call:  # it waits in a collective the leader has left: nothing of it is left to save
-            proc.kill()
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -249,5 +295,5 @@ def _stop(mid_call: bool, followers: list[subprocess.Popen]) -> None:
 
 
 if __name__ == "__main__":
-    follow(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
+    follow(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
     os._exit(0)

@@ -48,6 +48,12 @@ def quiet(event: dict[str, Any]) -> None:
     """An ``Emit`` that shows nothing."""
 
 
+def phase(key: str, what: str) -> dict[str, Any]:
+    """A ``phase`` event: what run ``key`` is doing now (loading data, epoch 3), so a display shows a run that has
+    not yet finished an epoch is alive. Anything that carries out a run may send one (block_parallel does)."""
+    return {"event": "phase", "key": key, "phase": what}
+
+
 @dataclass
 class Progress:
     """What a run has measured so far; saved in checkpoints (as a plain dict) so a resumed run continues it."""
@@ -147,6 +153,7 @@ class Run:
             self.setup(started)
             status, reason = self.train()
             if status == "ok":
+                self.emit(phase(self.key, "final evaluation"))
                 self.evaluate()
         except KeyboardInterrupt:  # Ctrl-C, SIGTERM or SIGHUP (bench.run.stopping)
             stopping.hold_off()  # a second signal must not cut the row being written
@@ -163,7 +170,9 @@ class Run:
     def setup(self, started: float) -> None:
         """Data on the device, the method built (or restored from the checkpoint), untimed warm-up and probes."""
         c = self.config
+        self.emit(phase(self.key, "loading data"))
         self.splits, self.passes = prepare_data(c, self.device, self.seed)
+        self.emit(phase(self.key, "building the model"))
         built = self.build(self.method_name, c, self.splits, len(self.passes), self.seed)
         self.model = switches.prepare_model(built, c)
         self.row["params"] = sum(p.numel() for p in self.model.parameters())
@@ -176,8 +185,10 @@ class Run:
             if self.device.type == "cuda" and self.restored.get("cuda_rng") is not None:
                 torch.cuda.set_rng_state(self.restored["cuda_rng"], self.device)
         if c.timing_warmup_batches and self.progress.warmup_time_s is None:
+            self.emit(phase(self.key, "warm-up"))
             self.progress.warmup_time_s = scratch_steps(self.model, self.splits, c, self.device,
                                                         c.timing_warmup_batches)
+        self.emit(phase(self.key, "measuring one step"))
         self.row.update(probe_one_step(self.model, self.splits, c, self.device, self.passes.sizes()[0],
                                        counts_flops=_counts_flops(self.method_name)))
         self.steps = capture.steps_for(self.model, c.capture, self.device)
@@ -191,6 +202,7 @@ class Run:
         """The epoch loop: timed fit, untimed evaluation, epoch row, checkpoint, early stopping."""
         patience = self.config.early_stopping_patience
         for epoch in range(self.progress.epochs_done + 1, self.config.epochs_for(self.method_name) + 1):
+            self.emit(phase(self.key, f"epoch {epoch}"))
             loss, val_acc = self.epoch(epoch)
             if not math.isfinite(loss):
                 return "diverged", f"training loss became {loss} in epoch {epoch}"

@@ -68,7 +68,8 @@ def test_jsonl_mode_prints_one_event_per_line(tiny_mnist, tmp_path):
                "--out", str(tmp_path), "--in-process", "--jsonl")
     assert proc.returncode == 0, proc.stderr
     events = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert [e["event"] for e in events] == ["start", "epoch", "end"]
+    assert [e["event"] for e in events if e["event"] != "phase"] == ["start", "epoch", "end"]
+    assert [e["phase"] for e in events if e["event"] == "phase"][-2:] == ["epoch 1", "final evaluation"]
     assert events[-1]["row"]["status"] == "ok" and events[-1]["row"]["measured_in"] == "process"
 
 
