@@ -80,17 +80,18 @@ def test_report_command_on_real_runs_writes_every_file(real_results: Path, tmp_p
     assert result.exit_code == 0, result.output
     assert "Accuracy (ok runs" in result.output
     listed = result.output[result.output.index("wrote "):]
-    for name in ("summary.csv", "pareto.csv", "time_to_accuracy.csv", "summary.md",
+    for name in ("summary.csv", "intervals.csv", "pareto.csv", "time_to_accuracy.csv", "summary.md",
                  *(f"{stem}.png" for stem in EXPECTED)):
         assert str(out / name) in listed, name
     for stem in EXPECTED:
         assert_valid_image(out / f"{stem}.png", "png")
-    assert sorted(p.name for p in out.iterdir()) == sorted(["summary.csv", "summary.md", "pareto.csv",
+    assert sorted(p.name for p in out.iterdir()) == sorted(["summary.csv", "summary.md", "pareto.csv", "intervals.csv",
                                                            "time_to_accuracy.csv", *(f"{s}.png" for s in EXPECTED)])
     md = (out / "summary.md").read_text()
     assert "All 8 matching runs finished ok." in md and "![accuracy](accuracy.png)" in md
     assert "## Time to accuracy" in md and "Time to accuracy" in result.output
     assert "| mnist | cnn | one-hot |" in md  # the CNN reference is reported like any method
+    assert "## Is the difference real?" in md
 
 
 def test_summary_of_real_runs_matches_the_run_rows(real_results: Path):
