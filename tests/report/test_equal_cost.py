@@ -131,3 +131,15 @@ def test_runs_without_a_flop_count_are_left_out_of_the_gflop_reading_and_said_so
     assert set(runs.loc[runs["unit"] == "gflop", "run_id"]) == {"x0"}
     assert set(runs.loc[runs["unit"] == "seconds", "run_id"]) == {"x0", "y0"}
     assert any("accuracy at equal GFLOP leaves out backprop" in w for w in report.warnings)
+
+
+def test_a_reading_of_only_some_seeds_is_drawn_hollow(known: Path) -> None:
+    """known_runs: NoProp-DT's seeds take 1, 2 and 3 s an epoch, so at 2 s (backprop's total) seeds 0 and 1 have a
+    reading (78 and 60 %) and seed 2 none yet."""
+    report = build(load([known]), datasets=["cifar10"])
+    with plot.style():
+        fig = equal_cost.figure(report, plot.Styles(["noprop-dt", "backprop"]))
+    (seconds,) = fig.axes  # no FLOP counts: a seconds panel only
+    hollow = [line for line in seconds.get_lines() if line.get_linestyle() == "None" and line.get_fillstyle() == "none"]
+    assert [(list(line.get_xdata()), list(line.get_ydata())) for line in hollow if len(line.get_xdata())] == [
+        ([2.0], [69.0])]

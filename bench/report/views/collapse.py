@@ -76,8 +76,13 @@ def data(report: Report) -> pd.DataFrame:
 
 # ------------------------------------------------------------------------------------------------- tables
 
-HEADER = ["dataset", "method", "setting", "seeds (val.)", "best val. epoch", "test % there", "final test %", "drop",
-          "worst drop", "verdict"]
+HEADER = ["dataset", "method", "setting", "seeds (val.)", "best val. epoch", "test % there", "final test %",
+          "final − best", "worst seed", "verdict"]
+
+
+_TERMINAL_HEADERS = {"seeds (val.)": "seeds\n(val.)", "best val. epoch": "best val.\nepoch",
+                     "test % there": "test %\nthere", "final test %": "final\ntest %", "final − best": "final\n− best",
+                     "worst seed": "worst\nseed"}
 
 
 def _verdict(row: pd.Series) -> str:
@@ -100,8 +105,8 @@ def rows(report: Report) -> list[list[str]]:
 
 def legend(report: Report) -> str:
     return (f"final test accuracy (the headline) against the test accuracy after the epoch of best validation "
-            f"accuracy (one inference run), means over the seeds with a validation split; drop: final − best, "
-            f"worst: the seed that fell most; COLLAPSED: a seed fell more than {report.collapse_margin:g} points "
+            f"accuracy (one inference run), means over the seeds with a validation split; worst seed: final − "
+            f"best of the seed that fell most; COLLAPSED: a seed fell more than {report.collapse_margin:g} points "
             "(report --collapse-margin); without a validation split (val_size) nothing is checked, since choosing "
             "the best epoch on test accuracy would flatter")
 
@@ -125,12 +130,14 @@ def terminal(report: Report) -> list[Table]:
         return [table]
     table = rich_table(f"Late collapse (margin {report.collapse_margin:g} points)", escape(legend(report)),
                        padding=(0, 1, 0, 0))
-    keep = [i for i, name in enumerate(HEADER) if name != "dataset"]
+    frame = report.data[NAME]
+    one_setting = len(frame.drop_duplicates(["dataset", "setting"])) == frame["dataset"].nunique()
+    keep = [i for i, name in enumerate(HEADER) if name != "dataset" and not (name == "setting" and one_setting)]
     for i in keep:
-        table.add_column(escape(HEADER[i]), no_wrap=HEADER[i] != "setting", overflow="fold")
+        table.add_column(escape(_TERMINAL_HEADERS.get(HEADER[i], HEADER[i])), no_wrap=True)
     for row in rows(report):
-        table.add_row(*(f"[bold red]{escape(row[i])}[/]" if row[i].startswith("COLLAPSED") else escape(row[i])
-                        for i in keep))
+        table.add_row(*(f"[bold red]{escape(row[i])}[/]" if row[i].startswith("COLLAPSED")
+                        else escape(row[i]).replace(", ", "\n") for i in keep))
     return [table]
 
 

@@ -297,7 +297,8 @@ def group_curve(points: pd.DataFrame, unit: str) -> pd.DataFrame:
 
 def _draw_group(ax: Axes, rows: pd.DataFrame, readings: pd.DataFrame, unit: str, styles: plot.Styles,
                 settings: plot.Styles) -> None:
-    """One group's line (± sd band) and, as markers, its table readings at the budgets."""
+    """One group's line (± sd band) and, as markers, its table readings at the budgets (hollow where only some of
+    its runs had a reading there)."""
     method, setting = rows["method"].iloc[0], rows["setting"].iloc[0]
     label = method if len(settings.index) == 1 else f"{method}\n{setting}"
     curve = group_curve(rows, unit)
@@ -306,9 +307,11 @@ def _draw_group(ax: Axes, rows: pd.DataFrame, readings: pd.DataFrame, unit: str,
     if curve["sd"].notna().any():
         ax.fill_between(curve["x"], curve["mean"] - curve["sd"], curve["mean"] + curve["sd"], color=color,
                         alpha=0.15, linewidth=0)
-    read = readings[readings["n_read"] > 0]
-    ax.plot(read["budget"], read["test_acc_pct_mean"], linestyle="none", marker=styles.marker(method), color=color,
-            fillstyle=settings.fill(setting), markeredgecolor="black", markersize=7, zorder=3)
+    every, some = readings["n_read"] == readings["n_runs"], readings["n_read"] > 0
+    for read, fill in ((readings[every], settings.fill(setting)), (readings[~every & some], "none")):
+        ax.plot(read["budget"], read["test_acc_pct_mean"], linestyle="none", marker=styles.marker(method),
+                color=color, fillstyle=fill, markeredgecolor="black" if fill != "none" else color, markersize=7,
+                markeredgewidth=1.0 if fill != "none" else 1.8, zorder=3)
 
 
 def _panel(ax: Axes, data: pd.DataFrame, groups: pd.DataFrame, unit: str, styles: plot.Styles) -> None:
@@ -329,7 +332,8 @@ def _panel(ax: Axes, data: pd.DataFrame, groups: pd.DataFrame, unit: str, styles
 
 def figure(report: Report, styles: plot.Styles) -> Figure | None:
     """Test accuracy against cumulative training GFLOP and seconds, a row per dataset: line: mean over a group's
-    runs (band ± sd), markers: the table's readings at the budgets (dotted lines)."""
+    runs (band ± sd), markers: the table's readings at the budgets (dotted lines; hollow where only some runs have
+    one)."""
     view = report.data[NAME]
     points = view.points
     units = [u for u in UNITS if points[u].astype("float64").notna().any()] if not points.empty else []
@@ -345,7 +349,8 @@ def figure(report: Report, styles: plot.Styles) -> Figure | None:
             _panel(ax, data.dropna(subset=[unit]), mine, unit, styles)
         row_axes[-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     plot.suptitle(fig, "Test accuracy at equal training cost (line: mean over seeds, interpolated between "
-                       "evaluations; band: ± sd; markers: the table's budgets, dotted)")
+                       "evaluations; band: ± sd; markers: the table's readings at its budgets, dotted; hollow: only "
+                       "some seeds read)")
     return fig
 
 
