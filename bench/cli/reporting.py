@@ -39,6 +39,9 @@ def report(
     fmt: Annotated[str, typer.Option("--format", help="Figure format: png, pdf or svg.")] = "png",
     targets: Annotated[str, typer.Option(help="Accuracies (%) whose time to reach is tabulated, e.g. 80,85,90.")
                        ] = "80,85,90",
+    collapse_margin: Annotated[float, typer.Option(
+        min=0, help="Name a method whose final test accuracy lies more than this many points below the test "
+                    "accuracy after its best validation epoch (late collapse; needs val_size).")] = 5.0,
 ) -> None:
     """Compare methods over seeds from runs.csv / epochs.csv: a table here, summary.csv/.md and figures in OUT."""
     from rich.markup import escape
@@ -56,7 +59,8 @@ def report(
     folders = results_dirs or [Path("results")]
     out = out or folders[0] / "report"
     result = build(load.load(folders), datasets=[dataset] if dataset else None,
-                   methods=methods.split(",") if methods else None, targets=target_values, baseline=baseline)
+                   methods=methods.split(",") if methods else None, targets=target_values, baseline=baseline,
+                   collapse_margin=collapse_margin)
     if result.empty:
         _warn(result.warnings)
         raise fail(aggregate.nothing_to_report(result))

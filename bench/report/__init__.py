@@ -6,6 +6,8 @@
 - ``baselines``: what each method is measured against: the ratios to its baseline, and the method order;
 - ``labels``: what tells the settings of a dataset apart, and a group's name, for legends, ticks and warnings;
 - ``paper``: the paper's published numbers;
+- ``uncertainty``: t intervals over seeds, a difference paired by seed, within noise or not, and the seeds a paired
+  t test would need to resolve it (the report's ``intervals`` view and ``compare`` both use it);
 - ``build``: the whole report: ``aggregate``, then each view's data;
 - ``views``: one module per thing the report shows (its data, tables, CSVs and figures), and ``VIEWS``, the one
   list the builder, the terminal tables, summary.md and the figures iterate;

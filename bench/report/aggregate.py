@@ -54,6 +54,7 @@ PER_SEED = {
     "peak_rss_mb": ("peak_rss_bytes", 1 / BYTES_PER_MB),
     "peak_saved_activation_mb": ("peak_saved_activation_bytes", 1 / BYTES_PER_MB),
 }
+COLLAPSE_MARGIN = 5.0  # the default: points of test accuracy a final epoch may lose against the best validation one
 _WITH_SD = ("test_acc_pct", "test_acc_det_pct", "train_acc_pct", "time_per_epoch_s", "epoch_time_median_s",
             "samples_per_s")
 SUMMARY_COLUMNS = [
@@ -87,6 +88,7 @@ class Report:
     warnings: list[str]
     total_runs: int = 0  # rows read, before filters
     targets: tuple[float, ...] = ()  # accuracies (%) whose time to reach is tabulated
+    collapse_margin: float = COLLAPSE_MARGIN  # points a final test accuracy may lie below its best validation epoch's
     data: dict[str, Any] = field(default_factory=dict)
 
     @property

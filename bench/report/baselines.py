@@ -102,3 +102,11 @@ def _match(row: pd.Series, summary: pd.DataFrame, lone: bool, warnings: list[str
     warnings.append(f"{describe(row)}: no {baseline} run with the same config and switches; ratios use {baseline} "
                     f"{config_text(match)} (compare with care)")
     return match
+
+
+def baseline_row(row: pd.Series, summary: pd.DataFrame) -> pd.Series | None:
+    """The summary row of the baseline group ``row`` is measured against, as ``with_ratios`` chose it (its
+    warnings were given there); None for a method without a baseline or without one in ``summary``."""
+    if not row["baseline"]:
+        return None
+    return _match(row, summary, lone=True, warnings=[])

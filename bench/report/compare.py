@@ -11,6 +11,9 @@ one with it on, on purpose). A group on one side only is listed and not judged. 
   ``pooled_se = sqrt(sd_b**2 / n_b + sd_c**2 / n_c)`` and ``SPREAD_K = 2``. A side with one seed has no sd and adds
   0 to ``pooled_se``, so with one seed on each side only ``max_accuracy_drop`` is allowed. Seeds that
   disagree with each other widen the allowance; an identical rerun never fails.
+- whether the accuracy change is real (shown, never judged): candidate - baseline with its 95 % t interval, paired
+  by seed where the sides share two or more seeds (else Welch's), *within noise* when the interval holds 0, and the
+  seeds a t test would need to resolve it at 80 % power (``bench.report.uncertainty``, which the report uses too).
 - time: each run's median epoch time (``epoch_time_median_s``; a first epoch's warm-up does not inflate it), median
   over seeds (one slow seed on a busy machine does not decide). Where either side lacks it, ``time_per_epoch_s``
   (the mean epoch) is used on both sides, and a note says so. ``slowdown = candidate / baseline`` fails when above
@@ -38,6 +41,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bench.formatting import mb
+from bench.report import uncertainty
 from bench.report.aggregate import GROUP, per_seed, with_epoch_medians, with_keys
 from bench.report.labels import config_text
 from bench.report.load import InputError, Loaded
@@ -170,6 +174,7 @@ COMPARISON_COLUMNS = [
     "pooled_se", "acc_allowed", "time_measure", "time_base", "time_cand", "slowdown", "samples_base",
     "samples_cand", "samples_ratio", "memory_kind", "memory_base", "memory_cand", "memory_growth", "saved_base",
     "saved_cand", "saved_growth", "devices_base", "devices_cand", "failed_checks", "failures",
+    "acc_change", "acc_change_low", "acc_change_high", "acc_pairing", "acc_within_noise", "acc_seeds_needed",
 ]
 
 
@@ -195,6 +200,7 @@ def compare(baseline: pd.DataFrame, candidate: pd.DataFrame, thresholds: Thresho
     both = merged[merged["_merge"] == "both"]
     if both.empty:
         raise CompareError(_nothing_matched(base, cand, across))
+    both = _with_seed_values(both, baseline, candidate, across)
     rows = [_judge(r, thresholds, notes) for _, r in both.iterrows()]
     return Comparison(table=pd.DataFrame(rows, columns=COMPARISON_COLUMNS), thresholds=thresholds,
                       only_baseline=_one_side(merged, "left_only", "_b"),
@@ -279,6 +285,7 @@ def _judge(r: pd.Series, t: Thresholds, notes: list[str]) -> dict:
         notes.append(f"{verdict.label}: device differs (baseline: {r['devices_b'] or '?'}; candidate: "
                      f"{r['devices_c'] or '?'}), so the timings are not comparable; compared anyway")
     _judge_accuracy(r, t, verdict)
+    _judge_noise(r, verdict)
     _judge_time(r, t, verdict)
     _judge_memory(r, t, verdict)
     verdict.row.update(failed_checks=verdict.checks, failures=verdict.failures)
@@ -297,6 +304,40 @@ def _judge_accuracy(r: pd.Series, t: Thresholds, v: _Verdict) -> None:
         v.fail("accuracy", f"test accuracy {r['acc_mean_b']:.2f}% -> {r['acc_mean_c']:.2f}%, a drop of "
                            f"{drop:.2f} points > {allowed:.2f} allowed (max_accuracy_drop {t.max_accuracy_drop:g} + "
                            f"{SPREAD_K:g} x pooled se {pooled_se:.2f})")
+
+
+def _seed_values(runs: pd.DataFrame) -> dict[tuple[str, ...], dict[float, float]]:
+    """Per group of ok runs, its test accuracy by seed (averaged over a seed's runs; a missing seed left out)."""
+    runs = with_keys(runs)
+    seeds = per_seed(runs[runs["status"] == "ok"], {"acc": ("test_acc", 1.0)}, PAIRED).dropna(subset=["seed"])
+    return {tuple(key): dict(zip(rows["seed"], rows["acc"], strict=True))
+            for key, rows in seeds.groupby(PAIRED, sort=False, dropna=False)}
+
+
+def _with_seed_values(both: pd.DataFrame, baseline: pd.DataFrame, candidate: pd.DataFrame,
+                      across: tuple[str, ...]) -> pd.DataFrame:
+    """Each matched pair with ``acc_seeds_b`` and ``acc_seeds_c``: its two groups' accuracy by seed, for the
+    interval on the change (a switch paired across is looked up by each side's own value)."""
+    found = {"_b": _seed_values(baseline), "_c": _seed_values(candidate)}
+    both = both.copy()
+    for suffix, values in found.items():
+        keys = [tuple(r[f"{k}{suffix}"] if k in across else r[k] for k in PAIRED) for _, r in both.iterrows()]
+        both[f"acc_seeds{suffix}"] = [values.get(key, {}) for key in keys]
+    return both
+
+
+def _judge_noise(r: pd.Series, v: _Verdict) -> None:
+    """The change of test accuracy with its interval (``bench.report.uncertainty``: paired by seed where the sides
+    share two or more), whether it is within noise, and the seeds that would resolve it; never a failure."""
+    change = uncertainty.difference(r["acc_seeds_c"], r["acc_seeds_b"])
+    if change is None:
+        v.row.update(acc_change=r["acc_mean_c"] - r["acc_mean_b"], acc_change_low=math.nan,
+                     acc_change_high=math.nan, acc_pairing="", acc_within_noise=None, acc_seeds_needed=None)
+        return
+    v.row.update(acc_change=change.interval.estimate, acc_change_low=change.interval.low,
+                 acc_change_high=change.interval.high,
+                 acc_pairing=f"paired, {len(change.seeds)} seeds" if change.paired else "Welch",
+                 acc_within_noise=change.within_noise, acc_seeds_needed=change.seeds_needed)
 
 
 def _judge_time(r: pd.Series, t: Thresholds, v: _Verdict) -> None:

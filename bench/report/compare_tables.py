@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from bench.formatting import MISSING, fmt, mb, mean_sd, signed, times
+from bench.report import uncertainty
 from bench.report.cells import markdown_table
 from bench.report.compare import SPREAD_K, Comparison, Thresholds, crossed
 
@@ -43,6 +44,7 @@ def _measure_rows(r: pd.Series, t: Thresholds) -> list[list[str]]:
         ["test acc %", mean_sd(r["acc_base"], r["acc_sd_base"], missing_sd=None),
          mean_sd(r["acc_cand"], r["acc_sd_cand"], missing_sd=None), signed(r["acc_cand"] - r["acc_base"]),
          f">= {-r['acc_allowed']:.2f}", _judged(r["acc_drop"], r["acc_allowed"])],
+        noise_row(r),
         ["s/epoch" if r["time_measure"] == "mean" else "median s/epoch", fmt(r["time_base"], ".4g"),
          fmt(r["time_cand"], ".4g"), times(r["slowdown"]), f"<= x{t.max_slowdown:g}",
          _judged(r["slowdown"], t.max_slowdown)],
@@ -57,6 +59,18 @@ def _measure_rows(r: pd.Series, t: Thresholds) -> list[list[str]]:
     return rows
 
 
+def noise_row(r: pd.Series) -> list[str]:
+    """The change of test accuracy with its interval: how it was paired, the interval, the seeds that would resolve
+    it, and whether it is within noise (never a failure: the accuracy row above is the gate)."""
+    if pd.isna(r["acc_change_low"]):
+        return ["test acc Δ, 95 % CI", MISSING, MISSING, MISSING, MISSING, "n/a"]
+    interval = f"[{signed(r['acc_change_low'])}, {signed(r['acc_change_high'])}]"
+    needed = None if pd.isna(r["acc_seeds_needed"]) else int(r["acc_seeds_needed"])
+    seeds = uncertainty.seeds_text(needed) + (" seeds" if needed is not None else "")
+    return ["test acc Δ, 95 % CI", r["acc_pairing"], MISSING, interval, seeds,
+            "within noise" if r["acc_within_noise"] else "resolved"]
+
+
 def compare_legend(comparison: Comparison) -> str:
     """What the tables show and the rules they were judged by, in one paragraph."""
     t = comparison.thresholds
@@ -64,10 +78,13 @@ def compare_legend(comparison: Comparison) -> str:
               if comparison.across else "")
     return (f"Ok runs only. Test accuracy: mean ± sd over seeds; change = candidate - baseline in points; fails "
             f"below -(max_accuracy_drop {t.max_accuracy_drop:g} + {SPREAD_K:g} x pooled se of the seeds), the se "
-            f"term being 0 for a side with one seed. median s/epoch: each run's median epoch time (s/epoch: the "
-            f"mean epoch, where a side lacks the median), samples/s, memory: medians over seeds; change = "
-            f"candidate / baseline. Peak memory is CUDA allocated when both sides have it, else RSS; "
-            f"MB = 2^20 bytes.{paired}")
+            f"term being 0 for a side with one seed. test acc Δ: {uncertainty.NAME} on the change, paired by seed "
+            f"(Welch's unpaired interval where the sides share fewer than two seeds); within noise when it holds 0; "
+            f"its limit column: the seeds a paired t test (Welch: two-sample, per side) needs to resolve the change "
+            f"with {uncertainty.POWER:.0%} power at the observed sd (informative, never judged). median s/epoch: "
+            f"each run's median epoch time (s/epoch: the mean epoch, where a side lacks the median), samples/s, "
+            f"memory: medians over seeds; change = candidate / baseline. Peak memory is CUDA allocated when both "
+            f"sides have it, else RSS; MB = 2^20 bytes.{paired}")
 
 
 def verdict_lines(comparison: Comparison) -> list[str]:

@@ -35,7 +35,7 @@ RUN = ["--config", "smoke", "--dataset", "mnist", "--download", "false", "--epoc
        "--test-subset", "100", "--width", "0.125", "--T", "3", "--eval-repeats", "2", "--quiet", "--in-process"]
 MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "pdf": b"%PDF-"}
 EXPECTED = [
-    "accuracy", "curves", "memory", "throughput", "pareto", "time_to_accuracy",
+    "accuracy", "curves", "memory", "throughput", "equal_cost", "pareto", "time_to_accuracy",
     "embeddings_mnist_backprop_learned", "embeddings_mnist_noprop-dt_learned", "embeddings_mnist_noprop-dt_prototype",
     "confusion_mnist_noprop-dt_one-hot", "confusion_mnist_noprop-dt_learned", "confusion_mnist_noprop-dt_prototype",
     "samples_mnist_noprop-dt_one-hot", "samples_mnist_noprop-dt_learned", "samples_mnist_noprop-dt_prototype",
@@ -80,17 +80,20 @@ def test_report_command_on_real_runs_writes_every_file(real_results: Path, tmp_p
     assert result.exit_code == 0, result.output
     assert "Accuracy (ok runs" in result.output
     listed = result.output[result.output.index("wrote "):]
-    for name in ("summary.csv", "pareto.csv", "time_to_accuracy.csv", "summary.md",
+    for name in ("summary.csv", "intervals.csv", "equal_cost.csv", "pareto.csv", "time_to_accuracy.csv", "summary.md",
                  *(f"{stem}.png" for stem in EXPECTED)):
         assert str(out / name) in listed, name
     for stem in EXPECTED:
         assert_valid_image(out / f"{stem}.png", "png")
-    assert sorted(p.name for p in out.iterdir()) == sorted(["summary.csv", "summary.md", "pareto.csv",
-                                                           "time_to_accuracy.csv", *(f"{s}.png" for s in EXPECTED)])
+    assert sorted(p.name for p in out.iterdir()) == sorted(["summary.csv", "summary.md", "pareto.csv", "intervals.csv",
+                                                           "equal_cost.csv", "time_to_accuracy.csv",
+                                                           *(f"{s}.png" for s in EXPECTED)])
     md = (out / "summary.md").read_text()
     assert "All 8 matching runs finished ok." in md and "![accuracy](accuracy.png)" in md
     assert "## Time to accuracy" in md and "Time to accuracy" in result.output
     assert "| mnist | cnn | one-hot |" in md  # the CNN reference is reported like any method
+    assert "## Is the difference real?" in md and "## Accuracy at equal cost" in md
+    assert "not checked: no run has a validation split" in result.output
 
 
 def test_summary_of_real_runs_matches_the_run_rows(real_results: Path):
@@ -120,6 +123,8 @@ def test_summary_of_real_runs_matches_the_run_rows(real_results: Path):
     assert not pd.isna(summary.loc[("noprop-dt", "learned"), "peak_rss_ratio_to_baseline"])
     assert summary.loc[("noprop-dt", "learned"), "paper_test_acc_pct"] == 99.49  # embed_dim 20 = the paper's dim 20
     assert set(report.data["curves"]["epoch"]) == {1, 2}
+    points = report.data["equal_cost"].points.merge(runs[["run_id", "train_gflop_per_sample"]], on="run_id")
+    assert (points["gflop"] == points["train_gflop_per_sample"] * 200 * points["epoch"]).all()  # train_subset 200
 
 
 @pytest.mark.parametrize("fmt", ["pdf", "svg"])
@@ -136,8 +141,8 @@ def test_runs_without_artifacts_get_the_summary_figures_only(tmp_path: Path):
     folder = write_folder(tmp_path / "hand", runs, epochs)
     report = build(load([folder]))
     written = figures.write_figures(report, tmp_path / "out", "png")
-    assert [p.name for p in written] == ["accuracy.png", "curves.png", "memory.png", "throughput.png", "pareto.png",
-                                         "time_to_accuracy.png"]
+    assert [p.name for p in written] == ["accuracy.png", "curves.png", "memory.png", "throughput.png",
+                                         "equal_cost.png", "pareto.png", "time_to_accuracy.png"]
     for path in written:
         assert_valid_image(path, "png")
     assert not any("drawn" in w for w in report.warnings)

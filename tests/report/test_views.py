@@ -66,8 +66,9 @@ def test_leaving_a_view_out_of_the_list_leaves_out_all_it_shows(known: Path, tmp
     out = tmp_path / "out"
     drawn = figures.write_figures(report, out, views=fewer)
     written = tables.write_tables(report, out, drawn, views=fewer)
-    assert [p.name for p in drawn] == ["accuracy.png", "curves.png", "memory.png", "throughput.png", "pareto.png"]
-    assert [p.name for p in written] == ["summary.csv", "pareto.csv", "summary.md"]
+    assert [p.name for p in drawn] == ["accuracy.png", "curves.png", "memory.png", "throughput.png", "equal_cost.png",
+                                       "pareto.png"]
+    assert [p.name for p in written] == ["summary.csv", "intervals.csv", "equal_cost.csv", "pareto.csv", "summary.md"]
     assert "Time to accuracy" not in (out / "summary.md").read_text()
     assert [t.title for t in tables.terminal_tables(report, views=fewer)][:2] == [
         "Accuracy (ok runs; mean ± sd over seeds)", "Cost"]
