@@ -47,20 +47,21 @@ def datasets(data_dir: DataDir = None) -> None:
     console.print(f"Searched, in order: {roots} (and {data.DEBIAN_FASHION_MNIST} for fashion-mnist)",
                   highlight=False)
     for spec in missing:
-        console.print(f"- {spec.name}: downloads on first use with network; offline, {spec.how_to_get}",
+        console.print(f"- {spec.name}: downloads on first use with network; offline, "
+                      f"{spec.how_to_get(data.data_folder(spec, data_dir))}",
                       highlight=False)
 
 
 @app.command()
 def configs() -> None:
-    """List the bundled configs in configs/ with their key values."""
+    """List the bundled configs (bench/configs/, shipped with the package) with their key values."""
     table = Table(title=f"Configs in {cfg.CONFIG_DIR}")
     for col in ("config", "dataset", "epochs", "batch", "lr", "T", "embedding", "train subset"):
         table.add_column(col, no_wrap=col in ("config", "dataset"))
     with user_errors(cfg.ConfigError, DataError):
-        for path in sorted(cfg.CONFIG_DIR.glob("*.yaml")):
-            c = cfg.resolve(config=str(path))
-            table.add_row(path.stem, c.dataset, str(c.epochs), str(c.batch_size), f"{c.lr:g}", str(c.T),
+        for name in cfg.bundled_configs():
+            c = cfg.resolve(config=name)
+            table.add_row(name, c.dataset, str(c.epochs), str(c.batch_size), f"{c.lr:g}", str(c.T),
                           c.embedding, str(c.train_subset or "all"))
     console.print(table)
     console.print("Use one with --config NAME (or a path to any YAML); flags override its values.")
@@ -122,13 +123,13 @@ def torch_cuda_available() -> bool:
 @with_config_options(extra=[*dispatch.PARAMETERS, *track_options.PARAMETERS, *slurm_options.PARAMETERS])
 def run(
     config: Annotated[str | None, typer.Option(
-        help="A config name in configs/ (see `noprop-bench configs`) or a YAML path; the options below override "
+        help="A bundled config's name (see `noprop-bench configs`) or a YAML path; the options below override "
         "its keys.", rich_help_panel="Run")] = None,
     **keys: Any,
 ) -> None:
     """Train and measure methods on a dataset; rows go to OUT/runs.csv and OUT/epochs.csv.
 
-    Every config key is an option (defaults: the config file, else configs/DATASET.yaml, else the paper's).
+    Every config key is an option (defaults: the config file, else the dataset's bundled config, the paper's).
     """
     from bench.results import ResultsError
     from bench.run.recipe import RunError
