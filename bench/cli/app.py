@@ -1,22 +1,17 @@
-"""The ``noprop-bench`` command line: parse, validate, call the harness, print. No logic of its own."""
+"""The commands that read the methods' declarations (``run``, ``methods``, ``check``, ``configs``, ``datasets``):
+parse, validate, call the harness, print. No logic of its own. Loaded on first use (``bench.cli.lazy``), since the
+methods import torch; the entry point is ``bench.cli.entry.main``."""
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bench.cli import (
-    dispatch,
-    reporting,  # noqa: F401  (registers report and compare)
-    slurm_options,
-    sweeping,  # noqa: F401  (registers sweep)
-    track_options,
-)
-from bench.cli.common import app, console, err_console, fail, user_errors
+from bench.cli import dispatch, slurm_options, track_options
+from bench.cli.common import app, console, fail, user_errors
 from bench.cli.options import overrides, shown, with_config_options
 from bench.run import config as cfg
 from bench.run import data
@@ -140,28 +135,3 @@ def run(
         run_config = cfg.resolve(dataset=given.pop("dataset", None), config=config, overrides=given)
         rows = how.execute([run_config], how.tracking.open(run_config.out))
     how.report(rows, run_config.out)
-
-
-def _usage_error_type() -> type[Exception]:
-    """Typer 0.29 vendors click and raises ``typer.TyperException``; older Typer raises click's own."""
-    found = getattr(typer, "TyperException", None)
-    if found is None:
-        import click
-
-        found = click.ClickException
-    return found
-
-
-def main() -> None:
-    """Console-script entry point: a usage error (unknown option, bad value) is one line and exit 2, too."""
-    try:
-        code = app(prog_name="noprop-bench", standalone_mode=False)
-    except _usage_error_type() as e:
-        message = e.format_message() if hasattr(e, "format_message") else str(e)
-        err_console.print(f"[bold red]error:[/] {message} (see --help)", highlight=False, soft_wrap=True)
-        sys.exit(getattr(e, "exit_code", 2))
-    sys.exit(code if isinstance(code, int) else 0)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

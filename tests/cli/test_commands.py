@@ -22,6 +22,32 @@ def test_help_lists_the_commands():
         assert command in result.output
 
 
+def test_help_imports_no_torch():
+    """`noprop-bench --help` answers without importing torch (seconds idle, tens of seconds on a loaded machine);
+    the same process then runs a lazy command, which does import it."""
+    code = ("import sys; from bench.cli import main\n"
+            "def call(*args):\n"
+            "    sys.argv = ['noprop-bench', *args]\n"
+            "    try:\n        main()\n    except SystemExit as e:\n        assert e.code == 0, e.code\n"
+            "call('--help'); print('after help:', 'torch' in sys.modules)\n"
+            "call('configs'); print('after configs:', 'torch' in sys.modules)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "after help: False" in proc.stdout and "after configs: True" in proc.stdout
+    assert "│ run " in proc.stdout and "Train and measure methods" in proc.stdout
+
+
+def test_lazy_commands_are_listed_with_their_own_help():
+    """The command list reads a lazy command's docstring from source: the very help the loaded command has."""
+    import inspect
+
+    from bench.cli import lazy
+
+    for name in lazy.LAZY:
+        listed = lazy.docstring(name)
+        assert listed and listed == inspect.cleandoc(lazy.load(name).help or ""), name
+
+
 @pytest.mark.parametrize("command", ["run", "sweep"])
 def test_help_shows_the_extras_to_install_whole(command):
     """Option help goes through Rich markup: an extra's brackets must survive it."""
