@@ -320,9 +320,16 @@ def probe_one_step(model: Method, splits: data.Splits, config: RunConfig, device
     ``train_gflop_per_sample``: the matrix-multiply and convolution FLOPs (forward and backward, counted by
     ``measure.count_flops``) of training every block once, per image (``batch``: the size of a pass's first batch,
     the one the step trains on); elementwise work is not counted. Batched blocks count the same FLOPs.
+
+    Each is measured on a step of its own: torch's FLOP counter tracks modules with gradient hooks that keep every
+    checkpointed part's recomputed activations until the step ends, which the meter would count (a checkpointed
+    backprop read as backprop).
     """
     meter = SavedActivationMeter()
-    with count_flops() as flops:
-        scratch_steps(model, splits, config, device, 1, meter)
-    gflop = flops.get_total_flops() / batch / 1e9 if counts_flops else None
+    scratch_steps(model, splits, config, device, 1, meter)
+    gflop = None
+    if counts_flops:
+        with count_flops() as flops:
+            scratch_steps(model, splits, config, device, 1)
+        gflop = flops.get_total_flops() / batch / 1e9
     return {"peak_saved_activation_bytes": meter.peak_bytes, "train_gflop_per_sample": gflop}

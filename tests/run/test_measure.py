@@ -1,3 +1,4 @@
+import contextlib
 import time
 
 import pytest
@@ -74,6 +75,59 @@ def test_views_of_one_storage_count_once():
         h = w.exp()  # saves its result h
         (h[:500] * h[500:]).sum().backward()  # saves two views of h's storage
     assert meter.peak_bytes == 1000 * 4
+
+
+def _wide_blocks(count: int) -> list[nn.Module]:
+    """Blocks whose activations (a 1024-wide hidden layer) dwarf their 64-wide inputs and outputs."""
+    torch.manual_seed(0)
+    return [nn.Sequential(nn.Linear(64, 1024), nn.ReLU(), nn.Linear(1024, 64)) for _ in range(count)]
+
+
+def _chain(blocks: list[nn.Module], x: torch.Tensor, checkpointed: bool) -> torch.Tensor:
+    for block in blocks:
+        x = torch.utils.checkpoint.checkpoint(block, x, use_reentrant=False) if checkpointed else block(x)
+    return x.square().mean()
+
+
+@pytest.mark.parametrize("under_flop_counter", [False, True])
+def test_checkpointed_blocks_count_what_their_recomputation_holds(under_flop_counter):
+    """torch.utils.checkpoint hides a part's saves behind hooks of its own; what its recomputation holds in backward
+    is one block's activations at a time, and the meter counts them (before: only the blocks' inputs). Under torch's
+    FLOP counter, whose module tracker holds every recomputed part until the step ends, it counts that too, which
+    is why a run's probe meters and counts FLOPs on separate steps."""
+    blocks, x = _wide_blocks(4), torch.randn(32, 64)
+    one_block = _step(blocks[0], x).peak_bytes
+    plain = _step(nn.Sequential(*blocks), x).peak_bytes
+    context = measure.count_flops() if under_flop_counter else contextlib.nullcontext()
+    with context, SavedActivationMeter() as meter:
+        _chain(blocks, x, checkpointed=True).backward()
+    inputs = 4 * 32 * 64 * 4  # each block's input, kept by checkpoint
+    if under_flop_counter:
+        assert meter.peak_bytes > 3 * one_block  # every recomputed block held to the end
+    else:
+        assert one_block <= meter.peak_bytes <= one_block + inputs < plain / 3
+    assert meter.live_bytes == 0
+
+
+def test_a_run_probe_meters_a_checkpointed_step_apart_from_the_flop_counter(tmp_path):
+    """backprop-ckpt's probe reads one block's recomputed activations (about a T-th of backprop's), not backprop's
+    whole, although the same probe counts its FLOPs."""
+    from bench.run import config as cfg
+    from bench.run import methods
+    from bench.run.recipe import prepare_data, probe_one_step
+    from tests.formats import write_idx_dataset
+
+    write_idx_dataset(tmp_path / "mnist", n_train=64, n_test=16)
+    config = cfg.resolve(config="smoke", overrides={"dataset": "mnist", "data_dir": str(tmp_path), "download": False,
+                                                     "train_subset": None, "test_subset": None})
+    splits, passes = prepare_data(config, torch.device("cpu"), 0)
+    saved = {}
+    for name in ("backprop", "backprop-ckpt"):
+        model = methods.build(name, config, splits, len(passes), 0)
+        probe = probe_one_step(model, splits, config, torch.device("cpu"), passes.sizes()[0])
+        assert probe["train_gflop_per_sample"] > 0
+        saved[name] = probe["peak_saved_activation_bytes"]
+    assert saved["backprop"] / config.T <= saved["backprop-ckpt"] < 1.5 * saved["backprop"] / config.T
 
 
 def test_peak_is_per_step_not_summed_over_steps():
