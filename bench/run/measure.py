@@ -6,6 +6,7 @@ measurement").
 
 from __future__ import annotations
 
+import os
 import resource
 import sys
 import threading
@@ -313,3 +314,53 @@ def count_flops() -> FlopCounterMode:
     the FLOPs of the same convolutions run one group at a time, for 10 groups)."""
     aten = torch.ops.aten
     return FlopCounterMode(display=False, custom_mapping={aten.convolution_backward: _conv_backward_flops})
+
+
+# ------------------------------------------------------------------------------------ a shared machine
+
+
+LOAD_SAMPLE_S = 10.0  # how often the machine's load average is read while a run lasts
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the OS has one, else all)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+class ProcessUsage:
+    """What a run's process used and what it shared the machine with, from its start to ``columns()``: the process's
+    CPU time (user + system, every thread), the mean and the largest 1-minute load average, read at the start, every
+    ``LOAD_SAMPLE_S`` seconds (a daemon thread that sleeps between reads) and at the end, and the CPUs it could run
+    on. A time on a machine whose load exceeded its CPUs is suspect (docs/methodology.md)."""
+
+    def __init__(self, interval_s: float = LOAD_SAMPLE_S) -> None:
+        self.process = psutil.Process()
+        self.cpu_start = self._cpu_s()
+        self.loads = [psutil.getloadavg()[0]]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, args=(interval_s,), daemon=True,
+                                        name="noprop-bench-load")
+        self._thread.start()
+
+    def _cpu_s(self) -> float:
+        times = self.process.cpu_times()
+        return float(times.user + times.system)
+
+    def _sample(self, interval_s: float) -> None:
+        while not self._stop.wait(interval_s):
+            self.loads.append(psutil.getloadavg()[0])
+
+    def columns(self) -> dict[str, float | int]:
+        """The run row's ``cpu_time_s``, ``load_avg``, ``load_avg_max`` and ``cpus``; stops the sampling."""
+        self._stop.set()
+        loads = [*self.loads, psutil.getloadavg()[0]]
+        return {"cpu_time_s": self._cpu_s() - self.cpu_start, "load_avg": sum(loads) / len(loads),
+                "load_avg_max": max(loads), "cpus": usable_cpus()}
+
+
+def current_rss_bytes() -> int:
+    """The process's resident memory now (the RSS a run starts from: Python, torch and the harness loaded)."""
+    return int(psutil.Process().memory_info().rss)

@@ -33,7 +33,15 @@ from bench.run.batching import ShuffledPasses
 from bench.run.config import REGISTRY, RunConfig
 from bench.run.evaluate import accuracy, predictions, repeated_accuracy, steps_sweep
 from bench.run.identity import RunError, resolve_device
-from bench.run.measure import SavedActivationMeter, Stopwatch, count_flops, peak_memory, reset_peak_memory
+from bench.run.measure import (
+    ProcessUsage,
+    SavedActivationMeter,
+    Stopwatch,
+    count_flops,
+    current_rss_bytes,
+    peak_memory,
+    reset_peak_memory,
+)
 from noprop.core.method import Method, StepsAtInference
 
 Emit = Callable[[dict[str, Any]], None]
@@ -117,6 +125,7 @@ class Run:
         self.splits: data.Splits | None = None
         self.passes: ShuffledPasses | None = None
         self.model: Method | None = None
+        self.usage: ProcessUsage | None = None
 
     # ---- the recipe ----------------------------------------------------------------------------------------
 
@@ -124,6 +133,8 @@ class Run:
         """Setup, train, evaluate, record. The rows are written whatever happens; bad input (data, device) is
         raised before any row. Raises KeyboardInterrupt again after recording an interrupted run."""
         started = time.perf_counter()
+        self.usage = ProcessUsage()  # the run's CPU time and the machine's load, for the row
+        self.row["rss_at_start_bytes"] = current_rss_bytes()
         reset_peak_memory(self.device)
         self.emit({"event": "start", "key": self.key, "method": self.method_name, "seed": self.seed,
                    "epochs": self.config.epochs_for(self.method_name), "epoch": self.progress.epochs_done})
@@ -238,6 +249,8 @@ class Run:
         n_train = self.splits.train_y.numel() if self.splits is not None else 0
         self.row.update(self.progress.summary(n_train, self.model.block_passes_per_sample if self.model else None))
         self.row.update(peak_memory(self.device))
+        if self.usage is not None:
+            self.row.update(self.usage.columns())
         if self.row.get("train_gflop_per_sample") and self.row.get("samples_per_s"):
             self.row["train_gflop_per_s"] = self.row["train_gflop_per_sample"] * self.row["samples_per_s"]
         self.row.update(status=status, reason=reason, early_stopped=reason.startswith("early stopped"),

@@ -15,7 +15,7 @@ EPOCH_METRICS = ("train_loss", "test_acc", "test_acc_det", "val_acc", "epoch_tim
 FINAL_METRICS = ("test_acc", "test_acc_std", "test_acc_det", "train_acc", "val_acc", "best_val_test_acc",
                  "epochs_done", "train_time_s", "eval_time_s", "time_per_epoch_s", "epoch_time_median_s",
                  "samples_per_s", "train_gflop_per_s", "params", "peak_rss_bytes", "peak_cuda_allocated_bytes",
-                 "peak_cuda_reserved_bytes", "peak_saved_activation_bytes", "test_infer_s")
+                 "peak_cuda_reserved_bytes", "peak_saved_activation_bytes", "test_infer_s", "cpu_time_s", "load_avg")
 # Columns of a run row a tracker keeps as tags: what identifies the code, the config and the machine.
 TAG_COLUMNS = ("run_id", "status", "reason", "config_hash", "git_commit", "git_dirty", "device", "device_name",
                "torch_version", "hostname", "measured_in")

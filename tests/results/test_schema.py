@@ -30,7 +30,7 @@ def test_columns_follow_the_table():
     assert set(SWITCH_COLUMNS) <= set(RUN_COLUMNS)
     assert pandas_dtype("seed") == "Int64" and pandas_dtype("channels_last") == "boolean"
     assert versions_of(list(columns(EPOCH_SCHEMA, 1)), EPOCH_SCHEMA) == [1, 2, 3, 4, 5]  # until 6 added test_acc_det
-    assert versions_of(list(columns(EPOCH_SCHEMA, 6)), EPOCH_SCHEMA) == [6, 7, 8]  # 7 and 8 added run columns only
+    assert versions_of(list(columns(EPOCH_SCHEMA, 6)), EPOCH_SCHEMA) == [6, 7, 8, 9]  # 7-9 added run columns only
     assert versions_of(list(columns(RUN_SCHEMA, SCHEMA_VERSION)), RUN_SCHEMA) == [SCHEMA_VERSION]
 
 
