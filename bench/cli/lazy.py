@@ -14,10 +14,12 @@ import ast
 import importlib
 import importlib.util
 from pathlib import Path
+from typing import Any
 
-import click
 import typer
 from typer.core import TyperCommand, TyperGroup
+
+Context = Any  # click's Context; Typer 0.29 vendors click, so click itself is not a dependency to import
 
 # command -> the module that defines it (a function of the same name) and registers it when imported
 LAZY: dict[str, str] = {
@@ -44,7 +46,7 @@ def docstring(command: str) -> str:
     return ""
 
 
-def load(command: str) -> click.Command:
+def load(command: str) -> TyperCommand:
     """Import the module of ``command`` (which registers it on the app) and build the click command Typer makes."""
     from bench.cli.common import app  # the app is made with this module's group: imported here, not above
 
@@ -57,18 +59,18 @@ class LazyGroup(TyperGroup):
 
     listing = False  # while the group's own help is written: lazy commands are named, not loaded
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: Context) -> list[str]:
         names = dict.fromkeys([*self.commands, *LAZY])
         return sorted(names, key=lambda name: ORDER.index(name) if name in ORDER else len(ORDER))
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: Context, cmd_name: str) -> Any:
         if cmd_name in LAZY and cmd_name not in self.commands:
             if self.listing:
                 return TyperCommand(name=cmd_name, help=docstring(cmd_name))
             self.commands[cmd_name] = load(cmd_name)
         return super().get_command(ctx, cmd_name)
 
-    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+    def format_help(self, ctx: Context, formatter: Any) -> None:
         self.listing = True
         try:
             super().format_help(ctx, formatter)
