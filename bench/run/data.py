@@ -39,6 +39,7 @@ class DatasetSpec:
     layout: str  # "idx" or "cifar"
     files: str  # what to put where under a data folder ``{folder}``, for the error message
     torchvision_class: str
+    classes: tuple[str, ...]  # the class names, by label (what the report's per-class figures show)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -49,13 +50,29 @@ class DatasetSpec:
         return "put " + self.files.format(folder=str(folder).rstrip("/"))
 
 
+_CIFAR100_CLASSES = tuple("""apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus
+    butterfly camel can castle caterpillar cattle chair chimpanzee clock cloud cockroach couch crab crocodile cup
+    dinosaur dolphin elephant flatfish forest fox girl hamster house kangaroo keyboard lamp lawn_mower leopard lion
+    lizard lobster man maple_tree motorcycle mountain mouse mushroom oak_tree orange orchid otter palm_tree pear
+    pickup_truck pine_tree plain plate poppy porcupine possum rabbit raccoon ray road rocket rose sea seal shark shrew
+    skunk skyscraper snail snake spider squirrel streetcar sunflower sweet_pepper table tank telephone television tiger
+    tractor train trout tulip turtle wardrobe whale willow_tree wolf woman worm""".split())  # the fine labels' order
+_CLASSES = {
+    "mnist": tuple(str(d) for d in range(10)),
+    "fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                      "Ankle boot"),
+    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+    "cifar100": _CIFAR100_CLASSES,
+}
+
+
 def _idx_spec(name: str, tv_class: str) -> DatasetSpec:
     return DatasetSpec(
         name=name, num_classes=10, channels=1, size=28, train_size=60_000, test_size=10_000,
         subdirs=("", name, f"{tv_class}/raw"), layout="idx",
         files=f"{', '.join(f + '[.gz]' for f in _IDX_FILES)} in {{folder}}/{name}/ "
         f"(or {{folder}}/{tv_class}/raw/, torchvision's layout)",
-        torchvision_class=tv_class,
+        torchvision_class=tv_class, classes=_CLASSES[name],
     )
 
 
@@ -64,7 +81,7 @@ def _cifar_spec(name: str, classes: int, folder: str, archive: str, tv_class: st
         name=name, num_classes=classes, channels=3, size=32, train_size=50_000, test_size=10_000,
         subdirs=(folder, archive, f"{name}/{folder}", f"{name}/{archive}"), layout="cifar",
         files=f"the folder {folder}/ or the archive {archive} in {{folder}}/",
-        torchvision_class=tv_class,
+        torchvision_class=tv_class, classes=_CLASSES[name],
     )
 
 
