@@ -186,6 +186,7 @@ class Panel:
         slots, else turned), and under them one label per setting, a line per key; faint lines between settings
         instead of a grid line through the middle of each."""
         slots = sorted(set(filled), key=lambda slot: self.x(*slot))
+        ax.xaxis.remove_overlapping_locs = False  # the middle slot of an odd count sits on its setting's tick
         ax.set_xticks([self.x(*slot) for slot in slots], [method for _, method in slots], minor=True)
         ax.set_xticks(range(len(self.settings)), [s.replace(", ", "\n") for s in self.settings])
         ax.set_xlim(-0.5, len(self.settings) - 0.5)
