@@ -54,6 +54,13 @@ def mean_sd(mean: Any, sd: Any, spec: str = ".2f", missing_sd: str | None = MISS
     return f"{fmt(mean, spec)} ± {fmt(sd, spec, missing_sd or MISSING)}"
 
 
+def setting_part(key: str, value: Any) -> str:
+    """One key of a setting's label, as every label writes it (the report's groups, a sweep's points, tracked runs):
+    ``lr=0.003``, the embedding by its value alone (``learned``)."""
+    text = value_text(value)
+    return text if key == "embedding" else f"{key}={text}"
+
+
 def value_text(value: Any) -> str:
     """A config or switch value as a config file or option gives it: ``none`` (also for an empty CSV cell),
     ``true``, ``0.001``, lists comma-joined."""

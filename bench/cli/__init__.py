@@ -1,5 +1,5 @@
 """The ``noprop-bench`` command line."""
 
-from bench.cli.app import app, main
+from bench.cli.entry import app, main
 
 __all__ = ["app", "main"]

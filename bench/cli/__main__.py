@@ -1,5 +1,5 @@
 """``python -m bench.cli``: the same as the ``noprop-bench`` console script."""
 
-from bench.cli.app import main
+from bench.cli.entry import main
 
 main()

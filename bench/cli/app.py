@@ -1,22 +1,17 @@
-"""The ``noprop-bench`` command line: parse, validate, call the harness, print. No logic of its own."""
+"""The commands that read the methods' declarations (``run``, ``methods``, ``check``, ``configs``, ``datasets``):
+parse, validate, call the harness, print. No logic of its own. Loaded on first use (``bench.cli.lazy``), since the
+methods import torch; the entry point is ``bench.cli.entry.main``."""
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bench.cli import (
-    dispatch,
-    reporting,  # noqa: F401  (registers report and compare)
-    slurm_options,
-    sweeping,  # noqa: F401  (registers sweep)
-    track_options,
-)
-from bench.cli.common import app, console, err_console, fail, user_errors
+from bench.cli import dispatch, slurm_options, track_options
+from bench.cli.common import app, console, fail, user_errors
 from bench.cli.options import overrides, shown, with_config_options
 from bench.run import config as cfg
 from bench.run import data
@@ -47,20 +42,21 @@ def datasets(data_dir: DataDir = None) -> None:
     console.print(f"Searched, in order: {roots} (and {data.DEBIAN_FASHION_MNIST} for fashion-mnist)",
                   highlight=False)
     for spec in missing:
-        console.print(f"- {spec.name}: downloads on first use with network; offline, {spec.how_to_get}",
+        console.print(f"- {spec.name}: downloads on first use with network; offline, "
+                      f"{spec.how_to_get(data.data_folder(spec, data_dir))}",
                       highlight=False)
 
 
 @app.command()
 def configs() -> None:
-    """List the bundled configs in configs/ with their key values."""
+    """List the bundled configs (configs/, shipped in the package as bench/configs/) with their key values."""
     table = Table(title=f"Configs in {cfg.CONFIG_DIR}")
     for col in ("config", "dataset", "epochs", "batch", "lr", "T", "embedding", "train subset"):
         table.add_column(col, no_wrap=col in ("config", "dataset"))
     with user_errors(cfg.ConfigError, DataError):
-        for path in sorted(cfg.CONFIG_DIR.glob("*.yaml")):
-            c = cfg.resolve(config=str(path))
-            table.add_row(path.stem, c.dataset, str(c.epochs), str(c.batch_size), f"{c.lr:g}", str(c.T),
+        for name in cfg.bundled_configs():
+            c = cfg.resolve(config=name)
+            table.add_row(name, c.dataset, str(c.epochs), str(c.batch_size), f"{c.lr:g}", str(c.T),
                           c.embedding, str(c.train_subset or "all"))
     console.print(table)
     console.print("Use one with --config NAME (or a path to any YAML); flags override its values.")
@@ -134,13 +130,13 @@ def torch_cuda_available() -> bool:
 @with_config_options(extra=[*dispatch.PARAMETERS, *track_options.PARAMETERS, *slurm_options.PARAMETERS])
 def run(
     config: Annotated[str | None, typer.Option(
-        help="A config name in configs/ (see `noprop-bench configs`) or a YAML path; the options below override "
+        help="A bundled config's name (see `noprop-bench configs`) or a YAML path; the options below override "
         "its keys.", rich_help_panel="Run")] = None,
     **keys: Any,
 ) -> None:
     """Train and measure methods on a dataset; rows go to OUT/runs.csv and OUT/epochs.csv.
 
-    Every config key is an option (defaults: the config file, else configs/DATASET.yaml, else the paper's).
+    Every config key is an option (defaults: the config file, else the dataset's bundled config, the paper's).
     """
     from bench.results import ResultsError
     from bench.run.recipe import RunError
@@ -151,28 +147,3 @@ def run(
         run_config = cfg.resolve(dataset=given.pop("dataset", None), config=config, overrides=given)
         rows = how.execute([run_config], how.tracking.open(run_config.out))
     how.report(rows, run_config.out)
-
-
-def _usage_error_type() -> type[Exception]:
-    """Typer 0.29 vendors click and raises ``typer.TyperException``; older Typer raises click's own."""
-    found = getattr(typer, "TyperException", None)
-    if found is None:
-        import click
-
-        found = click.ClickException
-    return found
-
-
-def main() -> None:
-    """Console-script entry point: a usage error (unknown option, bad value) is one line and exit 2, too."""
-    try:
-        code = app(prog_name="noprop-bench", standalone_mode=False)
-    except _usage_error_type() as e:
-        message = e.format_message() if hasattr(e, "format_message") else str(e)
-        err_console.print(f"[bold red]error:[/] {message} (see --help)", highlight=False, soft_wrap=True)
-        sys.exit(getattr(e, "exit_code", 2))
-    sys.exit(code if isinstance(code, int) else 0)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -9,9 +9,11 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from bench.cli.lazy import LazyGroup
 from bench.run import stopping
 
 app = typer.Typer(
+    cls=LazyGroup,  # run, sweep and the commands that read the methods load on use: --help imports no torch
     help="Matched, measured benchmarks of NoProp-DT against end-to-end backprop.",
     no_args_is_help=True,
     add_completion=False,

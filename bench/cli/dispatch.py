@@ -147,7 +147,8 @@ def execute(configs: list[cfg.RunConfig], run_sweep: Callable[..., list[dict]], 
             for i, config in enumerate(configs):
                 if display is not None:
                     _announce(config, labels[i] if labels else None)
-                rows += run_sweep(config, resume=resume, emit=_tracked(display or show, trackers, config))
+                label = labels[i] if labels else None
+                rows += run_sweep(config, resume=resume, emit=_tracked(display or show, trackers, config, label))
     except SweepInterrupted as e:
         raise fail(f"interrupted ({stopping.reason()}); runs in progress are recorded as 'interrupted' in "
                    f"{configs[0].out}/runs.csv; add --resume to the same command to continue it",
@@ -168,10 +169,11 @@ def _announce(config: cfg.RunConfig, label: str | None) -> None:
                   f"{budget(config)} -> {config.out}/", highlight=False)
 
 
-def _tracked(emit: Callable[[dict], None], trackers: list[Any], config: cfg.RunConfig) -> Callable[[dict], None]:
+def _tracked(emit: Callable[[dict], None], trackers: list[Any], config: cfg.RunConfig, label: str | None
+             ) -> Callable[[dict], None]:
     from bench.tracking.base import tracked_emit
 
-    return tracked_emit(emit, trackers, config.to_dict(), warn) if trackers else emit
+    return tracked_emit(emit, trackers, config.to_dict(), warn, label) if trackers else emit
 
 
 def report_outcome(rows: list[dict], out: str, quiet: bool, jsonl: bool) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bench.executors.plan import PlannedRun, key_of, plan
 from bench.results import ResultsError, check_whole, replace_run_rows, write_json_atomic
+from bench.run import data
 from bench.run.config import RunConfig
 from bench.run.identity import crashed_row, resolve_device
 from bench.run.recipe import Emit
@@ -23,8 +24,13 @@ class SweepInterrupted(Exception):
 
 
 def prepare(config: RunConfig, resume: bool, emit: Emit) -> list[PlannedRun]:
-    """Fail before any run on an unwritable folder, a results file ending in a torn row, or an unusable device, save
-    the resolved config, and return the runs to do (those ``--resume`` skips are announced through ``emit``)."""
+    """Fail before any run on missing data, an unwritable folder, a results file ending in a torn row or an unusable
+    device, save the resolved config, and return the runs to do (those ``--resume`` skips are announced through
+    ``emit``).
+
+    The data is looked for (and downloaded, where allowed) first, here in the sweep's own process: missing files
+    are one line naming the folder to put them in, before a results folder is made or a run's process starts."""
+    data.available(config.dataset, config.data_dir, config.download)
     out = Path(config.out)
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -34,7 +34,10 @@ from bench.report import baselines, paper
 from bench.report.baselines import RATIO_COLUMNS
 from bench.report.labels import GROUP, LABELS, describe, setting_labels, whole_text
 from bench.report.load import Artifacts, Loaded
+from bench.results.schema import SWITCH_COLUMNS
 from bench.run.config import METHOD_ALIASES
+
+LOAD_MARGIN = 0.5  # a load average this far above the CPUs means other work shared them (a run alone reads ~CPUs)
 
 # per-seed value name -> run column it comes from, and the factor turning it into the reported unit
 PER_SEED = {
@@ -52,6 +55,7 @@ PER_SEED = {
     "peak_cuda_allocated_mb": ("peak_cuda_allocated_bytes", 1 / BYTES_PER_MB),
     "peak_cuda_reserved_mb": ("peak_cuda_reserved_bytes", 1 / BYTES_PER_MB),
     "peak_rss_mb": ("peak_rss_bytes", 1 / BYTES_PER_MB),
+    "rss_above_start_mb": ("rss_above_start_bytes", 1 / BYTES_PER_MB),
     "peak_saved_activation_mb": ("peak_saved_activation_bytes", 1 / BYTES_PER_MB),
 }
 COLLAPSE_MARGIN = 5.0  # the default: points of test accuracy a final epoch may lose against the best validation one
@@ -66,7 +70,8 @@ SUMMARY_COLUMNS = [
     "train_acc_pct_mean", "train_acc_pct_sd", "time_per_epoch_s_mean", "time_per_epoch_s_sd",
     "epoch_time_median_s_mean", "epoch_time_median_s_sd",
     "samples_per_s_mean", "samples_per_s_sd", "train_gflop_per_s_mean",
-    "peak_cuda_allocated_mb_mean", "peak_cuda_reserved_mb_mean", "peak_rss_mb_mean", "peak_saved_activation_mb_mean",
+    "peak_cuda_allocated_mb_mean", "peak_cuda_reserved_mb_mean", "peak_rss_mb_mean", "rss_above_start_mb_mean",
+    "peak_saved_activation_mb_mean",
     "paper_peak_gpu_mb", "peak_cuda_allocated_minus_paper_mb",
     "baseline", *RATIO_COLUMNS, "baseline_config_hash",
     "params", "training_only_params", "measured_in", "device_name",
@@ -87,6 +92,7 @@ class Report:
     sources: list[str]
     warnings: list[str]
     total_runs: int = 0  # rows read, before filters
+    superseded: int = 0  # interrupted rows a later ok row of the same run finished (neither ok nor listed as not ok)
     targets: tuple[float, ...] = ()  # accuracies (%) whose time to reach is tabulated
     collapse_margin: float = COLLAPSE_MARGIN  # points a final test accuracy may lie below its best validation epoch's
     data: dict[str, Any] = field(default_factory=dict)
@@ -153,6 +159,21 @@ def per_seed(ok: pd.DataFrame, values: Mapping[str, tuple[str, float]], keys: Se
     return frame.groupby([*keys, *carried, "seed"], dropna=False, sort=True).mean().reset_index()[columns]
 
 
+def shared_machine(runs: pd.DataFrame) -> pd.Series:
+    """Per run, whether other work shared its machine: the load average over the run (its own threads included)
+    exceeded its CPUs by more than ``LOAD_MARGIN``. False where a row did not record the load (before schema 9)."""
+    load = runs["load_avg"].astype("float64") if "load_avg" in runs else pd.Series(math.nan, index=runs.index)
+    cpus = runs["cpus"].astype("float64") if "cpus" in runs else pd.Series(math.nan, index=runs.index)
+    return (load > cpus + LOAD_MARGIN).fillna(False).astype(bool)
+
+
+def load_text(runs: pd.DataFrame) -> str:
+    """How loaded the machine of some runs was: ``load average 7.9 (up to 11.2) on 2 CPUs``."""
+    cpus = sorted({whole_text(c) for c in runs["cpus"]})
+    return (f"load average {runs['load_avg'].astype('float64').mean():.1f} (up to "
+            f"{runs['load_avg_max'].astype('float64').max():.1f}) on {' or '.join(cpus)} CPUs")
+
+
 def normalise_methods(methods: Iterable[str]) -> list[str]:
     """``noprop`` -> ``noprop-dt`` etc., as ``run --methods`` accepts them."""
     return [METHOD_ALIASES.get(m.strip().lower(), m.strip().lower()) for m in methods if m.strip()]
@@ -171,17 +192,19 @@ def over_seeds(loaded: Loaded, datasets: Sequence[str] | None = None, methods: S
     runs = with_epoch_medians(_filter(runs, datasets, methods, warnings), loaded.epochs)
     chosen = normalise_methods([baseline]) if baseline else []
     runs = baselines.override(runs, chosen[0] if chosen else None)
-    ok = runs[runs["status"] == "ok"].reset_index(drop=True)
-    not_ok = runs[runs["status"] != "ok"].reset_index(drop=True)
+    ok = with_derived(runs[runs["status"] == "ok"].reset_index(drop=True))
+    finished = superseded(runs)
+    not_ok = runs[(runs["status"] != "ok") & ~finished].reset_index(drop=True)
     ok["setting"] = setting_labels(ok)
     ok["variant"] = method_labels(ok, warnings) + " (" + ok["setting"] + ")"
     _note_unequal_passes(ok, warnings)
     _note_departures(ok, warnings)
     _note_unchecked(ok, warnings)
+    _note_shared_machine(ok, warnings)
     seeds = per_seed_values(ok, warnings)
     return Report(runs=ok, not_ok=not_ok, per_seed=seeds, summary=summarize(seeds, ok, warnings),
                   epochs=loaded.epochs, artifacts=loaded.artifacts, sources=list(loaded.sources), warnings=warnings,
-                  total_runs=total)
+                  total_runs=total, superseded=int(finished.sum()))
 
 
 def method_labels(ok: pd.DataFrame, warnings: list[str]) -> pd.Series:
@@ -197,6 +220,18 @@ def method_labels(ok: pd.DataFrame, warnings: list[str]) -> pd.Series:
         warnings.append(f"{method}: rows of method versions {shown} are reported apart; its behaviour under the same "
                         "config changed between them (their git_commit tells when)")
     return labels
+
+
+def superseded(runs: pd.DataFrame) -> pd.Series:
+    """Per row, whether it is an interrupted attempt of a run that a later row finished ok: the same folder,
+    dataset, method, config, switches and seed (``--resume`` starts a run afresh when it was stopped before its
+    first checkpoint, so the stopped attempt keeps a row of its own)."""
+    key = ["results_dir", "dataset", "method", "config_hash", *SWITCH_COLUMNS, "seed"]
+    keyed = runs.assign(**{k: key_text(runs[k]) for k in key if k in runs})
+    present = [k for k in key if k in keyed]
+    stamps = keyed["timestamp"].astype("object").fillna("").astype(str)
+    last_ok = stamps.where(keyed["status"] == "ok").groupby([keyed[k] for k in present], dropna=False).transform("max")
+    return ((keyed["status"] == "interrupted") & last_ok.notna() & (last_ok >= stamps)).astype(bool)
 
 
 def _prepare(runs: pd.DataFrame, warnings: list[str]) -> pd.DataFrame:
@@ -223,15 +258,19 @@ def _filter(runs: pd.DataFrame, datasets: Sequence[str] | None, methods: Sequenc
     return runs
 
 
-def _with_inference_per_image(runs: pd.DataFrame) -> pd.DataFrame:
-    """A copy with ``test_infer_ms_per_image``: one image's share of a test pass (missing where a row predates it)."""
+def with_derived(runs: pd.DataFrame) -> pd.DataFrame:
+    """A copy with the per-run values the report derives from two columns (missing where a row predates either):
+    ``test_infer_ms_per_image``, one image's share of a test pass, and ``rss_above_start_bytes``, the peak RSS above
+    what the run's process started from (Python and torch alone are most of a small run's peak)."""
     per_image = runs["test_infer_s"].astype("float64") / runs["test_images"].astype("float64")
-    return runs.assign(test_infer_ms_per_image=1000 * per_image)
+    above = runs["peak_rss_bytes"].astype("float64") - runs["rss_at_start_bytes"].astype("float64")
+    return runs.assign(test_infer_ms_per_image=1000 * per_image, rss_above_start_bytes=above)
 
 
 def per_seed_values(ok: pd.DataFrame, warnings: list[str] | None = None) -> pd.DataFrame:
-    """One row per group and seed in reported units (%, s, samples/s, MB); repeated seeds are averaged."""
-    values = per_seed(_with_inference_per_image(ok), PER_SEED, GROUP, LABELS)
+    """One row per group and seed in reported units (%, s, samples/s, MB); repeated seeds are averaged. ``ok`` has
+    the derived columns (``with_derived``)."""
+    values = per_seed(ok, PER_SEED, GROUP, LABELS)
     if warnings is not None and not ok.empty:
         repeated = ok.assign(seed=ok["seed"].astype("float64")).groupby([*GROUP, "seed"], dropna=False).size()
         for key, count in repeated[repeated > 1].items():
@@ -353,11 +392,21 @@ def _note_unchecked(ok: pd.DataFrame, warnings: list[str]) -> None:
                         "check` on it, and trust its numbers once it passes")
 
 
+def _note_shared_machine(ok: pd.DataFrame, warnings: list[str]) -> None:
+    """A group some of whose runs shared their machine with other work: its times (and ratios) are suspect."""
+    shared = ok[shared_machine(ok)]
+    for (dataset, variant), rows in shared.groupby(["dataset", "variant"], sort=True):
+        total = int(((ok["dataset"] == dataset) & (ok["variant"] == variant)).sum())
+        warnings.append(f"{dataset} {variant}: {len(rows)} of {total} runs shared the machine with other work "
+                        f"({load_text(rows)}): their times, throughput and time ratios are suspect; rerun on an idle "
+                        "machine before trusting them")
+
+
 def _warn_mixed_settings(summary: pd.DataFrame, warnings: list[str]) -> None:
     counts = summary.groupby(["dataset", "method", "embedding"]).size()
     for (dataset, method, embedding), n in counts[counts > 1].items():
         warnings.append(f"{dataset} {method} {embedding}: {n} different settings (config or switches); reported as "
-                        "separate rows (config and switches tell them apart)")
+                        "separate rows, told apart by their setting")
 
 
 def status_counts(not_ok: pd.DataFrame) -> dict[str, int]:

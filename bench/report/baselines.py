@@ -24,6 +24,7 @@ RATIO_COLUMNS = {  # summary column of the ratio -> the mean it divides
     "peak_cuda_allocated_ratio_to_baseline": "peak_cuda_allocated_mb_mean",
     "peak_cuda_reserved_ratio_to_baseline": "peak_cuda_reserved_mb_mean",
     "peak_rss_ratio_to_baseline": "peak_rss_mb_mean",
+    "rss_above_start_ratio_to_baseline": "rss_above_start_mb_mean",
     "peak_saved_activation_ratio_to_baseline": "peak_saved_activation_mb_mean",
 }
 # summary.csv columns of reports written before the ratios were named by what they divide by -> today's names
@@ -40,18 +41,47 @@ def override(runs: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
     return runs.assign(baseline=np.where(runs["method"] == baseline, "", baseline).astype(object))
 
 
+def registry_rank(methods: list[str]) -> dict[str, int]:
+    """Every method's place in the one order of all methods: the registry's (built-ins, then installed plug-ins),
+    then any other name in ``methods`` (a plug-in not installed here) by name. The same whoever else is present."""
+    from bench.run.config import REGISTRY
+
+    known = list(REGISTRY.methods)
+    unknown = sorted(set(methods) - set(known))
+    return {name: i for i, name in enumerate([*known, *unknown])}
+
+
 def method_order(runs: pd.DataFrame) -> list[str]:
-    """The methods of ``runs``, each before the baseline it declares (longest chain of baselines first, ties by
-    name): one order, so a method keeps its colour, marker and slot in every figure."""
+    """The methods of ``runs`` in the order of every figure's slots and legends: each family together (a method
+    measured against no other, with the methods measured against it, and theirs), each method just before the one it
+    is measured against, so a method sits next to its baseline; families and the methods within one in
+    ``registry_rank`` order."""
     baseline_of = runs.drop_duplicates("method").set_index("method")["baseline"].to_dict()
+    rank = registry_rank(list(baseline_of))
+    children: dict[str, list[str]] = {}
+    roots = []
+    for method in sorted(baseline_of, key=rank.__getitem__):
+        parent = baseline_of[method]
+        if parent and parent in baseline_of and parent != method and not _in_cycle(method, baseline_of):
+            children.setdefault(parent, []).append(method)
+        else:
+            roots.append(method)
 
-    def chain(method: str) -> int:
-        seen = [method]
-        while baseline_of.get(seen[-1]) and baseline_of[seen[-1]] not in seen:
-            seen.append(baseline_of[seen[-1]])
-        return len(seen)
+    def family(method: str) -> list[str]:
+        return [m for child in children.get(method, []) for m in family(child)] + [method]
 
-    return sorted(baseline_of, key=lambda method: (-chain(method), method))
+    return [m for root in roots for m in family(root)]
+
+
+def _in_cycle(method: str, baseline_of: dict[str, str]) -> bool:
+    """Whether following baselines from ``method`` comes back to it (then it starts a family of its own)."""
+    seen, current = {method}, baseline_of.get(method)
+    while current and current in baseline_of:
+        if current in seen:
+            return current == method
+        seen.add(current)
+        current = baseline_of[current]
+    return False
 
 
 def with_ratios(summary: pd.DataFrame, warnings: list[str]) -> pd.DataFrame:

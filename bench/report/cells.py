@@ -1,5 +1,6 @@
 """How the report's numbers read as text: the summary's cells (``display_rows``, shared by summary.md and the
-terminal tables), the narrow terminal form of a config, one rich table builder and one markdown table helper.
+terminal tables), the group's method and setting as its one label names them, one rich table builder and one
+markdown table helper.
 
 Nothing is computed here: the numbers come from ``bench.report.aggregate`` and the views.
 """
@@ -12,18 +13,16 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from bench.formatting import MISSING, fmt, mean_sd, signed
-from bench.report.labels import switch_text, value_text
-from bench.results.schema import SWITCH_COLUMNS, pandas_dtype
 
 if TYPE_CHECKING:
     from rich.table import Table
 
     from bench.report.aggregate import Report
 
-HEADER = ["dataset", "method", "embedding", "config", "seeds", "test acc % mean ± sd", "se", "paper % (Δ)",
+HEADER = ["dataset", "method", "setting", "seeds", "test acc % mean ± sd", "se", "paper % (Δ)",
           "det. test acc %", "train acc %", "infer ms/img", "s/epoch", "median s/epoch", "samples/s", "peak MB",
           "saved act. MB", "paper GPU MB", "baseline", "time / base", "mem / base"]
-KEYS = ("dataset", "method", "embedding", "config")  # the columns every terminal table keeps
+KEYS = ("dataset", "method", "setting")  # the columns every terminal table keeps
 _TERMINAL_HEADERS = {  # two-line headers, so columns are as narrow as their values
     "test acc % mean ± sd": "test acc %\nmean ± sd", "paper % (Δ)": "paper %\n(Δ)",
     "det. test acc %": "det.\ntest %", "train acc %": "train\nacc %",
@@ -31,8 +30,6 @@ _TERMINAL_HEADERS = {  # two-line headers, so columns are as narrow as their val
     "time / base": "time/\nbase", "mem / base": "mem/\nbase", "peak MB": "peak\nMB", "infer ms/img": "infer\nms/img",
     "saved act. MB": "saved\nact. MB",
 }
-# How a switch value reads in a narrow terminal cell; any other switch or value reads as name=value.
-_SHORT_SWITCHES = {("channels_last", "true"): "NHWC", ("channels_last", "false"): "NCHW"}
 
 
 def markdown_table(header: Sequence[object], rows: Sequence[Sequence[object]]) -> str:
@@ -45,26 +42,40 @@ def markdown_table(header: Sequence[object], rows: Sequence[Sequence[object]]) -
     return "\n".join(lines)
 
 
-def config_cell(row: pd.Series) -> str:
-    """A group's config hash with its recorded switches: ``1f72bee20605 (precision=fp32)``."""
-    switches = switch_text(row)
-    return (row["config_hash"] or MISSING) + (f" ({switches})" if switches else "")
+def method_cell(row: pd.Series) -> str:
+    """A group's method as its label names it (``backprop v2`` where a report holds two versions of it)."""
+    variant, setting = str(row["variant"]), str(row["setting"])
+    return variant.removesuffix(f" ({setting})") if variant else str(row["method"])
 
 
-def short_config(row: pd.Series) -> str:
-    """A config hash prefix, as git shows one (for narrow terminal cells)."""
-    return (row["config_hash"] or MISSING)[:6]
+def setting_cell(row: pd.Series) -> str:
+    """A group's setting by the label every table, figure and file name shows (``lr=0.003, order=paper``; the
+    embedding where a dataset has one setting); summary.md's Configs table maps it to its config hash."""
+    return str(row["setting"]) or MISSING
+
+
+def narrow_setting(row: pd.Series) -> str:
+    """The setting label a line per key, for narrow terminal cells."""
+    return setting_cell(row).replace(", ", "\n")
 
 
 def _memory_cell(row: pd.Series) -> str:
+    """CUDA allocated / reserved; on a CPU the RSS the run added + what its process started from (Python, torch),
+    or the whole peak RSS for rows that did not record the start."""
     if not pd.isna(row["peak_cuda_allocated_mb_mean"]):
         return f"{fmt(row['peak_cuda_allocated_mb_mean'], '.0f')} / {fmt(row['peak_cuda_reserved_mb_mean'], '.0f')}"
-    return f"{fmt(row['peak_rss_mb_mean'], '.0f')} RSS"
+    above = row["rss_above_start_mb_mean"]
+    if pd.isna(above):
+        return f"{fmt(row['peak_rss_mb_mean'], '.0f')} RSS"
+    return f"{fmt(above, '.0f')} + {fmt(row['peak_rss_mb_mean'] - above, '.0f')} RSS"
 
 
 def _memory_ratio(row: pd.Series) -> float:
-    on_cuda = not pd.isna(row["peak_cuda_allocated_ratio_to_baseline"])
-    return row["peak_cuda_allocated_ratio_to_baseline" if on_cuda else "peak_rss_ratio_to_baseline"]
+    """Of the memory the cell leads with: CUDA allocated, else the RSS the run added, else the whole peak RSS."""
+    for ratio in ("peak_cuda_allocated_ratio_to_baseline", "rss_above_start_ratio_to_baseline"):
+        if not pd.isna(row[ratio]):
+            return row[ratio]
+    return row["peak_rss_ratio_to_baseline"]
 
 
 def _paper_cell(row: pd.Series) -> str:
@@ -83,7 +94,7 @@ def display_rows(summary: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     rows = []
     for _, r in summary.iterrows():
         rows.append([
-            r["dataset"], r["method"], r["embedding"], config_cell(r), str(int(r["n_seeds"])),
+            r["dataset"], method_cell(r), setting_cell(r), str(int(r["n_seeds"])),
             mean_sd(r["test_acc_pct_mean"], r["test_acc_pct_sd"]), fmt(r["test_acc_pct_se"]), _paper_cell(r),
             fmt(r["test_acc_det_pct_mean"]), fmt(r["train_acc_pct_mean"]), _inference_cell(r),
             fmt(r["time_per_epoch_s_mean"], ".3g"),
@@ -92,23 +103,6 @@ def display_rows(summary: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
             r["baseline"] or MISSING, fmt(r["time_per_epoch_ratio_to_baseline"]), fmt(_memory_ratio(r)),
         ])
     return list(HEADER), rows
-
-
-def _short_switch(name: str, value: str) -> str:
-    """A text switch by its value (``bf16``); a boolean one by what it chooses (``NHWC``) or as name=value."""
-    if pandas_dtype(name) != "boolean":
-        return value or "?"
-    return _SHORT_SWITCHES.get((name, value), f"{name}={value_text(value)}")
-
-
-def _terminal_config(summary: pd.DataFrame) -> list[str]:
-    """A hash prefix, and under it the switches that differ between the rows, if any."""
-    varying = [s for s in SWITCH_COLUMNS if summary[s].nunique() > 1]
-    cells = []
-    for _, r in summary.iterrows():
-        shown = [_short_switch(s, r[s]) for s in varying]
-        cells.append("\n".join([short_config(r), " ".join(shown)]) if shown else short_config(r))
-    return cells
 
 
 def rich_table(title: str, caption: str | None = None, padding: int | tuple[int, ...] = 0) -> Table:
@@ -125,12 +119,12 @@ def summary_table(report: Report, title: str, columns: Sequence[str], caption: s
     from rich.markup import escape
 
     header, rows = display_rows(report.summary)
-    configs = _terminal_config(report.summary)
+    settings = [narrow_setting(r) for _, r in report.summary.iterrows()]
     table = rich_table(title, caption)
     picked = [header.index(name) for name in columns
               if name in KEYS or any(row[header.index(name)] != MISSING for row in rows)]
     for i in picked:
         table.add_column(_TERMINAL_HEADERS.get(header[i], header[i]), no_wrap=True)
-    for row, config in zip(rows, configs, strict=True):
-        table.add_row(*(escape(config if header[i] == "config" else row[i]) for i in picked))
+    for row, setting in zip(rows, settings, strict=True):
+        table.add_row(*(escape(setting if header[i] == "setting" else row[i]) for i in picked))
     return table

@@ -42,9 +42,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bench.formatting import mb
 from bench.report import uncertainty
-from bench.report.aggregate import GROUP, per_seed, with_epoch_medians, with_keys
-from bench.report.labels import config_text
-from bench.report.load import InputError, Loaded
+from bench.report.aggregate import GROUP, load_text, per_seed, shared_machine, with_epoch_medians, with_keys
+from bench.report.labels import config_text, setting_labels
+from bench.report.load import InputError, Loaded, parse_config
 from bench.results.schema import SWITCH_COLUMNS
 
 # compare pairs a candidate with the reference of the same group, whatever version of the method's code made each:
@@ -124,12 +124,24 @@ _VALUES = {"acc": ("test_acc", 1.0), "time": ("time_per_epoch_s", 1.0), "epoch":
            "samples": ("samples_per_s", 1.0), "cuda": ("peak_cuda_allocated_bytes", 1.0),
            "rss": ("peak_rss_bytes", 1.0), "saved": ("peak_saved_activation_bytes", 1.0)}
 SIDE_COLUMNS = ["n_seeds", "n_acc", "acc_mean", "acc_sd", "time_median", "epoch_median", "samples_median",
-                "cuda_median", "rss_median", "saved_median", "devices"]
+                "cuda_median", "rss_median", "saved_median", "devices", "shared", "label"]
 
 
-def summarize_side(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per group of ok runs: seeds, accuracy mean and sd, and medians over seeds of time, median epoch
-    time, throughput and memory (in bytes)."""
+def group_labels(*sides: pd.DataFrame) -> dict[tuple[str, ...], str]:
+    """Each group of ok runs on either side by the label the report gives it (``labels.setting_labels``, over both
+    sides): ``fashion-mnist/noprop-dt (lr=0.003)``."""
+    frames = [with_keys(side) for side in sides]
+    runs = pd.concat([f[f["status"] == "ok"] for f in frames], ignore_index=True)
+    if runs.empty:
+        return {}
+    runs["config"] = runs["config_json"].map(parse_config).astype("object")
+    runs["setting"] = setting_labels(runs)
+    return {tuple(r[k] for k in PAIRED): f"{r['dataset']}/{r['method']} ({r['setting']})" for _, r in runs.iterrows()}
+
+
+def summarize_side(runs: pd.DataFrame, labels: Mapping[tuple[str, ...], str] | None = None) -> pd.DataFrame:
+    """One row per group of ok runs: its label (``labels``, else its config hash), seeds, accuracy mean and sd, and
+    medians over seeds of time, median epoch time, throughput and memory (in bytes)."""
     runs = with_keys(runs)
     ok = runs[runs["status"] == "ok"]
     if ok.empty:
@@ -142,7 +154,16 @@ def summarize_side(runs: pd.DataFrame) -> pd.DataFrame:
     names = ok.groupby(PAIRED, sort=True, dropna=False)["device_name"].agg(
         lambda s: ", ".join(sorted({str(v) for v in s.dropna() if str(v)})))
     out["devices"] = out.set_index(PAIRED).index.map(names).to_numpy()
+    out["shared"] = out.set_index(PAIRED).index.map(_shared_text(ok)).to_numpy()
+    out["label"] = [(labels or {}).get(tuple(r[k] for k in PAIRED)) or _hash_label(r) for _, r in out.iterrows()]
     return out[[*PAIRED, *SIDE_COLUMNS]]
+
+
+def _shared_text(ok: pd.DataFrame) -> pd.Series:
+    """Per group, how loaded its machine was where some of its runs shared it with other work ("" otherwise)."""
+    flags = shared_machine(ok)
+    return ok.groupby(PAIRED, sort=True, dropna=False).apply(
+        lambda rows: load_text(rows) if flags[rows.index].any() else "", include_groups=False)
 
 
 # ---------------------------------------------------------------------------------------------- comparison
@@ -191,7 +212,8 @@ def compare(baseline: pd.DataFrame, candidate: pd.DataFrame, thresholds: Thresho
     if unknown:
         raise CompareError(f"--across {unknown[0]}: not a switch; choose from {', '.join(SWITCH_COLUMNS)}")
     notes = [*_not_ok_notes(baseline, "baseline"), *_not_ok_notes(candidate, "candidate")]
-    base, cand = summarize_side(baseline), summarize_side(candidate)
+    labels = group_labels(baseline, candidate)
+    base, cand = summarize_side(baseline, labels), summarize_side(candidate, labels)
     key = [k for k in PAIRED if k not in across]
     for frame, side in ((base, "baseline"), (cand, "candidate")):
         _check_unique(frame, key, across, side)
@@ -284,6 +306,10 @@ def _judge(r: pd.Series, t: Thresholds, notes: list[str]) -> dict:
     if r["devices_b"] != r["devices_c"]:
         notes.append(f"{verdict.label}: device differs (baseline: {r['devices_b'] or '?'}; candidate: "
                      f"{r['devices_c'] or '?'}), so the timings are not comparable; compared anyway")
+    for side, suffix in (("baseline", "_b"), ("candidate", "_c")):
+        if r[f"shared{suffix}"]:
+            notes.append(f"{verdict.label}: the {side} shared its machine with other work ({r[f'shared{suffix}']}): "
+                         "its times are suspect")
     _judge_accuracy(r, t, verdict)
     _judge_noise(r, verdict)
     _judge_time(r, t, verdict)
@@ -356,8 +382,11 @@ def _judge_time(r: pd.Series, t: Thresholds, v: _Verdict) -> None:
         v.notes.append(f"{v.label}: time judged on time_per_epoch_s (the mean epoch, a first epoch's warm-up "
                        f"included): the {' and the '.join(lacking)} has no median epoch time")
     if crossed(slowdown, t.max_slowdown):
+        shared = [f"the {side} ran at a {r[f'shared{s}']}" for side, s in (("baseline", "_b"), ("candidate", "_c"))
+                  if r[f"shared{s}"]]
+        suspect = f"; suspect: {' and '.join(shared)}, so other work shared the cores" if shared else ""
         v.fail("time", f"{what} {r[f'{key}_b']:.3g} s -> {r[f'{key}_c']:.3g} s, x{slowdown:.2f} > "
-                       f"x{t.max_slowdown:g} (max_slowdown)")
+                       f"x{t.max_slowdown:g} (max_slowdown){suspect}")
 
 
 def _judge_memory(r: pd.Series, t: Thresholds, v: _Verdict) -> None:
@@ -380,8 +409,21 @@ def _judge_memory(r: pd.Series, t: Thresholds, v: _Verdict) -> None:
                                     "(max_memory_growth)")
 
 
-def _label(r: pd.Series | Mapping) -> str:
+def _hash_label(r: pd.Series | Mapping) -> str:
+    """A group by its config hash, where its runs hold no readable config to label it by."""
     return f"{r['dataset']}/{r['method']}/{r['embedding']} ({config_text(r)})"
+
+
+def _label(r: pd.Series | Mapping) -> str:
+    """A group's label; a pair's, where its two sides differ in a switch paired --across: ``base -> cand``."""
+    if "label" in r:
+        return str(r["label"])
+    base, cand = (r.get(f"label{s}") for s in ("_b", "_c"))
+    base, cand = (v if isinstance(v, str) else "" for v in (base, cand))
+    if not (base and cand) or base == cand:
+        return base or cand
+    (head, _, setting), (other, _, then) = base.partition(" ("), cand.partition(" (")
+    return f"{head} ({setting.removesuffix(')')} -> {then}" if head == other else f"{base} -> {cand}"
 
 
 def _seeds(n: object) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench.report import plot
 from bench.report.aggregate import Report
-from bench.report.baselines import method_order
+from bench.report.baselines import method_order, registry_rank
 from bench.report.views import VIEWS
 from bench.report.views.base import Draw, View
 
@@ -22,8 +22,10 @@ DPI = 150
 
 
 def styles_for(report: Report) -> plot.Styles:
-    """The methods' styles, the same in every figure of this report."""
-    return plot.Styles(method_order(report.runs))
+    """The methods' styles: each method's colour, marker and hatch fixed by its place among all methods (the same in
+    every report), their order that of ``method_order`` (each beside its baseline)."""
+    order = method_order(report.runs)
+    return plot.Styles(order, registry_rank(order))
 
 
 def write_figures(report: Report, out: Path, fmt: str = "png", views: Sequence[View] = VIEWS) -> list[Path]:

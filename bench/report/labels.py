@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from bench.formatting import value_text
+from bench.formatting import setting_part, value_text
 from bench.results.schema import SWITCH_COLUMNS
 from bench.run.config import BOOKKEEPING_KEYS
 
@@ -41,7 +41,10 @@ def config_text(key: Mapping[str, object]) -> str:
 
 
 def describe(key: Mapping[str, object]) -> str:
-    """A group in a warning: ``cifar10 noprop-dt one-hot (config 1f72bee20605, precision=fp32)``."""
+    """A group in a warning: by its label where it has one (``cifar10 noprop-dt (lr=0.003)``), else
+    ``cifar10 noprop-dt one-hot (config 1f72bee20605, precision=fp32)``."""
+    if key.get("variant"):
+        return f"{key['dataset']} {key['variant']}"
     return f"{key['dataset']} {key['method']} {key['embedding']} ({config_text(key)})"
 
 
@@ -74,6 +77,8 @@ def _setting(row: pd.Series) -> dict[str, str]:
     config = row.get("config")
     config = config if isinstance(config, dict) else {}
     values = {k: value_text(v) for k, v in config.items() if k not in _BOOKKEEPING and k not in SWITCH_COLUMNS}
+    if not config:  # unreadable: its hash is all that tells it apart
+        values["config_hash"] = str(row["config_hash"])
     values["embedding"] = str(row["embedding"]) or "none"
     values.update({name: str(row[name]) or "none" for name in SWITCH_COLUMNS})
     return values
@@ -91,19 +96,32 @@ def differing_keys(settings: list[dict[str, str]]) -> list[str]:
 
 def _label_settings(values: dict[tuple[str, ...], dict[str, str]], embeddings: dict[tuple[str, ...], str]
                     ) -> dict[tuple[str, ...], str]:
-    if len(values) == 1:
+    """One label per distinct setting: groups whose configs hash apart but hold the same values (each method hashes
+    only the keys it reads) share theirs."""
+    frozen = {key: tuple(sorted(setting.items())) for key, setting in values.items()}
+    distinct = list(dict.fromkeys(frozen.values()))
+    if len(distinct) == 1:
         return {key: embeddings[key] or "one setting" for key in values}
-    keys = differing_keys(list(values.values()))
-    named = {key: _parts(setting, keys) for key, setting in values.items()}
-    counts = pd.Series(list(named.values())).value_counts()
-    for key, label in named.items():  # same visible keys (or no readable config): the hash tells them apart
-        if counts[label] > 1:
-            named[key] = f"{label}, config {key[1][:6]}" if label else f"config {key[1][:6]}"
-    return named
+    keys = differing_keys([dict(setting) for setting in distinct])
+    label = {setting: _parts(dict(setting), keys) for setting in distinct}
+    counts = pd.Series(list(label.values())).value_counts()
+    first_hash = {setting: key[1][:6] for key, setting in reversed(frozen.items())}
+    for setting, text in label.items():  # same visible keys (or no readable config): the hash tells them apart
+        if counts[text] > 1:
+            label[setting] = f"{text}, config {first_hash[setting]}" if text else f"config {first_hash[setting]}"
+    return {key: label[setting] for key, setting in frozen.items()}
+
+
+def _part(setting: dict[str, str], key: str) -> str:
+    """One key of a label: ``lr=0.003``; the embedding by its value; an unreadable config by its hash prefix."""
+    value = setting.get(key, "none")
+    if key == "config_hash":
+        return f"config {value[:6]}" if value != "none" else ""
+    return setting_part(key, value)
 
 
 def _parts(setting: dict[str, str], keys: list[str]) -> str:
-    parts = [setting.get(k, "none") if k == "embedding" else f"{k}={setting.get(k, 'none')}" for k in keys]
+    parts = [part for part in (_part(setting, k) for k in keys) if part]
     if len(parts) > MAX_KEYS:
         parts = [*parts[:MAX_KEYS], f"+{len(parts) - MAX_KEYS} more"]
     return ", ".join(parts)

@@ -11,7 +11,7 @@ rcParams) is changed. Each view (``bench.report.views``) draws its own figures w
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,6 +25,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from bench.report.labels import GROUP
 
@@ -52,19 +53,24 @@ def style() -> Iterator[None]:
 
 
 class Styles:
-    """A fixed colour, marker, line style and hatch per key (a method, or a setting), the same in every figure."""
+    """A fixed colour, marker, line style and hatch per key (a method, or a setting), the same in every figure.
 
-    def __init__(self, keys: list[str]) -> None:
-        self.palette = sns.color_palette("colorblind", max(len(keys), 1))
-        self.index = {k: i for i, k in enumerate(keys)}
+    ``keys`` are in the order of bars and legends. ``ranks`` (for methods: ``baselines.registry_rank``) fix each
+    key's style by its place among all keys there can be, not among those present, so a method has one colour in
+    every report whoever else is in it; without them a key is styled by its place in ``keys``."""
+
+    def __init__(self, keys: list[str], ranks: dict[str, int] | None = None) -> None:
+        self.order = list(keys)
+        self.index = {k: (ranks[k] if ranks else i) for i, k in enumerate(keys)}
+        self.palette = sns.color_palette("colorblind", max([10, *(i + 1 for i in self.index.values())]))
 
     def present(self, frame: pd.DataFrame, column: str = "method") -> list[str]:
         """The keys found in ``frame[column]``, in this order (the order of the bars and legends)."""
         found = set(frame[column])
-        return [k for k in self.index if k in found]
+        return [k for k in self.order if k in found]
 
     def color(self, key: str) -> tuple[float, float, float]:
-        return self.palette[self.index[key] % len(self.palette)]
+        return self.palette[self.index[key]]  # the colorblind palette's 10 colours repeat past 10; markers differ
 
     def marker(self, key: str) -> str:
         return MARKERS[self.index[key] % len(MARKERS)]
@@ -124,6 +130,41 @@ def method_handles(methods: list[str], styles: Styles, bars: bool, hatched: bool
     return handles, list(methods)
 
 
+# ------------------------------------------------------------------------------------------- log axes
+
+# the ticks of a logarithmic axis, densest first: every mantissa, then 1-2-5, then the decades alone
+LOG_SUBS = ((1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0), (1.0, 2.0, 5.0), (1.0,))
+
+
+def log_axis(ax: Any, axis: str = "x") -> None:
+    """The one way a figure makes an axis logarithmic: ticks read as plain numbers (20, 0.5; never 2×10¹), none on
+    the minor ticks, and the densest of ``LOG_SUBS`` that puts two or more ticks in view without two labels
+    touching (measured on the laid-out figure), else the decades alone. Call it once the data are drawn."""
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    target.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    target.set_minor_formatter(NullFormatter())
+    for subs in LOG_SUBS:
+        target.set_major_locator(LogLocator(subs=subs))
+        shown = _tick_labels(ax, target)
+        if len(shown) >= 2 and not overlapping([label.get_window_extent() for label in shown]):
+            return
+    target.set_major_locator(LogLocator(subs=(1.0,)))
+
+
+def _tick_labels(ax: Any, target: Any) -> list[Any]:
+    """The major tick labels drawn in view, on the laid-out figure."""
+    ax.figure.canvas.draw()
+    low, high = sorted(ax.get_xlim() if target is ax.xaxis else ax.get_ylim())
+    return [label for tick, label in zip(target.get_majorticklocs(), target.get_majorticklabels(), strict=False)
+            if low <= tick <= high and label.get_visible() and label.get_text()]
+
+
+def overlapping(boxes: list[Any]) -> bool:
+    """Whether any two of the boxes (display coordinates) overlap."""
+    return any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+
+
 # ------------------------------------------------------------------------------------------- panel layout
 
 
@@ -140,14 +181,28 @@ class Panel:
         i, j = self.settings.index(setting), self.methods.index(method)
         return i + (j - (len(self.methods) - 1) / 2) * self.width
 
-    def ticks(self, ax: Any) -> None:
-        """One tick per setting, its label a line per key; faint lines between settings instead of a grid line
-        through the middle of each."""
+    def ticks(self, ax: Any, filled: Iterable[tuple[str, str]]) -> None:
+        """Each filled slot (setting, method) named by its method on the axis (upright where the names fit their
+        slots, else turned), and under them one label per setting, a line per key; faint lines between settings
+        instead of a grid line through the middle of each."""
+        slots = sorted(set(filled), key=lambda slot: self.x(*slot))
+        ax.xaxis.remove_overlapping_locs = False  # the middle slot of an odd count sits on its setting's tick
+        ax.set_xticks([self.x(*slot) for slot in slots], [method for _, method in slots], minor=True)
         ax.set_xticks(range(len(self.settings)), [s.replace(", ", "\n") for s in self.settings])
         ax.set_xlim(-0.5, len(self.settings) - 0.5)
         ax.grid(False, axis="x")
         for i in range(1, len(self.settings)):
             ax.axvline(i - 0.5, color="0.85", linewidth=0.8, zorder=0)
+        ax.tick_params(axis="x", which="minor", labelsize=8, length=3)
+        ax.figure.canvas.draw()  # lay the figure out, so the slots have their final width
+        names = ax.xaxis.get_ticklabels(minor=True)
+        slot_px = ax.transData.transform((self.width, 0))[0] - ax.transData.transform((0, 0))[0]
+        if any(label.get_window_extent().width > 0.95 * slot_px for label in names):
+            ax.tick_params(axis="x", which="minor", labelrotation=90)
+            ax.figure.canvas.draw()
+        tallest = max((label.get_window_extent().height for label in names), default=0.0) * 72 / ax.figure.dpi
+        below = 3 + matplotlib.rcParams["xtick.minor.pad"] + tallest  # the names' tick, gap and text, in points
+        ax.tick_params(axis="x", which="major", length=0, pad=below + 4)
 
 
 def panels(frame: pd.DataFrame, styles: Styles) -> list[Panel]:
@@ -192,6 +247,11 @@ def slots(frame: pd.DataFrame, panel: Panel) -> Iterator[tuple[str, str, pd.Data
             rows = data[(data["setting"] == setting) & (data["method"] == method)]
             if not rows.empty:
                 yield setting, method, rows
+
+
+def filled(frame: pd.DataFrame, panel: Panel) -> list[tuple[str, str]]:
+    """The (setting, method) slots of the panel that have rows in ``frame``."""
+    return [(setting, method) for setting, method, _ in slots(frame, panel)]
 
 
 def seed_points(ax: Any, x: float, values: np.ndarray, spread: float) -> None:

@@ -19,7 +19,7 @@ from bench.formatting import MISSING
 from bench.report import paper
 from bench.report.aggregate import Report, status_counts
 from bench.report.cells import display_rows, markdown_table, rich_table
-from bench.report.labels import whole_text
+from bench.report.labels import switch_text, whole_text
 from bench.report.views import VIEWS
 from bench.report.views.base import View
 
@@ -27,16 +27,20 @@ if TYPE_CHECKING:
     from rich.table import Table
 
 TABLE_LEGEND = (
-    "mean ± sd and se over seeds (sd: sample, ddof = 1; \"-\" for one seed); config: config hash and the execution "
-    "switches the runs recorded; paper % (Δ): the paper's accuracy and ours − paper in points; det. test acc %: mean "
+    "mean ± sd and se over seeds (sd: sample, ddof = 1; \"-\" for one seed); setting: what tells a group apart "
+    "from the others of its dataset (the config keys and switches that differ; the embedding where there is one "
+    "setting), the label of its figures and files too (Configs below gives each its config hash); paper % (Δ): the "
+    "paper's accuracy and ours − paper in points; det. test acc %: mean "
     "over seeds of the deterministic reading of the same weights (z_0 = 0, no injected noise; the headline is the "
     "stochastic one, as in the paper); infer ms/img: one test pass of the headline reading divided by its images "
     "(batches of 1000), in parentheses the ODE steps of methods that integrate one; s/epoch: the mean epoch "
     "(training steps only), median s/epoch: each run's median epoch (a first epoch's warm-up does not inflate it), "
-    "both averaged over seeds; peak MB: CUDA allocated / reserved, or CPU RSS; saved act. MB: what autograd saves "
+    "both averaged over seeds; peak MB: CUDA allocated / reserved, or CPU RSS as what the run added + what its process "
+    "started from (Python, torch: the same for every method; the whole peak where a row did not record the start, "
+    "summary.csv has both); saved act. MB: what autograd saves "
     "for backward in one step (MB = 2^20 bytes); baseline: the method this one is measured against (the matched "
     "baseline it declares, or report --baseline); time / base, mem / base: its time per epoch and peak memory (CUDA "
-    "allocated, else RSS) over those of the baseline's group"
+    "allocated, else the RSS the run added, else the whole RSS) over those of the baseline's group"
 )
 NOT_OK_COLUMNS = ["results_dir", "run_id", "dataset", "method", "embedding", "seed", "status", "epochs_done", "reason"]
 _CONFIG_KEYS = ("embedding", "epochs", "batch_size", "T", "width", "lr", "embed_dim", "order", "train_subset",
@@ -51,13 +55,16 @@ def not_ok_rows(not_ok: pd.DataFrame) -> list[list[str]]:
 
 
 def not_ok_line(report: Report) -> str:
-    """One line: how many runs were left out of the numbers, and why."""
+    """One line: how many runs were left out of the numbers, and why (an interrupted attempt that ``--resume``
+    finished is not a run that did not finish: it is said apart)."""
     total = len(report.runs) + len(report.not_ok)
+    resumed = (f" ({report.superseded} interrupted attempt{'s' if report.superseded > 1 else ''} finished by a later "
+               "--resume not counted)") if report.superseded else ""
     if report.not_ok.empty:
-        return f"All {total} matching runs finished ok."
+        return f"All {total} matching runs finished ok{resumed}."
     counts = ", ".join(f"{s}: {n}" for s, n in status_counts(report.not_ok).items())
-    return (f"{len(report.not_ok)} of {total} matching runs did not finish ok ({counts}); they are listed below and "
-            "left out of every number and figure.")
+    return (f"{len(report.not_ok)} of {total} matching runs did not finish ok ({counts}){resumed}; they are listed "
+            "below and left out of every number and figure.")
 
 
 def terminal_tables(report: Report, views: Sequence[View] = VIEWS) -> list[Table]:
@@ -80,10 +87,12 @@ def _not_ok_table(report: Report) -> Table:
 
 
 def _config_rows(runs: pd.DataFrame) -> list[list[str]]:
+    """Per setting of each dataset: its label, config hash, recorded switches and the main config values."""
     rows = []
-    for config_hash, group in runs.groupby("config_hash", sort=True):
+    for (dataset, setting), group in runs.groupby(["dataset", "setting"], sort=True):
         config = group["config"].iloc[0]
-        rows.append([config_hash or MISSING, ", ".join(sorted(set(group["dataset"])))]
+        hashes = ", ".join(sorted(set(group["config_hash"]))) or MISSING
+        rows.append([dataset, setting, hashes, switch_text(group.iloc[0]) or MISSING]
                     + [str(config.get(k, MISSING)) for k in _CONFIG_KEYS])
     return rows
 
@@ -116,7 +125,8 @@ def summary_markdown(report: Report, figures: Sequence[Path] = (), out: Path | N
     parts += ["## Runs not ok", not_ok_line(report)]
     if not report.not_ok.empty:
         parts.append(markdown_table(NOT_OK_COLUMNS, not_ok_rows(report.not_ok)))
-    parts += ["## Configs", markdown_table(["config", "datasets", *_CONFIG_KEYS], _config_rows(report.runs))]
+    parts += ["## Configs", markdown_table(["dataset", "setting", "config hash", "switches", *_CONFIG_KEYS],
+                                           _config_rows(report.runs))]
     if report.warnings:
         parts += ["## Warnings", "\n".join(f"- {w}" for w in report.warnings)]
     parts += _figure_lines(figures, out)

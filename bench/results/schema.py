@@ -15,7 +15,8 @@ from typing import Any, Literal
 SCHEMA_VERSION = 9  # 2: precision, channels_last, FLOPs; 3: epoch_time_median_s; 4: batched_blocks; 5: block_workers;
 # 6: the deterministic reading and inference times; 7: ODE steps and integrator of NoProp-CT and -FM; 8: the method's
 # version, origin and declared baseline, and what it records beyond the common columns; 9: step capture (how each
-# step was made) and the device-resident data's bytes
+# step was made), the device-resident data's bytes, the run's CPU time, the machine's load over the run and its CPUs,
+# the RSS the run's process started from, and the contract check its method passed
 OLDEST_READABLE = 1  # files of this version or newer are read (columns they lack read as missing)
 
 Kind = Literal["int", "float", "bool", "str"]
@@ -120,13 +121,22 @@ RUN_SCHEMA: tuple[Column, ...] = (
     _c("resident_data_bytes", "int", "bytes of the dataset resident on the run's device (uint8 images and labels), "
        "inside the peaks above: subtract it for the method's own memory", since=9),
     _PEAK_RSS,
-    _c("peak_saved_activation_bytes", "int", "bytes autograd saves for backward in one training step (untimed)"),
+    _c("peak_saved_activation_bytes", "int", "bytes autograd saves for backward in one training step (untimed; for "
+       "a checkpointed part, its inputs and what its recomputation holds)"),
+    _c("rss_at_start_bytes", "int", "resident memory of the run's process when the run started (Python, torch and "
+       "the harness loaded; no data, no model): peak_rss_bytes above it is what the run itself added", since=9),
     _c("measured_in", "str", "subprocess (a run's own process, clean memory figures), ray-task (its own Ray worker "
        "process, Ray's own memory included), slurm-job (its own SLURM job, submitit's wrapper included) or "
        "process"),
     _c("device", "str", "torch device the run trained on"),
     _c("device_name", "str", "GPU name, or the CPU model"),
     _c("threads", "int", "torch intra-op threads"),
+    _c("cpus", "int", "CPUs the run's process could run on (its affinity)", since=9),
+    _c("cpu_time_s", "float", "CPU time of the run's process (user + system, all its threads) from its start to its "
+       "row; a block-parallel run's is rank 0's", since=9),
+    _c("load_avg", "float", "mean of the machine's 1-minute load average over the run (read every 10 s): above cpus, "
+       "other work shared the cores and the times are suspect", since=9),
+    _c("load_avg_max", "float", "the largest of those readings", since=9),
     _c("torch_version", "str", "torch version"),
     _c("cuda_version", "str", "CUDA version torch was built with (empty for CPU builds)"),
     _c("python_version", "str", "Python version"),

@@ -1,7 +1,8 @@
 """RunConfig: one validated record of every setting a run depends on.
 
-Resolution order, later wins: the dataclass defaults, ``configs/<dataset>.yaml`` (or the
-file given with ``--config``), then command-line overrides. Validation happens once, here,
+Resolution order, later wins: the dataclass defaults, the bundled ``<dataset>.yaml`` (``configs/``, shipped
+in the wheel as package data ``bench/configs/``, so an installed wheel has them too; a dataset without one is an error, never a silent fall back
+to the defaults) or the file given with ``--config``, then command-line overrides. Validation happens once, here,
 and every error names the key, the value and what is allowed. The resolved config is what
 gets saved with each run, so a result can be repeated from its row alone.
 """
@@ -12,8 +13,9 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import asdict, fields
+from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -23,7 +25,10 @@ from bench.results.schema import SWITCH_COLUMNS
 from bench.run import registry
 from noprop.core.settings import OPTIMISER, SWITCH, CommonSettings, declared_keys
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+CONFIG_DIR: Traversable = resources.files("bench") / "configs"  # package data: found in a checkout and a wheel alike
 DEFAULT_METHODS = ("noprop-dt", "backprop")  # the matched pair; the others are asked for by name
 
 
@@ -259,6 +264,12 @@ KEYS: tuple[str, ...] = tuple(f.name for f in fields(RunConfig))
 assert set(SWITCH_KEYS) <= set(KEYS), "every switch column is a config key"
 
 
+def _known_datasets() -> tuple[str, ...]:
+    from bench.run.data import DATASETS
+
+    return tuple(DATASETS)
+
+
 def _one_line(e: ValidationError, values: dict[str, Any]) -> str:
     err = e.errors()[0]
     msg = err["msg"].removeprefix("Value error, ")
@@ -270,19 +281,34 @@ def _one_line(e: ValidationError, values: dict[str, Any]) -> str:
     return f"bad value for '{key}': {shown!r} ({msg})"
 
 
-def config_path(name_or_path: str) -> Path:
-    """A config given as a path, or as a name of a file in configs/ (``smoke`` -> configs/smoke.yaml)."""
+def bundled_configs() -> dict[str, Traversable]:
+    """The configs shipped with the package, by name (``smoke`` -> its YAML), in name order."""
+    found = {f.name.removesuffix(".yaml"): f for f in CONFIG_DIR.iterdir() if f.name.endswith(".yaml")}
+    return dict(sorted(found.items()))
+
+
+def config_path(name_or_path: str) -> Path | Traversable:
+    """A config given as a path, or as the name of a bundled config (``smoke`` -> configs/smoke.yaml)."""
     p = Path(name_or_path)
     if p.is_file():
         return p
-    named = CONFIG_DIR / f"{name_or_path}.yaml"
-    if named.is_file():
-        return named
-    available = ", ".join(sorted(q.stem for q in CONFIG_DIR.glob("*.yaml")))
-    raise ConfigError(f"config '{name_or_path}' not found: give a YAML path or one of: {available}")
+    bundled = bundled_configs()
+    if name_or_path in bundled:
+        return bundled[name_or_path]
+    raise ConfigError(f"config '{name_or_path}' not found: give a YAML path or one of: {', '.join(bundled)}")
 
 
-def read_mapping(path: Path, what: str) -> dict[str, Any]:
+def dataset_config(dataset: str) -> Traversable:
+    """The bundled config of a dataset (its paper hyperparameters); a dataset without one is a ConfigError, since
+    falling back to the built-in defaults would train another budget than the paper's without a word."""
+    found = bundled_configs().get(dataset)
+    if found is None:
+        raise ConfigError(f"no bundled config for dataset '{dataset}' in {CONFIG_DIR} (the package is incomplete; "
+                          "reinstall it, or give one with --config FILE)")
+    return found
+
+
+def read_mapping(path: Path | Traversable, what: str) -> dict[str, Any]:
     """A YAML file's top-level mapping (empty file: {}); unreadable YAML or anything but a mapping is a
     ConfigError saying that ``path`` should hold ``what``."""
     try:
@@ -294,7 +320,7 @@ def read_mapping(path: Path, what: str) -> dict[str, Any]:
     return dict(data)
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path | Traversable) -> dict[str, Any]:
     """Read a YAML mapping of config keys; unknown keys and non-mappings are errors."""
     data = read_mapping(path, "a mapping of config keys")
     _check_keys(data, str(path))
@@ -310,7 +336,7 @@ def _check_keys(data: dict[str, Any], where: str) -> None:
 def resolve(
     dataset: str | None = None, config: str | None = None, overrides: dict[str, Any] | None = None
 ) -> RunConfig:
-    """Defaults <- configs/<dataset>.yaml or --config file <- overrides; validated once."""
+    """Defaults <- the dataset's bundled config or the --config file <- overrides; validated once."""
     overrides = dict(overrides or {})
     _check_keys(overrides, "command line")
     values: dict[str, Any] = {}
@@ -318,9 +344,8 @@ def resolve(
         values.update(read_yaml(config_path(config)))
     else:
         name = dataset or RunConfig().dataset
-        default_file = CONFIG_DIR / f"{name}.yaml"
-        if default_file.is_file():
-            values.update(read_yaml(default_file))
+        if name in _known_datasets():  # an unknown one is refused below, naming the known ones
+            values.update(read_yaml(dataset_config(name)))
     if dataset:
         values["dataset"] = dataset
     values.update(overrides)

@@ -37,21 +37,42 @@ class DatasetSpec:
     test_size: int
     subdirs: tuple[str, ...]  # relative folders (or archives) searched under each root
     layout: str  # "idx" or "cifar"
-    how_to_get: str  # what to put where, for the error message
+    files: str  # what to put where under a data folder ``{folder}``, for the error message
     torchvision_class: str
+    classes: tuple[str, ...]  # the class names, by label (what the report's per-class figures show)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
         return (self.channels, self.size, self.size)
+
+    def how_to_get(self, folder: Path) -> str:
+        """What to put where, in a real folder: "put the folder cifar-10-batches-py/ ... in /home/me/data/"."""
+        return "put " + self.files.format(folder=str(folder).rstrip("/"))
+
+
+_CIFAR100_CLASSES = tuple("""apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus
+    butterfly camel can castle caterpillar cattle chair chimpanzee clock cloud cockroach couch crab crocodile cup
+    dinosaur dolphin elephant flatfish forest fox girl hamster house kangaroo keyboard lamp lawn_mower leopard lion
+    lizard lobster man maple_tree motorcycle mountain mouse mushroom oak_tree orange orchid otter palm_tree pear
+    pickup_truck pine_tree plain plate poppy porcupine possum rabbit raccoon ray road rocket rose sea seal shark shrew
+    skunk skyscraper snail snake spider squirrel streetcar sunflower sweet_pepper table tank telephone television tiger
+    tractor train trout tulip turtle wardrobe whale willow_tree wolf woman worm""".split())  # the fine labels' order
+_CLASSES = {
+    "mnist": tuple(str(d) for d in range(10)),
+    "fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                      "Ankle boot"),
+    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+    "cifar100": _CIFAR100_CLASSES,
+}
 
 
 def _idx_spec(name: str, tv_class: str) -> DatasetSpec:
     return DatasetSpec(
         name=name, num_classes=10, channels=1, size=28, train_size=60_000, test_size=10_000,
         subdirs=("", name, f"{tv_class}/raw"), layout="idx",
-        how_to_get=f"put {', '.join(f + '[.gz]' for f in _IDX_FILES)} in DATA_DIR/{name}/ "
-        f"(or DATA_DIR/{tv_class}/raw/, torchvision's layout)",
-        torchvision_class=tv_class,
+        files=f"{', '.join(f + '[.gz]' for f in _IDX_FILES)} in {{folder}}/{name}/ "
+        f"(or {{folder}}/{tv_class}/raw/, torchvision's layout)",
+        torchvision_class=tv_class, classes=_CLASSES[name],
     )
 
 
@@ -59,8 +80,8 @@ def _cifar_spec(name: str, classes: int, folder: str, archive: str, tv_class: st
     return DatasetSpec(
         name=name, num_classes=classes, channels=3, size=32, train_size=50_000, test_size=10_000,
         subdirs=(folder, archive, f"{name}/{folder}", f"{name}/{archive}"), layout="cifar",
-        how_to_get=f"put the folder {folder}/ or the archive {archive} in DATA_DIR/",
-        torchvision_class=tv_class,
+        files=f"the folder {folder}/ or the archive {archive} in {{folder}}/",
+        torchvision_class=tv_class, classes=_CLASSES[name],
     )
 
 
@@ -104,6 +125,12 @@ def search_roots(spec: DatasetSpec, data_dir: str | Path | None = None) -> list[
     return roots
 
 
+def data_folder(spec: DatasetSpec, data_dir: str | Path | None = None) -> Path:
+    """Where a user puts the dataset's files: the first folder searched (``--data-dir``, else
+    ``$NOPROP_BENCH_DATA``, else the cache)."""
+    return search_roots(spec, data_dir)[0]
+
+
 def _idx_file(folder: Path, stem: str) -> Path | None:
     for candidate in (folder / stem, folder / f"{stem}.gz"):
         if candidate.is_file():
@@ -130,8 +157,9 @@ def locate(spec: DatasetSpec, data_dir: str | Path | None = None) -> Path | None
     return None
 
 
-def download(spec: DatasetSpec) -> Path:
-    """Fetch the dataset with torchvision's downloader into the cache; needs network."""
+def download(spec: DatasetSpec, data_dir: str | Path | None = None) -> Path:
+    """Fetch the dataset with torchvision's downloader into the cache; needs network. ``data_dir``: the folder the
+    user gave, named in the error when the download fails."""
     import torchvision.datasets as tvd
 
     root = cache_dir()
@@ -142,14 +170,30 @@ def download(spec: DatasetSpec) -> Path:
             dataset_class(root=str(root), train=train, download=True)
     except Exception as e:  # torchvision raises URLError, RuntimeError, OSError ... when offline
         raise DataError(
-            f"{spec.name}: not found in {', '.join(str(r) for r in search_roots(spec))} "
-            f"and the download failed ({type(e).__name__}: {str(e)[:120]}); {spec.how_to_get}, "
-            "or pass --data-dir"
+            f"{spec.name}: not found in {', '.join(str(r) for r in search_roots(spec, data_dir))} "
+            f"and the download failed ({type(e).__name__}: {str(e)[:120]}); "
+            f"{spec.how_to_get(data_folder(spec, data_dir))}, "
+            "or pass --data-dir FOLDER holding them"
         ) from e
     location = locate(spec)
     if location is None:
         raise DataError(f"{spec.name}: torchvision downloaded into {root} but the files are not where expected")
     return location
+
+
+def available(name: str, data_dir: str | Path | None = None, allow_download: bool = True) -> Path:
+    """Where the dataset's files are, downloading them first where allowed; a DataError naming the folders searched
+    and the folder to put the files in when they are nowhere. A sweep calls this before it builds anything, so
+    missing data costs a second, not a run's start-up."""
+    spec = get_spec(name)
+    location = locate(spec, data_dir)
+    if location is not None:
+        return location
+    if not allow_download:
+        roots = ", ".join(str(r) for r in search_roots(spec, data_dir))
+        raise DataError(f"{spec.name}: not found in {roots} (download is off); "
+                        f"{spec.how_to_get(data_folder(spec, data_dir))}, or pass --data-dir FOLDER holding them")
+    return download(spec, data_dir)
 
 
 def read_dataset(spec: DatasetSpec, location: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -158,7 +202,7 @@ def read_dataset(spec: DatasetSpec, location: Path) -> tuple[torch.Tensor, torch
         found = [_idx_file(location, stem) for stem in _IDX_FILES]
         paths = [p for p in found if p is not None]
         if len(paths) != len(_IDX_FILES):
-            raise DataError(f"{location}: missing IDX files; {spec.how_to_get}")
+            raise DataError(f"{location}: missing IDX files; {spec.how_to_get(location)}")
         train_x = read_idx(paths[0], (spec.size, spec.size)).unsqueeze(1)
         train_y = read_idx(paths[1], ()).long()
         test_x = read_idx(paths[2], (spec.size, spec.size)).unsqueeze(1)
@@ -241,12 +285,7 @@ def load(
 ) -> Splits:
     """Load a dataset onto ``device``: optional validation split carved from train, then optional subsets."""
     spec = get_spec(name)
-    location = locate(spec, data_dir)
-    if location is None:
-        if not allow_download:
-            roots = ", ".join(str(r) for r in search_roots(spec, data_dir))
-            raise DataError(f"{spec.name}: not found in {roots}; {spec.how_to_get}, or pass --data-dir")
-        location = download(spec)
+    location = available(name, data_dir, allow_download)
     train_x, train_y, test_x, test_y = read_dataset(spec, location)
     g = torch.Generator(device="cpu").manual_seed(seed)
     val_x = val_y = None

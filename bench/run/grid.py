@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.formatting import value_text
+from bench.formatting import setting_part, value_text
 from bench.run.config import KEYS, ConfigError, RunConfig, read_mapping, resolve
 
 SWEPT_BY_RUN = ("methods", "seeds")  # lists every config already runs over: fixed keys, never grid keys
@@ -34,7 +34,7 @@ class Point:
     config: RunConfig
 
     def label(self) -> str:
-        """``embedding=learned, order=paper``."""
+        """``learned, order=paper``: as the report labels the group and trackers name its runs."""
         return _label(self.values)
 
 
@@ -81,4 +81,4 @@ def _check(grid: dict[str, Any], fixed: dict[str, Any], where: str) -> None:
 
 
 def _label(values: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={value_text(v)}" for k, v in values.items())
+    return ", ".join(setting_part(k, v) for k, v in values.items())

@@ -6,15 +6,20 @@ measurement").
 
 from __future__ import annotations
 
+import os
 import resource
 import sys
 import threading
 import time
+import weakref
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import psutil
 import torch
+import torch.utils.checkpoint as torch_checkpoint
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 # ------------------------------------------------------------------------------------------------- stopwatch
@@ -169,8 +174,18 @@ class SavedActivationMeter:
     ``count_parameters=True`` to include them. Memory autograd does not save (temporaries, gradients, optimizer
     state) is not counted; ``peak_memory`` covers totals.
 
+    Activation checkpointing (``torch.utils.checkpoint``, non-reentrant) pushes hooks of its own inside a
+    checkpointed part: the tensors its forward would save never reach the meter (they are not kept), and in backward
+    the part's forward runs again and *its* saved tensors go to checkpoint's recomputation hook, which holds them
+    until each is used. Those are what a checkpointed step really keeps at its peak (the parts' inputs plus one
+    part's recomputed activations), so while the meter is active it counts them too: it swaps checkpoint's
+    recomputation hook for one that also reports each tensor it holds (``_counting_recomputation``), counted per
+    storage like any other from the moment it is recomputed until its last reference dies. The reentrant form needs
+    nothing: it recomputes under plain autograd, whose saves the meter sees.
+
     The hooks add Python work per saved tensor, so meter an untimed step, never the stopwatch-timed epoch.
     Tensors saved inside the context and still alive at exit are released from the count as autograd drops them.
+    One meter at a time per process: the recomputation hook it swaps in is torch's, for every thread.
     """
 
     def __init__(self, count_parameters: bool = False) -> None:
@@ -180,24 +195,36 @@ class SavedActivationMeter:
         self._live: dict[tuple, list[int]] = {}  # storage key -> [references held by autograd, bytes]
         self._lock = threading.RLock()  # backward may release tensors on autograd's device threads
         self._hooks: torch.autograd.graph.saved_tensors_hooks | None = None
+        self._recomputation: type | None = None  # checkpoint's own hook class, while ours stands in for it
 
     def __enter__(self) -> SavedActivationMeter:
         if self._hooks is not None:
             raise RuntimeError("SavedActivationMeter is not re-entrant")
         self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, _unpack)
         self._hooks.__enter__()
+        original = getattr(torch_checkpoint, "_recomputation_hook", None)
+        if isinstance(original, type):  # absent in a torch that recomputes otherwise: then nothing to add
+            self._recomputation = original
+            torch_checkpoint._recomputation_hook = _counting_recomputation(original, self)
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         hooks, self._hooks = self._hooks, None
+        if self._recomputation is not None:
+            torch_checkpoint._recomputation_hook, self._recomputation = self._recomputation, None
         if hooks is not None:
             hooks.__exit__(exc_type, exc, tb)
 
     def _pack(self, tensor: torch.Tensor) -> _Saved:
         if not self.count_parameters and _is_parameter(tensor):
             return _Saved(tensor, None, self)
+        key = self._hold(tensor)
+        return _Saved(tensor, key, self)
+
+    def _hold(self, tensor: torch.Tensor) -> tuple:
+        """Count one more reference to the tensor's storage (its bytes once, however many hold it)."""
         key, nbytes = _storage_key(tensor)
         with self._lock:
             entry = self._live.get(key)
@@ -207,7 +234,14 @@ class SavedActivationMeter:
                 self.peak_bytes = max(self.peak_bytes, self.live_bytes)
             else:
                 entry[0] += 1
-        return _Saved(tensor, key, self)
+        return key
+
+    def _recomputed(self, saved: torch.Tensor, kept: torch.Tensor) -> None:
+        """``kept``, what checkpoint's recomputation holds of ``saved`` for backward: counted until it dies (a
+        parameter only where parameters count, as for any saved tensor)."""
+        if not self.count_parameters and _is_parameter(saved):
+            return
+        weakref.finalize(kept, self._release, self._hold(kept))
 
     def _release(self, key: tuple) -> None:
         with self._lock:
@@ -222,6 +256,32 @@ class SavedActivationMeter:
 
 def _unpack(saved: _Saved) -> torch.Tensor:
     return saved.tensor
+
+
+def _counting_recomputation(original: type, meter: SavedActivationMeter) -> type:
+    """torch.utils.checkpoint's recomputation hook, whose pack also hands the meter each tensor it keeps.
+
+    Its own pack keeps ``x.detach()`` of a tensor that requires grad, else ``x`` itself. Ours hands it a detached
+    alias in both cases (the same storage and version counter, so nothing checkpoint checks differs): the tensor the
+    meter watches is then the very one checkpoint keeps, and the count ends when backward has used it, even for an
+    input the caller still holds (that one is counted where autograd saved it, as any)."""
+
+    class Counting(original):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.pack_hook = _reporting(self.pack_hook, meter)
+
+    return Counting
+
+
+def _reporting(pack: Callable[[torch.Tensor], Any], meter: SavedActivationMeter) -> Callable[[torch.Tensor], Any]:
+    def counted(x: torch.Tensor) -> Any:
+        kept = x.detach()
+        meter._recomputed(x, kept)
+        return pack(kept)
+
+    counted.__dict__.update(pack.__dict__)  # checkpoint marks its hooks (_checkpoint_internal) and reads the mark
+    return counted
 
 
 def _is_parameter(tensor: torch.Tensor) -> bool:
@@ -254,3 +314,53 @@ def count_flops() -> FlopCounterMode:
     the FLOPs of the same convolutions run one group at a time, for 10 groups)."""
     aten = torch.ops.aten
     return FlopCounterMode(display=False, custom_mapping={aten.convolution_backward: _conv_backward_flops})
+
+
+# ------------------------------------------------------------------------------------ a shared machine
+
+
+LOAD_SAMPLE_S = 10.0  # how often the machine's load average is read while a run lasts
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the OS has one, else all)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+class ProcessUsage:
+    """What a run's process used and what it shared the machine with, from its start to ``columns()``: the process's
+    CPU time (user + system, every thread), the mean and the largest 1-minute load average, read at the start, every
+    ``LOAD_SAMPLE_S`` seconds (a daemon thread that sleeps between reads) and at the end, and the CPUs it could run
+    on. A time on a machine whose load exceeded its CPUs is suspect (docs/methodology.md)."""
+
+    def __init__(self, interval_s: float = LOAD_SAMPLE_S) -> None:
+        self.process = psutil.Process()
+        self.cpu_start = self._cpu_s()
+        self.loads = [psutil.getloadavg()[0]]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, args=(interval_s,), daemon=True,
+                                        name="noprop-bench-load")
+        self._thread.start()
+
+    def _cpu_s(self) -> float:
+        times = self.process.cpu_times()
+        return float(times.user + times.system)
+
+    def _sample(self, interval_s: float) -> None:
+        while not self._stop.wait(interval_s):
+            self.loads.append(psutil.getloadavg()[0])
+
+    def columns(self) -> dict[str, float | int]:
+        """The run row's ``cpu_time_s``, ``load_avg``, ``load_avg_max`` and ``cpus``; stops the sampling."""
+        self._stop.set()
+        loads = [*self.loads, psutil.getloadavg()[0]]
+        return {"cpu_time_s": self._cpu_s() - self.cpu_start, "load_avg": sum(loads) / len(loads),
+                "load_avg_max": max(loads), "cpus": usable_cpus()}
+
+
+def current_rss_bytes() -> int:
+    """The process's resident memory now (the RSS a run starts from: Python, torch and the harness loaded)."""
+    return int(psutil.Process().memory_info().rss)

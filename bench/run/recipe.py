@@ -34,7 +34,15 @@ from bench.run.batching import ShuffledPasses
 from bench.run.config import REGISTRY, RunConfig
 from bench.run.evaluate import accuracy, predictions, repeated_accuracy, steps_sweep
 from bench.run.identity import RunError, resolve_device
-from bench.run.measure import SavedActivationMeter, Stopwatch, count_flops, peak_memory, reset_peak_memory
+from bench.run.measure import (
+    ProcessUsage,
+    SavedActivationMeter,
+    Stopwatch,
+    count_flops,
+    current_rss_bytes,
+    peak_memory,
+    reset_peak_memory,
+)
 from noprop.core.method import Method, StepsAtInference
 
 Emit = Callable[[dict[str, Any]], None]
@@ -133,6 +141,7 @@ class Run:
         self.model: Method | None = None
         self.steps: capture.Steps | None = None  # how the epoch loop makes this run's steps (config key capture)
         self.budget: budget.Budget | None = None  # what the run may spend, when not epochs (budget_gflop, _seconds)
+        self.usage: ProcessUsage | None = None
 
     # ---- the recipe ----------------------------------------------------------------------------------------
 
@@ -145,6 +154,8 @@ class Run:
 
     def _execute(self) -> dict[str, Any]:
         started = time.perf_counter()
+        self.usage = ProcessUsage()  # the run's CPU time and the machine's load, for the row
+        self.row["rss_at_start_bytes"] = current_rss_bytes()
         reset_peak_memory(self.device)
         self.emit({"event": "start", "key": self.key, "method": self.method_name, "seed": self.seed,
                    "epochs": self.config.epochs_for(self.method_name), "epoch": self.progress.epochs_done})
@@ -288,6 +299,8 @@ class Run:
         self.row.update(self.budget.row() if self.budget is not None else {
             "budget_unit": "epochs", "budget": float(self.config.epochs_for(self.method_name)),
             "budget_spent": float(self.progress.epochs_done)})
+        if self.usage is not None:
+            self.row.update(self.usage.columns())
         if self.row.get("train_gflop_per_sample") and self.row.get("samples_per_s"):
             self.row["train_gflop_per_s"] = self.row["train_gflop_per_sample"] * self.row["samples_per_s"]
         self.row.update(status=status, reason=reason, early_stopped=reason.startswith("early stopped"),
@@ -370,9 +383,16 @@ def probe_one_step(model: Method, splits: data.Splits, config: RunConfig, device
     ``train_gflop_per_sample``: the matrix-multiply and convolution FLOPs (forward and backward, counted by
     ``measure.count_flops``) of training every block once, per image (``batch``: the size of a pass's first batch,
     the one the step trains on); elementwise work is not counted. Batched blocks count the same FLOPs.
+
+    Each is measured on a step of its own: torch's FLOP counter tracks modules with gradient hooks that keep every
+    checkpointed part's recomputed activations until the step ends, which the meter would count (a checkpointed
+    backprop read as backprop).
     """
     meter = SavedActivationMeter()
-    with count_flops() as flops:
-        scratch_steps(model, splits, config, device, 1, meter)
-    gflop = flops.get_total_flops() / batch / 1e9 if counts_flops else None
+    scratch_steps(model, splits, config, device, 1, meter)
+    gflop = None
+    if counts_flops:
+        with count_flops() as flops:
+            scratch_steps(model, splits, config, device, 1)
+        gflop = flops.get_total_flops() / batch / 1e9
     return {"peak_saved_activation_bytes": meter.peak_bytes, "train_gflop_per_sample": gflop}

@@ -15,7 +15,7 @@ EPOCH_METRICS = ("train_loss", "test_acc", "test_acc_det", "val_acc", "epoch_tim
 FINAL_METRICS = ("test_acc", "test_acc_std", "test_acc_det", "train_acc", "val_acc", "best_val_test_acc",
                  "epochs_done", "train_time_s", "eval_time_s", "time_per_epoch_s", "epoch_time_median_s",
                  "samples_per_s", "train_gflop_per_s", "params", "peak_rss_bytes", "peak_cuda_allocated_bytes",
-                 "peak_cuda_reserved_bytes", "peak_saved_activation_bytes", "test_infer_s")
+                 "peak_cuda_reserved_bytes", "peak_saved_activation_bytes", "test_infer_s", "cpu_time_s", "load_avg")
 # Columns of a run row a tracker keeps as tags: what identifies the code, the config and the machine.
 TAG_COLUMNS = ("run_id", "status", "reason", "config_hash", "git_commit", "git_dirty", "device", "device_name",
                "torch_version", "hostname", "measured_in")
@@ -95,12 +95,22 @@ def epoch_metrics(row: dict[str, Any]) -> dict[str, float]:
     return {name: float(row[name]) for name in EPOCH_METRICS if row.get(name) is not None}
 
 
-def tracked_emit(emit: Emit, trackers: list[Tracker], config: dict[str, Any], warn: Warn) -> Emit:
-    """``emit`` followed by every tracker still working (the runs' resolved ``config`` gives their parameters); a
-    tracker that raises is switched off after one warning, so tracking never stops a run or costs it its rows."""
+def run_name(event: dict[str, Any], label: str | None = None) -> str:
+    """A tracked run's name as a person reads it: ``noprop-dt seed 0``, and where a sweep's points differ, the
+    point's label as the report labels it: ``noprop-dt seed 0 (lr=0.003, order=paper)``."""
+    return f"{event['method']} seed {event['seed']}" + (f" ({label})" if label else "")
+
+
+def tracked_emit(emit: Emit, trackers: list[Tracker], config: dict[str, Any], warn: Warn,
+                 label: str | None = None) -> Emit:
+    """``emit`` followed by every tracker still working (the runs' resolved ``config`` gives their parameters, a
+    start event its ``name``: ``run_name`` with the sweep point's ``label``); a tracker that raises is switched off
+    after one warning, so tracking never stops a run or costs it its rows."""
 
     def send(event: dict[str, Any]) -> None:
         emit(event)
+        if event.get("event") == "start":
+            event = {**event, "name": run_name(event, label)}
         for tracker in trackers:
             if tracker.broken:
                 continue

@@ -17,7 +17,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.tracking.base import EpochLedger, Tracker, TrackingError, epoch_metrics, final_metrics, tags
+from bench.tracking.base import (
+    EpochLedger,
+    Tracker,
+    TrackingError,
+    epoch_metrics,
+    final_metrics,
+    run_name,
+    tags,
+)
 
 INSTALL_HINT = "--track mlflow needs MLflow: pip install 'noprop-bench[mlflow]'"
 KEY_TAG = "noprop_bench.key"
@@ -71,7 +79,7 @@ class MlflowTracker(Tracker):
     def start(self, key: str, event: dict[str, Any], params: dict[str, str]) -> None:
         run_id = self._find(key) if int(event["epoch"]) > 0 else None
         if run_id is None:
-            name = f"{event['method']} seed {event['seed']}"
+            name = event.get("name") or run_name(event)
             run_id = self.client.create_run(self.experiment_id, run_name=name,
                                             tags={KEY_TAG: key, OUT_TAG: self.out}).info.run_id
             items = [self.Param(k, v) for k, v in params.items()]

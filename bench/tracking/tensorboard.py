@@ -1,5 +1,6 @@
-"""``--track tensorboard``: one TensorBoard run per (method, seed), its event files in ``OUT/tensorboard/<run key>/``
-(``tensorboard --logdir OUT/tensorboard``), written through ``torch.utils.tensorboard`` (the ``tensorboard`` extra).
+"""``--track tensorboard``: one TensorBoard run per (method, seed), its event files in ``OUT/tensorboard/<its name>/``
+(``noprop-dt seed 0``, with a sweep point's label where a grid has several: ``tensorboard --logdir
+OUT/tensorboard``), written through ``torch.utils.tensorboard`` (the ``tensorboard`` extra).
 
 Per epoch, the epoch row's figures as scalars at step = epoch; at the end, the parameters and the final figures as
 TensorBoard's hparams (in the same folder), and the identifying columns as text. A resumed run writes into the same
@@ -8,12 +9,14 @@ is dropped when read, then logged again). TensorBoard keeps scalars as 32-bit fl
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Any
 
-from bench.tracking.base import EpochLedger, Tracker, TrackingError, epoch_metrics, final_metrics, tags
+from bench.tracking.base import EpochLedger, Tracker, TrackingError, epoch_metrics, final_metrics, run_name, tags
 
 INSTALL_HINT = "--track tensorboard needs TensorBoard: pip install 'noprop-bench[tensorboard]'"
 
@@ -43,8 +46,11 @@ def _quiet_writer_threads() -> None:
     threading.excepthook = hook
 
 
+KEY_FILE = ".noprop-bench-key"  # in a run's event folder: the run key it belongs to (found again on --resume)
+
+
 class TensorBoardTracker(Tracker):
-    """Event files per run key under ``root``."""
+    """Event files per run under ``root``, in a folder named as a person reads the run (``run_name``)."""
 
     name = "tensorboard"
 
@@ -60,8 +66,23 @@ class TensorBoardTracker(Tracker):
         self._close(key)
         self.params[key] = params
         self.ledger.started(key, int(event["epoch"]))
-        self.writers[key] = self.writer_class(log_dir=str(self.root / key), purge_step=int(event["epoch"]) + 1,
-                                              flush_secs=10)
+        folder = self._folder(key, event.get("name") or run_name(event))
+        self.writers[key] = self.writer_class(log_dir=str(folder), purge_step=int(event["epoch"]) + 1, flush_secs=10)
+
+    def _folder(self, key: str, name: str) -> Path:
+        """The run's event folder, which TensorBoard shows as the run's name: its readable name (``noprop-dt seed 0
+        (lr=0.003)``); an earlier attempt's folder on --resume, found by the key it holds; the name and a digest of
+        the key where another run's folder already has that name (a second config run into the same folder)."""
+        for folder in self.root.glob("*"):
+            marker = folder / KEY_FILE
+            if marker.is_file() and marker.read_text(encoding="utf-8") == key:
+                return folder
+        folder = self.root / name.replace(os.sep, "-")
+        if folder.exists():
+            folder = folder.with_name(f"{folder.name} [{hashlib.sha256(key.encode()).hexdigest()[:6]}]")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / KEY_FILE).write_text(key, encoding="utf-8")
+        return folder
 
     def epoch(self, key: str, row: dict[str, Any]) -> None:
         writer = self.writers.get(key)

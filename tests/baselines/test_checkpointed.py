@@ -73,8 +73,7 @@ def test_without_freezing_the_recomputation_batch_norm_counts_twice() -> None:
     assert int(part[1].num_batches_tracked) == 3
 
 
-@pytest.mark.parametrize("plain, checkpointed, settings", PAIRS)
-def test_checkpointing_keeps_fewer_activations(plain: type, checkpointed: type, settings: type) -> None:
+def _saved_bytes(plain: type, checkpointed: type, settings: type) -> list[int]:
     saved = []
     for cls in (plain, checkpointed):
         torch.manual_seed(0)
@@ -82,7 +81,21 @@ def test_checkpointing_keeps_fewer_activations(plain: type, checkpointed: type, 
         with SavedActivationMeter() as meter:
             _step(model)
         saved.append(meter.peak_bytes)
-    assert saved[1] < saved[0] / 2
+    return saved
+
+
+@pytest.mark.parametrize("plain, checkpointed, settings", PAIRS)
+def test_checkpointing_keeps_fewer_activations(plain: type, checkpointed: type, settings: type) -> None:
+    saved = _saved_bytes(plain, checkpointed, settings)
+    assert saved[1] < saved[0]
+
+
+def test_checkpointed_backprop_keeps_one_blocks_recomputed_activations() -> None:
+    """T equal blocks: backprop keeps T blocks' activations, the checkpointed twin one block's (recomputed in its
+    backward, which the meter counts) plus the blocks' inputs, not the inputs alone (0.2 % of backprop's, before)."""
+    plain, checkpointed = _saved_bytes(BackpropBaseline, CheckpointedBackprop, BackpropSettings)
+    blocks = small_settings(BackpropSettings).T
+    assert plain / blocks <= checkpointed < 1.5 * plain / blocks
 
 
 def _step(model: nn.Module) -> None:

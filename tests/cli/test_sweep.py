@@ -33,8 +33,9 @@ def rows(path: Path) -> list[dict]:
 
 def test_a_grid_expands_into_its_product_in_order(tmp_path: Path) -> None:
     points = read_grid(write(tmp_path, GRID))
-    assert [p.label() for p in points] == ["embedding=one-hot, order=paper", "embedding=one-hot, order=interleaved",
-                                           "embedding=learned, order=paper", "embedding=learned, order=interleaved"]
+    # as the report labels its groups (the embedding by its value), and tracked runs their names
+    assert [p.label() for p in points] == ["one-hot, order=paper", "one-hot, order=interleaved",
+                                           "learned, order=paper", "learned, order=interleaved"]
     assert all(p.config.width == 0.125 and p.config.continuous_epochs == 20 for p in points)  # fixed, and smoke's
     assert len({p.config.model_hash("noprop-dt") for p in points}) == 4
 

@@ -27,8 +27,10 @@ from bench.run import config as cfg
 from bench.run.recipe import RunError, quiet
 from tests.conftest import TINY, cli, suite_device, two_gpus_on_cuda
 
-# Columns that differ between two measurements of the same run: ids, clocks, memory, where it ran.
+# Columns that differ between two measurements of the same run: ids, clocks, memory, where it ran and what the machine
+# was doing meanwhile (its load, the CPU time, the thread count a run without --threads chooses from it).
 MEASURED = {
+    "rss_at_start_bytes", "cpu_time_s", "load_avg", "load_avg_max", "cpus", "threads",
     "run_id", "timestamp", "train_time_s", "eval_time_s", "startup_time_s", "warmup_time_s", "time_per_epoch_s",
     "epoch_time_median_s", "samples_per_s", "block_samples_per_s", "train_gflop_per_s", "peak_cuda_allocated_bytes",
     "peak_cuda_reserved_bytes", "peak_rss_bytes", "measured_in", "device_name", "torch_version",
@@ -160,6 +162,9 @@ def test_a_killed_task_is_recorded_failed_and_the_sweep_goes_on(ray_cluster, tin
 
 
 def test_a_run_that_cannot_start_stops_the_sweep(ray_cluster, tmp_path):
+    """An archive that is there but unreadable passes the sweep's early check for data and stops the sweep from its
+    task (missing data stops it before any task: tests/cli/test_commands.py)."""
+    (tmp_path / "cifar-10-python.tar.gz").write_bytes(b"not a tar archive")
     config = cfg.resolve(dataset="cifar10", overrides={"data_dir": str(tmp_path), "download": False,
                                                        "out": str(tmp_path / "out"), "threads": 1})
     with pytest.raises(RunError, match="cifar-10-python.tar.gz"):

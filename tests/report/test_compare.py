@@ -118,7 +118,7 @@ def test_unmatched_groups_device_changes_and_not_ok_rows_are_noted(tmp_path):
                                     run_row("c1", 1, None, 50.0, status="oom")])
     result = gate.compare(base, cand)
     assert len(result.table) == 1 and not result.failed
-    assert result.only_baseline == ["fashion-mnist/backprop/one-hot (config cfg000000001), 1 seed"]
+    assert result.only_baseline == ["fashion-mnist/backprop (one-hot), 1 seed"]  # by the report's label
     assert result.only_candidate == []
     assert any("candidate: 1 run(s) not ok ignored (oom: 1)" == n for n in result.notes)
     assert any("device differs (baseline: Test CPU; candidate: Other CPU)" in n for n in result.notes)
@@ -168,7 +168,7 @@ def test_slower_candidate_fails_naming_time(tmp_path, base):
     result = invoke(base, cand)
     assert result.exit_code == 1, result.output
     assert "FAIL: 1 of 2 group(s) crossed a threshold" in result.output
-    assert "fashion-mnist/noprop-dt/one-hot (config cfg000000001): time per epoch 1 s -> 1.3 s, x1.30 > x1.25" \
+    assert "fashion-mnist/noprop-dt (one-hot): time per epoch 1 s -> 1.3 s, x1.30 > x1.25" \
         in result.output
 
 
@@ -221,7 +221,7 @@ def test_not_ok_rows_ignored_and_unmatched_groups_listed(tmp_path, base):
                   + [run_row("x", 2, None, 99.0, status="diverged", rss_mb=9999)])
     result = invoke(base, cand)
     assert result.exit_code == 0, result.output
-    assert "only in baseline (not compared): fashion-mnist/backprop/one-hot" in result.output
+    assert "only in baseline (not compared): fashion-mnist/backprop (one-hot)" in result.output
     assert "candidate: 1 run(s) not ok ignored (diverged: 1)" in result.output
 
 
@@ -231,10 +231,10 @@ def test_markdown_output_for_ci_logs(tmp_path, base):
     assert result.exit_code == 1
     assert result.output.startswith("## noprop-bench compare\n")
     assert "**FAIL: 1 of 1 group(s) crossed a threshold**" in result.output
-    assert ("| fashion-mnist/noprop-dt/one-hot (config cfg000000001), seeds 2 vs 2 | test acc % | 82.00 ± 2.83 | "
+    assert ("| fashion-mnist/noprop-dt (one-hot), seeds 2 vs 2 | test acc % | 82.00 ± 2.83 | "
             "82.00 ± 2.83 | +0.00 | >= -6.16 | ok |") in result.output  # allowed: 0.5 + 2 * sqrt(8/2 + 8/2)
     assert "|  | s/epoch | 1 | 1.3 | x1.30 | <= x1.25 | **FAIL** |" in result.output
-    assert "- fashion-mnist/noprop-dt/one-hot (config cfg000000001): device differs" in result.output
+    assert "- fashion-mnist/noprop-dt (one-hot): device differs" in result.output
 
 
 # --------------------------------------------------------------------------------- thresholds (pydantic model)
@@ -287,8 +287,7 @@ def test_across_pairs_runs_that_differ_only_in_that_switch(tmp_path):
     row = result.table.iloc[0]
     assert (row["time_measure"], row["time_base"], row["time_cand"], row["slowdown"]) == ("median", 1.0, 0.5, 0.5)
     assert row["channels_last"] == "false -> true" and not result.failed
-    assert row["label"] == ("fashion-mnist/noprop-dt/one-hot (config cfg000000001, precision=fp32, "
-                            "channels_last=false -> true)")
+    assert row["label"] == "fashion-mnist/noprop-dt (channels_last=false -> channels_last=true)"
 
 
 def test_across_needs_one_value_of_the_switch_per_side(tmp_path):

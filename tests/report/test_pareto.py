@@ -110,10 +110,10 @@ def test_the_figure_has_a_time_and_a_memory_panel_with_their_fronts(tmp_path: Pa
     fig = _draw(report)
     assert isinstance(fig, Figure) and len(fig.axes) == 2
     time, memory = fig.axes
-    x, y = _front(time)  # CNN then backprop, then on to the panel's edge
-    assert x[:2] == [1.0, 4.0] and x[2] == time.get_xlim()[1] and y == [70.0, 85.0, 85.0]
+    x, y = _front(time)  # CNN then backprop, and no further: beyond its last point a front is no line
+    assert x == [1.0, 4.0] and y == [70.0, 85.0]
     x, y = _front(memory)
-    assert x[:3] == [1.0, 5.0, 50.0] and y == [70.0, 81.0, 85.0, 85.0]
+    assert x == [1.0, 5.0, 50.0] and y == [70.0, 81.0, 85.0]
     assert (time.get_xscale(), memory.get_xscale()) == ("linear", "log")  # 1-6 s; 1-50 MB spans more than 10x
     by_marker = _markers(time)
     dt, bp, cnn = (by_marker[styles.marker(m)] for m in ("noprop-dt", "backprop", "cnn"))

@@ -46,8 +46,8 @@ def test_group_mean_is_over_the_runs_that_reached_it(tmp_path: Path) -> None:
     header, rows = time_to_accuracy.rows(report)
     assert header[-3:] == ["to 80 %", "to 85 %", "to 95 %"]
     by_method = {row[1]: row for row in rows}
-    assert by_method["noprop-dt"][4:] == ["test", "2.5 s (1.5 ep)", "4 s (2 ep) [1/2]", "not reached"]
-    assert by_method["backprop"][4:] == ["val", "8 s (2 ep)", "12 s (3 ep)", "not reached"]
+    assert by_method["noprop-dt"][2:] == ["one-hot", "test", "2.5 s (1.5 ep)", "4 s (2 ep) [1/2]", "not reached"]
+    assert by_method["backprop"][3:] == ["val", "8 s (2 ep)", "12 s (3 ep)", "not reached"]
 
 
 def test_accuracy_vs_time_curves_average_the_runs_per_epoch(tmp_path: Path) -> None:
@@ -75,7 +75,7 @@ def test_report_option_writes_the_table_and_rejects_bad_targets(tmp_path: Path) 
     assert result.exit_code == 0, result.output
     assert "Time to accuracy" in result.output
     md = (out / "summary.md").read_text()
-    assert "| fashion-mnist | noprop-dt | one-hot | cfg000000001 | test | 2.5 s (1.5 ep) | 4 s (2 ep) [1/2] |" in md
+    assert "| fashion-mnist | noprop-dt | one-hot | test | 2.5 s (1.5 ep) | 4 s (2 ep) [1/2] |" in md
     assert (out / "time_to_accuracy.png").is_file()
     assert len((out / "time_to_accuracy.csv").read_text().splitlines()) == 1 + 3 * 2
     bad = invoke_report(str(res), "--out", str(out), "--targets", "80,abc")

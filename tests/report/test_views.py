@@ -96,8 +96,9 @@ def test_per_method_figures_are_drawn_for_methods_other_than_noprop(tmp_path: Pa
     _artifact(folder, "cn0", "one-hot")
     report = build(load([folder]))
     drawn = {p.name for p in figures.write_figures(report, tmp_path / "out")}
-    assert {"confusion_mnist_backprop_learned.png", "samples_mnist_backprop_learned.png",
-            "embeddings_mnist_backprop_learned.png", "confusion_mnist_cnn_one-hot.png",
-            "samples_mnist_cnn_one-hot.png"} <= drawn
-    assert "embeddings_mnist_cnn_one-hot.png" not in drawn  # a one-hot embedding is not trained: nothing to show
+    # named by their labels ("learned, embed_dim=3" and "one-hot, embed_dim=20": the settings differ in both)
+    assert {"confusion_mnist_backprop_learned-embed_dim-3.png", "samples_mnist_backprop_learned-embed_dim-3.png",
+            "embeddings_mnist_backprop_learned-embed_dim-3.png", "confusion_mnist_cnn_one-hot-embed_dim-20.png",
+            "samples_mnist_cnn_one-hot-embed_dim-20.png"} <= drawn
+    assert not any(name.startswith("embeddings_mnist_cnn") for name in drawn)  # one-hot is not trained: nothing
     assert not any("could not be drawn" in w for w in report.warnings), report.warnings

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bench.run import config as cfg
@@ -15,9 +17,27 @@ def test_dataset_yaml_holds_the_paper_hyperparameters():
 
 
 def test_every_bundled_config_opens_with_its_command_and_validates():
-    for path in cfg.CONFIG_DIR.glob("*.yaml"):
+    bundled = cfg.bundled_configs()
+    assert {"smoke", "mnist", "fashion-mnist", "cifar10", "cifar100"} <= set(bundled)
+    for name, path in bundled.items():
         assert path.read_text().startswith("# noprop-bench run"), path
-        cfg.resolve(config=str(path))
+        cfg.resolve(config=name)
+
+
+def test_every_dataset_has_a_bundled_config():
+    """A dataset's run starts from its paper hyperparameters: none may fall back to the built-in defaults."""
+    from bench.run.data import DATASETS
+
+    assert set(DATASETS) <= set(cfg.bundled_configs())
+
+
+def test_a_missing_dataset_config_is_an_error_not_the_defaults(monkeypatch, tmp_path):
+    """A package without cifar10.yaml must not train the built-in 100 epochs instead of the paper's 150."""
+    (tmp_path / "smoke.yaml").write_text("# noprop-bench run --config smoke\nepochs: 1\n")
+    monkeypatch.setattr(cfg, "CONFIG_DIR", tmp_path)
+    with pytest.raises(cfg.ConfigError, match="no bundled config for dataset 'cifar10'"):
+        cfg.resolve(dataset="cifar10")
+    assert cfg.resolve(config="smoke", dataset="cifar10").epochs == 1  # a config given: no dataset config needed
 
 
 def test_flags_override_yaml_and_aliases_resolve():
@@ -116,7 +136,7 @@ def test_every_committed_reference_row_keeps_its_config_hash():
 
     from bench.results import read_runs
 
-    reference = cfg.CONFIG_DIR.parent / "results" / "reference"
+    reference = Path(__file__).resolve().parents[2] / "results" / "reference"
     folders = sorted(p.parent for p in reference.rglob("runs.csv"))
     checked = 0
     for folder in folders:

@@ -1,3 +1,4 @@
+import contextlib
 import time
 
 import pytest
@@ -76,6 +77,59 @@ def test_views_of_one_storage_count_once():
     assert meter.peak_bytes == 1000 * 4
 
 
+def _wide_blocks(count: int) -> list[nn.Module]:
+    """Blocks whose activations (a 1024-wide hidden layer) dwarf their 64-wide inputs and outputs."""
+    torch.manual_seed(0)
+    return [nn.Sequential(nn.Linear(64, 1024), nn.ReLU(), nn.Linear(1024, 64)) for _ in range(count)]
+
+
+def _chain(blocks: list[nn.Module], x: torch.Tensor, checkpointed: bool) -> torch.Tensor:
+    for block in blocks:
+        x = torch.utils.checkpoint.checkpoint(block, x, use_reentrant=False) if checkpointed else block(x)
+    return x.square().mean()
+
+
+@pytest.mark.parametrize("under_flop_counter", [False, True])
+def test_checkpointed_blocks_count_what_their_recomputation_holds(under_flop_counter):
+    """torch.utils.checkpoint hides a part's saves behind hooks of its own; what its recomputation holds in backward
+    is one block's activations at a time, and the meter counts them (before: only the blocks' inputs). Under torch's
+    FLOP counter, whose module tracker holds every recomputed part until the step ends, it counts that too, which
+    is why a run's probe meters and counts FLOPs on separate steps."""
+    blocks, x = _wide_blocks(4), torch.randn(32, 64)
+    one_block = _step(blocks[0], x).peak_bytes
+    plain = _step(nn.Sequential(*blocks), x).peak_bytes
+    context = measure.count_flops() if under_flop_counter else contextlib.nullcontext()
+    with context, SavedActivationMeter() as meter:
+        _chain(blocks, x, checkpointed=True).backward()
+    inputs = 4 * 32 * 64 * 4  # each block's input, kept by checkpoint
+    if under_flop_counter:
+        assert meter.peak_bytes > one_block + inputs  # recomputed blocks held past their backward
+    else:
+        assert one_block <= meter.peak_bytes <= one_block + inputs < plain / 3
+    assert meter.live_bytes == 0
+
+
+def test_a_run_probe_meters_a_checkpointed_step_apart_from_the_flop_counter(tmp_path):
+    """backprop-ckpt's probe reads one block's recomputed activations (about a T-th of backprop's), not backprop's
+    whole, although the same probe counts its FLOPs."""
+    from bench.run import config as cfg
+    from bench.run import methods
+    from bench.run.recipe import prepare_data, probe_one_step
+    from tests.formats import write_idx_dataset
+
+    write_idx_dataset(tmp_path / "mnist", n_train=64, n_test=16)
+    config = cfg.resolve(config="smoke", overrides={"dataset": "mnist", "data_dir": str(tmp_path), "download": False,
+                                                     "train_subset": None, "test_subset": None})
+    splits, passes = prepare_data(config, torch.device("cpu"), 0)
+    saved = {}
+    for name in ("backprop", "backprop-ckpt"):
+        model = methods.build(name, config, splits, len(passes), 0)
+        probe = probe_one_step(model, splits, config, torch.device("cpu"), passes.sizes()[0])
+        assert probe["train_gflop_per_sample"] > 0
+        saved[name] = probe["peak_saved_activation_bytes"]
+    assert saved["backprop"] / config.T <= saved["backprop-ckpt"] < 1.5 * saved["backprop"] / config.T
+
+
 def test_peak_is_per_step_not_summed_over_steps():
     torch.manual_seed(0)
     net, x = nn.Sequential(nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 64)), torch.randn(16, 64)
@@ -146,3 +200,15 @@ def test_grouped_convolutions_count_the_flops_of_their_groups_run_one_by_one():
                                      w[:5].detach().requires_grad_(), padding=1).sum().backward()
             counts.append(counter.get_total_flops())
         assert counts[0] == counts[1] > 0
+
+
+def test_process_usage_counts_this_process_cpu_time_and_samples_the_load():
+    usage = measure.ProcessUsage(interval_s=0.05)
+    deadline = time.process_time() + 0.3
+    while time.process_time() < deadline:  # 0.3 s of this process's own CPU time
+        pass
+    time.sleep(0.15)  # the sampler reads the load a few times meanwhile
+    columns = usage.columns()
+    assert columns["cpu_time_s"] >= 0.29 and columns["cpus"] == measure.usable_cpus()
+    assert len(usage.loads) >= 3 and columns["load_avg_max"] >= columns["load_avg"] >= 0
+    assert not usage._thread.is_alive() or usage._stop.is_set()

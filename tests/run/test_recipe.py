@@ -128,6 +128,10 @@ def test_ok_run_writes_its_rows_and_what_the_method_declares(config: RunConfig):
         "start", "loading data", "building the model", "measuring one step", "epoch 1", "epoch", "epoch 2", "epoch",
         "epoch 3", "epoch", "final evaluation", "end"]
     assert not list((Path(config.out) / "checkpoints").glob("*"))  # removed once the run is ok
+    # what the run used and shared: its process's CPU time, the machine's load and CPUs, the RSS it started from
+    assert 0 < stored.loc[0, "cpu_time_s"] and stored.loc[0, "cpus"] >= 1
+    assert 0 <= stored.loc[0, "load_avg"] <= stored.loc[0, "load_avg_max"]
+    assert 0 < stored.loc[0, "rss_at_start_bytes"] <= stored.loc[0, "peak_rss_bytes"]
 
 
 def test_interrupted_run_resumes_to_the_rows_of_an_uninterrupted_one(config: RunConfig, tmp_path: Path):

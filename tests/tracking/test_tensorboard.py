@@ -44,7 +44,7 @@ def test_each_run_logs_the_csv_figures_per_epoch(tiny_mnist: Path, tmp_path: Pat
     for r in rows(tmp_path / "epochs.csv"):
         by_method.setdefault(r["method"], []).append(r)
     for folder in folders:
-        method = next(m for m in by_method if f"-{m}-" in folder.name)
+        method = next(m for m in by_method if folder.name == f"{m} seed 0")  # a name a person reads
         events = logged(folder)
         for name in FIGURES:
             scalars = events.Scalars(name)
@@ -65,3 +65,19 @@ def test_without_tensorboard_it_is_one_line(tiny_mnist: Path, tmp_path: Path) ->
                env={"PYTHONPATH": os.pathsep.join([str(blocker), str(Path.cwd()), os.environ.get("PYTHONPATH", "")])})
     assert proc.returncode == 2 and "pip install 'noprop-bench[tensorboard]'" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "res" / "runs.csv").exists()
+
+
+def test_a_runs_folder_is_its_readable_name_found_again_on_resume(tmp_path: Path) -> None:
+    """TensorBoard names a run by its folder: ``noprop-dt seed 0 (lr=0.003)`` (a sweep point's label as the report
+    labels the group), not the run key; the same key finds its folder again; another run of the same name (a second
+    config into the same folder) gets a digest of its key."""
+    from bench.tracking.base import run_name
+    from bench.tracking.tensorboard import TensorBoardTracker
+
+    tracker = TensorBoardTracker(tmp_path)
+    name = run_name({"method": "noprop-dt", "seed": 0}, "lr=0.003, order=paper")
+    first = tracker._folder("fashion-mnist-noprop-dt-abc-fp32-true-false-1-seed0", name)
+    assert first.name == "noprop-dt seed 0 (lr=0.003, order=paper)"
+    assert tracker._folder("fashion-mnist-noprop-dt-abc-fp32-true-false-1-seed0", "anything") == first
+    other = tracker._folder("fashion-mnist-noprop-dt-def-fp32-true-false-1-seed0", name)
+    assert other != first and other.name.startswith("noprop-dt seed 0 (lr=0.003, order=paper) [")

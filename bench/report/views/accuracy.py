@@ -47,7 +47,7 @@ def figure(report: Report, styles: plot.Styles) -> Figure | None:
                 paper = True
                 ax.hlines(row["paper_test_acc_pct"], x - panel.width / 2, x + panel.width / 2, zorder=4,
                           **plot.PAPER_STYLE)
-        panel.ticks(ax)
+        panel.ticks(ax, plot.filled(per_seed, panel))
         ax.set(title=panel.dataset, xlabel="", ylabel="final test accuracy (%)")
     handles, labels = plot.method_handles(styles.present(per_seed), styles, bars=False)
     handles.append(Line2D([], [], marker="o", color="0.6", markeredgecolor="0.25", linestyle="none"))

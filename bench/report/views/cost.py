@@ -20,12 +20,14 @@ if TYPE_CHECKING:
 COLUMNS = (*KEYS, "s/epoch", "median s/epoch", "samples/s", "infer ms/img", "peak MB", "paper GPU MB",
            "time / base", "mem / base")
 LEGEND = (  # under the cost table, for both summary tables
-    "mean ± sd and se over seeds (sd: sample, ddof = 1; \"-\" for one seed); config: hash prefix, and the switches "
-    "that differ between rows; det. test %: the deterministic reading of the same weights (z_0 = 0, no injected "
+    "mean ± sd and se over seeds (sd: sample, ddof = 1; \"-\" for one seed); setting: what tells a group apart "
+    "from the others of its dataset (as the figures and file names say; summary.md maps it to its config); det. "
+    "test %: the deterministic reading of the same weights (z_0 = 0, no injected "
     "noise; the headline is the stochastic one); s/ep mean, med.: mean and median epoch (training steps only), "
     "averaged over seeds; infer ms/img: one test pass divided by its images (ODE steps in parentheses); "
-    "peak MB: CUDA allocated / reserved, or CPU RSS (MB = 2^20 bytes); time/base, mem/base: time per epoch and peak "
-    "memory over those of the method's baseline (summary.md names it). summary.md has every column (saved "
+    "peak MB: CUDA allocated / reserved, or CPU RSS as the run's own + its process's start (Python, torch; MB = 2^20 "
+    "bytes); time/base, mem/base: time per epoch and peak memory (the run's own RSS on a CPU) over those of the "
+    "method's baseline (summary.md names it). summary.md has every column (saved "
     "activations among them); a column empty in every row is left out here."
 )
 
@@ -47,7 +49,7 @@ def figure(report: Report, styles: plot.Styles) -> Figure | None:
             plot.bar(ax, panel.x(setting, method), panel.width * 0.9, rows["samples_per_s"], styles.color(method),
                      styles.hatch(method))
             plot.seed_points(ax, panel.x(setting, method), rows["samples_per_s"].to_numpy(), panel.width * 0.15)
-        panel.ticks(ax)
+        panel.ticks(ax, plot.filled(per_seed, panel))
         ax.set(title=panel.dataset, xlabel="", ylabel="training throughput (samples/s)")
     plot.legend(fig, *plot.method_handles(styles.present(per_seed), styles, bars=True))
     plot.suptitle(fig, "Training throughput (bars: mean ± sd over seeds; points: seeds)")

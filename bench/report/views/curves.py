@@ -62,7 +62,7 @@ def figure(report: Report, styles: plot.Styles) -> Figure | None:
             row_axes[0].set_xticks(sorted(data["epoch"].unique()))
         seconds = data["cum_train_time_s_mean"][data["cum_train_time_s_mean"] > 0]
         if len(seconds) and seconds.max() > 20 * seconds.min():  # settings minutes apart: each still readable
-            row_axes[1].set_xscale("log")
+            plot.log_axis(row_axes[1], "x")
             row_axes[1].set_xlabel("cumulative training time (s, log scale)")
         row_axes[1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     plot.suptitle(fig, "Test accuracy during training (line: mean over seeds; band: ± sd)")

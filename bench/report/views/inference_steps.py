@@ -19,7 +19,7 @@ import pandas as pd
 
 from bench.formatting import fmt, mean_sd
 from bench.report import plot
-from bench.report.cells import markdown_table, rich_table, short_config
+from bench.report.cells import markdown_table, method_cell, rich_table, setting_cell
 from bench.report.labels import GROUP, LABELS
 from bench.report.views.base import FigureJob, View
 
@@ -34,8 +34,7 @@ PER_RUN_COLUMNS = [*GROUP, *LABELS, "seed", "run_id", "integrator", "steps", "te
                    "infer_ms_per_image"]
 PER_GROUP_COLUMNS = [*GROUP, *LABELS, "integrator", "steps", "n_runs", "test_acc_pct_mean", "test_acc_pct_sd",
                      "infer_ms_per_image_mean"]
-HEADER = ["dataset", "method", "embedding", "config", "integrator", "steps", "runs", "test acc % mean ± sd",
-          "infer ms/img"]
+HEADER = ["dataset", "method", "setting", "integrator", "steps", "runs", "test acc % mean ± sd", "infer ms/img"]
 LEGEND = ("test accuracy of one seeded inference pass per run at each ODE step count (the same noise at every "
           "count), and that pass's time per image; mean over runs")
 
@@ -72,24 +71,23 @@ def data(report: Report) -> pd.DataFrame:
 def rows(report: Report) -> list[list[str]]:
     """Per group and step count (``HEADER``), from the runs that measured a step sweep."""
     groups = per_group(report.data[NAME])
-    return [[r["dataset"], r["method"], r["embedding"], short_config(r), r["integrator"], str(int(r["steps"])),
+    return [[r["dataset"], method_cell(r), setting_cell(r), r["integrator"], str(int(r["steps"])),
              str(int(r["n_runs"])), mean_sd(r["test_acc_pct_mean"], r["test_acc_pct_sd"]),
              fmt(r["infer_ms_per_image_mean"], ".3g")] for _, r in groups.iterrows()]
 
 
 def terminal(report: Report) -> list[Table]:
-    """Without the embedding and config columns, to stay narrow."""
+    """The setting a line per key, to stay narrow."""
     from rich.markup import escape
 
     found = rows(report)
     if not found:
         return []
     table = rich_table("Inference steps", escape(LEGEND), padding=(0, 1, 0, 0))
-    keep = [i for i, name in enumerate(HEADER) if name not in ("embedding", "config")]
-    for i in keep:
-        table.add_column(HEADER[i].replace("test acc % ", "test acc %\n"), no_wrap=True)
+    for name in HEADER:
+        table.add_column(name.replace("test acc % ", "test acc %\n"), no_wrap=True)
     for row in found:
-        table.add_row(*(escape(row[i]) for i in keep))
+        table.add_row(*(escape(cell.replace(", ", "\n") if i == 2 else cell) for i, cell in enumerate(row)))
     return [table]
 
 
@@ -123,11 +121,11 @@ def figure(report: Report, styles: plot.Styles) -> Figure | None:
         axes[0, 0].plot(line["steps"], line["test_acc_pct_mean"], label=label, **style)
         axes[0, 1].plot(line["steps"], line["infer_ms_per_image_mean"], **style)
     for ax, ylabel in ((axes[0, 0], "test accuracy (%)"), (axes[0, 1], "inference time per image (ms)")):
-        ax.set_xscale("log")
         ax.set_xlabel("ODE steps at inference")
         ax.set_ylabel(ylabel)
-    axes[0, 1].set_yscale("log")
     axes[0, 0].legend(fontsize=8)
+    for ax, axis in ((axes[0, 0], "x"), (axes[0, 1], "x"), (axes[0, 1], "y")):
+        plot.log_axis(ax, axis)
     plot.suptitle(fig, "Inference steps: accuracy and time (one seeded pass per run and step count; mean over runs)")
     return fig
 

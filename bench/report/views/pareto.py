@@ -9,7 +9,10 @@ time front against training time, the memory front against saved activations (a 
 methods apart, see ``memory``). Groups of different datasets are never compared.
 
 Shown as ``pareto.csv`` and the ``pareto`` figure: per dataset a row of two panels sharing the accuracy axis,
-accuracy against training time (marker area: peak memory) and against saved activations, each front a dashed step.
+accuracy against training time (marker area: peak memory) and against saved activations, each front a dashed step
+from its cheapest point to its most accurate one (never beyond: a line run on past the front would pass through
+points that tie with it but cost more), its points ringed. A linear cost axis starts at 0, so methods that cost
+nearly the same look it rather than spread over a sliver of a megabyte.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import Bbox
 
 from bench.report import plot
@@ -39,8 +41,8 @@ if TYPE_CHECKING:
 
 NAME = "pareto"
 # per-seed value -> (run column, factor), as the report's own per-seed values; train time is not among those
-VALUES = {**{name: PER_SEED[name] for name in ("test_acc_pct", "peak_cuda_allocated_mb", "peak_rss_mb",
-                                               "peak_saved_activation_mb")},
+VALUES = {**{name: PER_SEED[name] for name in ("test_acc_pct", "peak_cuda_allocated_mb", "rss_above_start_mb",
+                                               "peak_rss_mb", "peak_saved_activation_mb")},
           "train_time_s": ("train_time_s", 1.0)}
 SPREAD = ("test_acc_pct", "train_time_s", "peak_saved_activation_mb")  # mean, min and max over seeds
 COLUMNS = [*GROUP, *LABELS, "label", "n_seeds", "seeds",
@@ -54,6 +56,7 @@ AXES = {  # panel -> (x column, its axis label, its title, front column)
 LOG_SPAN = 10.0  # a cost axis is logarithmic when its values span more than this factor
 AREA_MAX, AREA_MIN, AREA_FIXED = 420.0, 30.0, 90.0  # marker areas (points^2): the largest memory, the floor, no size
 FRONT_STYLE = {"color": "0.3", "linestyle": "--", "linewidth": 1.3, "zorder": 1}
+RING_GAP = 7.0  # points between a marker on the front and its ring
 BAR_STYLE = {"elinewidth": 0.9, "capsize": 2.5, "ecolor": "0.3"}
 LABEL_SIZE = 7.5
 Point = tuple[float, float, float, str]  # a marker to label: x, y (data), its area (points^2), its text
@@ -77,8 +80,9 @@ def pareto_front(cost: Sequence[float], accuracy: Sequence[float]) -> np.ndarray
 
 
 def _peak_memory(rows: pd.DataFrame) -> pd.Series:
-    """A group's mean peak memory and its measure: CUDA allocated where its seeds measured it, else CPU RSS."""
-    for column in ("peak_cuda_allocated_mb", "peak_rss_mb"):
+    """A group's mean peak memory and its measure: CUDA allocated where its seeds measured it, else the CPU RSS they
+    added above their processes' start, else the whole peak RSS."""
+    for column in ("peak_cuda_allocated_mb", "rss_above_start_mb", "peak_rss_mb"):
         values = rows[column].dropna()
         if not values.empty:
             return pd.Series({"peak_memory_mb_mean": values.mean(), "peak_memory_measure": MEASURE_LABELS[column]})
@@ -102,7 +106,8 @@ def data(report: Report) -> pd.DataFrame:
     table = grouped.agg(variant=("variant", "first"), setting=("setting", "first"), n_seeds=("seed", "size"),
                         seeds=("seed", lambda s: ",".join(whole_text(v) for v in s)),
                         **{f"{name}_{stat}": (name, stat) for name in SPREAD for stat in ("mean", "min", "max")})
-    table = table.join(grouped[["peak_cuda_allocated_mb", "peak_rss_mb"]].apply(_peak_memory)).reset_index()
+    memory = ["peak_cuda_allocated_mb", "rss_above_start_mb", "peak_rss_mb"]
+    table = table.join(grouped[memory].apply(_peak_memory)).reset_index()
     # the method's label (with its version where a report holds several) is the variant less its setting
     table["label"] = [v.removesuffix(f" ({s})") for v, s in zip(table["variant"], table["setting"], strict=True)]
     for column, _, _, front in AXES.values():
@@ -149,9 +154,7 @@ def figure(report: Report, styles: plot.Styles) -> Figure | None:
         low, high = row[0].get_ylim()
         row[0].set_ylim(low, min(high, 101.0))  # no room for accuracies above 100 %
     _legend(fig, table, styles, settings)
-    plot.suptitle(fig, "Accuracy against cost: each method and setting's mean over seeds (bars: min to max over "
-                  "seeds); dashed: the Pareto front (no other is as accurate for less); left, marker area: peak "
-                  "memory (CUDA allocated where measured, else CPU RSS)")
+    plot.suptitle(fig, "Accuracy against cost (mean over seeds; bars: min to max)")
     fig.canvas.draw()  # lay the figure out once, then hold it, so the labels are placed where they will be drawn
     fig.set_layout_engine("none")
     for ax, points, lines in placed:
@@ -178,17 +181,25 @@ def _panel(ax: Any, rows: pd.DataFrame, column: str, front: str, sizes: pd.Serie
     _scale(ax, shown[[f"{column}_min", f"{column}_max"]].to_numpy(dtype=float))
     ax.margins(x=0.12, y=0.14)
     ax.autoscale_view()
-    if ax.get_xscale() == "linear" and ax.get_xlim()[0] < 0:
-        ax.set_xlim(0, ax.get_xlim()[1])  # no cost is negative
-    ax.set_xlim(ax.get_xlim())  # the front runs on to the panel's right edge: what costs more gains nothing
-    on = shown[shown[front]].sort_values(f"{column}_mean")
-    if not on.empty:
-        x, y = on[f"{column}_mean"].to_list(), on["test_acc_pct_mean"].to_list()
-        x, y = [*x, ax.get_xlim()[1]], [*y, y[-1]]
-        ax.plot(x, y, drawstyle="steps-post", **FRONT_STYLE)
-        for i in range(len(x) - 1):  # steps-post: along at the lower accuracy, then up
-            lines += [((x[i], y[i]), (x[i + 1], y[i])), ((x[i + 1], y[i]), (x[i + 1], y[i + 1]))]
-    return points, lines
+    if ax.get_xscale() == "linear":
+        ax.set_xlim(0, ax.get_xlim()[1])  # no cost is negative, and equal costs look equal
+    else:
+        plot.log_axis(ax, "x")
+    return points, lines + _front(ax, shown[shown[front]], column, sizes)
+
+
+def _front(ax: Any, on: pd.DataFrame, column: str, sizes: pd.Series) -> list[Segment]:
+    """The front's points ringed, and a dashed step through them from the cheapest to the most accurate: along at
+    the lower accuracy, then up (what is reached for no more than each cost). Returns its straight pieces."""
+    on = on.sort_values([f"{column}_mean", "test_acc_pct_mean"])
+    x, y = on[f"{column}_mean"].to_list(), on["test_acc_pct_mean"].to_list()
+    if not x:
+        return []
+    rings = [(math.sqrt(sizes[i]) + RING_GAP) ** 2 for i in on.index]
+    ax.scatter(x, y, s=rings, facecolors="none", edgecolors="0.3", linewidths=1.0, zorder=2)
+    ax.plot(x, y, drawstyle="steps-post", **FRONT_STYLE)
+    return [piece for i in range(len(x) - 1)
+            for piece in (((x[i], y[i]), (x[i + 1], y[i])), ((x[i + 1], y[i]), (x[i + 1], y[i + 1])))]
 
 
 def _marker(ax: Any, r: pd.Series, column: str, area: float, styles: plot.Styles, settings: plot.Styles
@@ -210,14 +221,12 @@ def _marker(ax: Any, r: pd.Series, column: str, area: float, styles: plot.Styles
 
 
 def _scale(ax: Any, values: np.ndarray) -> None:
-    """Logarithmic where the costs span more than LOG_SPAN, with plain numbers (10, 20, 50) as ticks."""
+    """Logarithmic where the costs span more than LOG_SPAN (its ticks chosen by ``plot.log_axis`` once the panel's
+    limits are set)."""
     values = values[np.isfinite(values) & (values > 0)]
     if values.size == 0 or values.max() <= LOG_SPAN * values.min():
         return
     ax.set_xscale("log")
-    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(ax.get_xlabel() + ", log scale")
 
 
@@ -229,25 +238,30 @@ def _legend(fig: Figure, table: pd.DataFrame, styles: plot.Styles, settings: plo
             handles.append(Line2D([], [], color="0.35", marker="o", markersize=8, linestyle="none",
                                   fillstyle=settings.fill(setting), markerfacecoloralt="white"))
             labels.append(setting)
-    largest = table["peak_memory_mb_mean"].max()
-    if not pd.isna(largest) and largest > 0:
-        for mb in _round_sizes(largest):
-            area = max(mb * AREA_MAX / largest, AREA_MIN)
+    memory = table["peak_memory_mb_mean"].dropna()
+    if not memory.empty and memory.max() > 0:
+        measure = " / ".join(sorted(set(table["peak_memory_measure"]) - {""}))
+        for mb in size_examples(memory):
+            area = float(marker_areas(pd.Series([mb, memory.max()])).iloc[0])
             handles.append(Line2D([], [], color="0.6", marker="o", markersize=math.sqrt(area), linestyle="none",
                                   markeredgecolor="black"))
-            labels.append(f"{mb:,.0f} MB peak memory")
-    handles.append(Line2D([], [], **FRONT_STYLE))
-    labels.append("Pareto front")
+            labels.append(f"{_mb_text(mb)} MB peak {measure}")
+    handles.append(Line2D([], [], marker="o", markersize=11, markerfacecolor="none", markeredgecolor="0.3",
+                          **FRONT_STYLE))
+    labels.append("Pareto front (ringed: on it)")
     plot.legend(fig, handles, labels)
 
 
-def _round_sizes(largest: float) -> list[float]:
-    """Two round memory sizes to read the marker areas by: the largest, and a quarter of it, to two digits."""
-    def rounded(value: float) -> float:
-        digits = 1 - int(math.floor(math.log10(value)))
-        return round(value, digits)
+def size_examples(memory_mb: pd.Series) -> list[float]:
+    """The memory sizes the legend reads the marker areas by: the smallest and the largest a point has (one, where
+    they are within 10 % of each other), so the legend never shows a size no point has."""
+    low, high = float(memory_mb.min()), float(memory_mb.max())
+    return [high] if low >= 0.9 * high else [low, high]
 
-    return sorted({rounded(largest / 4), rounded(largest)})
+
+def _mb_text(mb: float) -> str:
+    """A size to three significant digits, thousands separated: ``2,150``, ``78.4``, ``0.52``."""
+    return f"{float(f'{mb:.3g}'):,.{max(0, 2 - int(math.floor(math.log10(mb))))}f}" if mb > 0 else "0"
 
 
 # ---------------------------------------------------------------------------------------- placing the labels

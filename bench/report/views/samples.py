@@ -27,8 +27,9 @@ def data(report: Report) -> list[ArtifactGroup]:
     return artifact_groups(report, ["sample_images", "sample_label", "sample_pred"])
 
 
-def figure(arrays: dict[str, np.ndarray], title: str) -> Figure | None:
-    """A grid of test images with true and predicted labels; wrong ones framed and marked ✗."""
+def figure(arrays: dict[str, np.ndarray], title: str, classes: tuple[str, ...] = ()) -> Figure | None:
+    """A grid of test images with true and predicted classes (by name where the dataset has names); wrong ones
+    framed and marked ✗."""
     images = np.asarray(arrays.get("sample_images", np.zeros((0,))))
     if images.ndim != 4 or not len(images):
         return None
@@ -43,12 +44,16 @@ def figure(arrays: dict[str, np.ndarray], title: str) -> Figure | None:
         if k >= len(images):
             ax.axis("off")
             continue
-        _sample(ax, images[k], int(true[k]), int(pred[k]))
+        _sample(ax, images[k], _name(classes, int(true[k])), _name(classes, int(pred[k])))
     plot.suptitle(fig, f"Test images: true and predicted class (wrong ones framed, ✗)\n{title}")
     return fig
 
 
-def _sample(ax: Any, image: np.ndarray, true: int, pred: int) -> None:
+def _name(classes: tuple[str, ...], label: int) -> str:
+    return classes[label] if 0 <= label < len(classes) else str(label)
+
+
+def _sample(ax: Any, image: np.ndarray, true: str, pred: str) -> None:
     if image.shape[0] == 1:
         ax.imshow(image[0], cmap="gray", vmin=0, vmax=255)
     else:
@@ -64,7 +69,7 @@ def _sample(ax: Any, image: np.ndarray, true: int, pred: int) -> None:
 
 
 def figures(report: Report, styles: plot.Styles) -> list[FigureJob]:
-    return [(g.file("samples"), lambda g=g: figure(g.arrays[0], f"{g.title}, seed {g.seeds[0]}"))
+    return [(g.file("samples"), lambda g=g: figure(g.arrays[0], f"{g.title}, seed {g.seeds[0]}", g.classes))
             for g in report.data[NAME]]
 
 

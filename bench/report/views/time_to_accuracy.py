@@ -7,6 +7,11 @@ as everywhere). The accuracy is validation accuracy where the run has a validati
 ``measured_on`` column says which): choosing on test accuracy is optimistic, so the table labels it. A run that never
 reaches a target has no time for it; a group's mean is over the runs that reached it, beside how many did.
 
+Targets are the user's (``report --targets``), or else chosen per dataset from the data (``chosen_targets``): the
+highest whole 5 % every group of the dataset reached, and the two 5 points below it, so each target is one every
+method got to and the table compares how soon. A figure whose targets no run reached is not drawn (a warning says
+why), rather than drawn empty.
+
 Shown as a table (terminal and summary.md), ``time_to_accuracy.csv`` (per run and target) and the
 ``time_to_accuracy`` figure (accuracy against training time, targets marked). The numbers are pure: DataFrames in,
 DataFrames out.
@@ -14,7 +19,7 @@ DataFrames out.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,10 +27,9 @@ import pandas as pd
 
 from bench.formatting import MISSING, fmt
 from bench.report import plot
-from bench.report.cells import config_cell, markdown_table, rich_table, short_config
+from bench.report.cells import markdown_table, method_cell, narrow_setting, rich_table, setting_cell
 from bench.report.labels import GROUP, LABELS, value_text
 from bench.report.views.base import FigureJob, View
-from bench.results.schema import SWITCH_COLUMNS
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -34,7 +38,8 @@ if TYPE_CHECKING:
     from bench.report.aggregate import Report
 
 NAME = "time_to_accuracy"
-DEFAULT_TARGETS = (80.0, 85.0, 90.0)
+STEP = 5.0  # chosen targets are whole multiples of this, this far apart
+CHOSEN = 3  # how many targets are chosen per dataset
 RUN_COLUMNS = [*GROUP, *LABELS, "results_dir", "run_id", "seed", "target_pct", "measured_on", "reached",
                "epoch", "cum_train_time_s"]
 GROUP_COLUMNS = [*GROUP, *LABELS, "target_pct", "measured_on", "n_runs", "n_reached", "epoch_mean",
@@ -76,13 +81,28 @@ def accuracy_per_epoch(ok: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
     return rows.sort_values([*ids, "epoch"])[columns].reset_index(drop=True)
 
 
-def per_run(epoch_acc: pd.DataFrame, targets: Sequence[float]) -> pd.DataFrame:
-    """One row per run of ``epoch_acc`` (from `accuracy_per_epoch`) and target: whether it was reached, and at
-    which epoch and cumulative training time."""
+def chosen_targets(epoch_acc: pd.DataFrame) -> dict[str, list[float]]:
+    """Per dataset of ``epoch_acc`` (from `accuracy_per_epoch`), targets every group reached: the highest multiple of
+    STEP at or below the best accuracy of the group that reached least, and the CHOSEN - 1 below it (above 0); a
+    dataset whose weakest group stayed under STEP gets that group's best, rounded down to a whole percent."""
+    chosen = {}
+    for dataset, rows in epoch_acc.groupby("dataset", sort=True):
+        reached = rows.groupby(GROUP, dropna=False)["acc"].max().min()
+        if pd.isna(reached):
+            continue
+        top = STEP * (reached // STEP)
+        levels = [top - STEP * k for k in range(CHOSEN) if top - STEP * k > 0]
+        chosen[str(dataset)] = sorted(levels) or ([float(int(reached))] if reached >= 1 else [])
+    return chosen
+
+
+def per_run(epoch_acc: pd.DataFrame, targets: Sequence[float] | Mapping[str, Sequence[float]]) -> pd.DataFrame:
+    """One row per run of ``epoch_acc`` (from `accuracy_per_epoch`) and target (the same for every run, or per
+    dataset): whether it was reached, and at which epoch and cumulative training time."""
     rows = []
     for _, run in epoch_acc.groupby(["results_dir", "run_id"], sort=True):
         first = run.iloc[0]
-        for target in targets:
+        for target in (targets.get(first["dataset"], ()) if isinstance(targets, Mapping) else targets):
             hit = run[run["acc"] >= target]
             reached = not hit.empty
             rows.append({**{c: first[c] for c in [*GROUP, *LABELS, "results_dir", "run_id", "seed", "measured_on"]},
@@ -124,17 +144,20 @@ def curves(epoch_acc: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass
 class TimeToAccuracy:
-    """The view's data: one row per ok run and target (``per_run``), and per group and epoch the accuracy it reads
-    (``curves``)."""
+    """The view's data: one row per ok run and target (``per_run``), per group and epoch the accuracy it reads
+    (``curves``), and whether the targets were chosen from the data."""
 
     per_run: pd.DataFrame
     curves: pd.DataFrame
+    chosen: bool = False
 
 
 def data(report: Report) -> TimeToAccuracy:
-    """Each ok run's accuracy per epoch, read once for the table and the figure."""
+    """Each ok run's accuracy per epoch, read once for the table and the figure; the report's targets, or where it
+    has none, targets chosen per dataset (``chosen_targets``)."""
     epoch_acc = accuracy_per_epoch(report.runs, report.epochs)
-    return TimeToAccuracy(per_run=per_run(epoch_acc, report.targets), curves=curves(epoch_acc))
+    targets = report.targets or chosen_targets(epoch_acc)
+    return TimeToAccuracy(per_run=per_run(epoch_acc, targets), curves=curves(epoch_acc), chosen=not report.targets)
 
 
 LEGEND = (
@@ -152,37 +175,36 @@ def _time_cell(row: pd.Series) -> str:
     return f"{fmt(row['cum_train_time_s_mean'], '.3g')} s ({fmt(row['epoch_mean'], '.3g')} ep){partial}"
 
 
-def rows(report: Report, config: Callable[[pd.Series], str] = config_cell) -> tuple[list[str], list[list[str]]]:
-    """Per group (summary order) and accuracy measure: the time to each target, as short strings; the config as
-    ``config`` writes it (summary.md: hash and switches)."""
+def rows(report: Report, setting: Callable[[pd.Series], str] = setting_cell) -> tuple[list[str], list[list[str]]]:
+    """Per group (summary order) and accuracy measure: the time to each target, as short strings; the setting as
+    ``setting`` writes it."""
     groups = per_group(report.data[NAME].per_run)
     if groups.empty:
         return [], []
     targets = sorted(groups["target_pct"].unique())
-    header = ["dataset", "method", "embedding", "config", "accuracy", *(f"to {value_text(t)} %" for t in targets)]
+    header = ["dataset", "method", "setting", "accuracy", *(f"to {value_text(t)} %" for t in targets)]
     found = []
-    keys = ["dataset", "method", "embedding", "config_hash", *SWITCH_COLUMNS, "measured_on"]
-    for _, same in groups.groupby(keys, sort=False, dropna=False):
+    for _, same in groups.groupby([*GROUP, "measured_on"], sort=False, dropna=False):
         first = same.iloc[0]
         by_target = {r["target_pct"]: _time_cell(r) for _, r in same.iterrows()}
-        found.append([first["dataset"], first["method"], first["embedding"], config(first), first["measured_on"],
+        found.append([first["dataset"], method_cell(first), setting(first), first["measured_on"],
                       *(by_target.get(t, MISSING) for t in targets)])
     return header, found
 
 
 def terminal(report: Report) -> list[Table]:
-    """Narrow: the config as its hash prefix, each time over its epochs, no embedding column."""
+    """Narrow: the setting a line per key, each time over its epochs."""
     from rich.markup import escape
 
-    header, found = rows(report, short_config)
+    header, found = rows(report, narrow_setting)
     if not found:
         return []
-    table = rich_table("Time to accuracy", escape(LEGEND), padding=(0, 1, 0, 0))
-    keep = [i for i, name in enumerate(header) if name != "embedding"]
-    for i in keep:
-        table.add_column(header[i].replace("accuracy", "acc.\non"), no_wrap=True)
+    table = rich_table("Time to accuracy", escape(LEGEND + ". " + _targets_note(report)), padding=(0, 1, 0, 0))
+    for name in header:
+        table.add_column(name.replace("accuracy", "acc.\non"), no_wrap=True)
     for row in found:
-        cells = [row[i].replace(" (", "\n(").replace("not reached", "not\nreached") for i in keep]
+        cells = [row[0], row[1], row[2], *(c.replace(" (", "\n(").replace("not reached", "not\nreached")
+                                           for c in row[3:])]
         table.add_row(*map(escape, cells))
     return [table]
 
@@ -192,7 +214,14 @@ def markdown(report: Report) -> list[str]:
     if not found:
         return []
     return ["## Time to accuracy", markdown_table(header, found),
-            LEGEND[0].upper() + LEGEND[1:] + ". Per run: time_to_accuracy.csv."]
+            LEGEND[0].upper() + LEGEND[1:] + ". " + _targets_note(report) + "Per run: time_to_accuracy.csv."]
+
+
+def _targets_note(report: Report) -> str:
+    if not report.data[NAME].chosen:
+        return ""
+    return (f"Targets chosen from the data: per dataset the highest whole {value_text(STEP)} % every group reached, "
+            f"and the {CHOSEN - 1} below it ({value_text(STEP)} points apart; report --targets sets them). ")
 
 
 def files(report: Report) -> dict[str, pd.DataFrame]:
@@ -207,7 +236,6 @@ def figure(report: Report, styles: plot.Styles) -> Figure | None:
     if lines.empty:
         return None
     panels = list(lines.groupby(["dataset", "measured_on"], sort=True).groups)
-    targets = sorted(view.per_run["target_pct"].unique())
     reached = per_group(view.per_run)
     reached = reached[reached["n_reached"] > 0]
     fig, axes = plot.new_figure(7.5, 3.8 * len(panels) + 0.6, len(panels), 1)
@@ -217,7 +245,7 @@ def figure(report: Report, styles: plot.Styles) -> Figure | None:
         for method in styles.present(data):
             for setting, line in data[data["method"] == method].groupby("setting", sort=False):
                 plot.curve(ax, line, "cum_train_time_s_mean", styles, method, settings, setting, y="acc_mean", sd=None)
-        for target in targets:
+        for target in sorted(view.per_run.loc[view.per_run["dataset"] == dataset, "target_pct"].unique()):
             ax.axhline(target, color="0.2", linestyle=(0, (1, 2)), linewidth=1.4, zorder=1)
             ax.annotate(f"{value_text(target)} %", (1.0, target), xycoords=("axes fraction", "data"), xytext=(3, 0),
                         textcoords="offset points", va="center", fontsize=8, color="0.35")
@@ -234,6 +262,13 @@ def figure(report: Report, styles: plot.Styles) -> Figure | None:
 
 
 def figures(report: Report, styles: plot.Styles) -> list[FigureJob]:
+    """The figure, unless no run reached any target: then a warning says so instead of an empty figure."""
+    view = report.data[NAME]
+    if not view.per_run.empty and not view.per_run["reached"].any():
+        shown = ", ".join(value_text(t) for t in sorted(view.per_run["target_pct"].unique()))
+        report.warnings.append(f"time_to_accuracy.png not drawn: no run reached any of the targets {shown} %; give "
+                               "--targets below the runs' accuracies, or leave it out to choose them from the data")
+        return []
     return [("time_to_accuracy", lambda: figure(report, styles))]
 
 
