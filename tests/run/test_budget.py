@@ -15,6 +15,7 @@ from bench.run.loop import train_epoch
 from bench.run.recipe import Run
 from noprop.core.method import Pass
 from tests.conftest import TINY, cli
+from tests.run.resuming import cut_in_epoch_2_then_resume
 from tests.run.test_loop import Scripted, three_batches
 
 BATCH = 64  # TINY's
@@ -76,18 +77,7 @@ def test_an_interrupted_budgeted_run_resumes_to_the_same_row(tiny_mnist: Path, t
                              device="cpu")
 
     straight = Run(config("straight"), "noprop-dt", 0).execute()
-    epoch = Run.epoch
-
-    def cut_in_epoch_2(self: Run, n: int) -> tuple[float, float | None]:
-        if n == 2:
-            raise KeyboardInterrupt
-        return epoch(self, n)
-
-    monkeypatch.setattr(Run, "epoch", cut_in_epoch_2)
-    with pytest.raises(KeyboardInterrupt):
-        Run(config("cut"), "noprop-dt", 0).execute()
-    monkeypatch.setattr(Run, "epoch", epoch)
-    resumed = Run(config("cut"), "noprop-dt", 0, resume=True).execute()
+    resumed = cut_in_epoch_2_then_resume(monkeypatch, config("cut"), "noprop-dt")
     assert straight["epochs_done"] >= 2
     for key in ("status", "reason", "epochs_done", "budget_spent", "test_acc", "train_acc"):
         assert resumed[key] == straight[key], key

@@ -21,6 +21,7 @@ from bench.run.batching import ShuffledPasses
 from bench.run.config import REGISTRY, RunConfig
 from bench.run.loop import train_epoch
 from bench.run.recipe import Run
+from tests.run.resuming import cut_in_epoch_2_then_resume
 
 cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 # Every registered method once (NoProp-DT's order is its key: both), so a new method is covered without an edit here.
@@ -47,18 +48,7 @@ def test_a_resumed_run_continues_every_random_stream(method, order, tiny_mnist, 
     straight = Run(tiny_config(tiny_mnist, tmp_path / "straight", device, order=order), method, 0).execute()
 
     config = tiny_config(tiny_mnist, tmp_path / "cut", device, order=order)
-    epoch = Run.epoch
-
-    def cut_in_epoch_2(self: Run, n: int) -> tuple[float, float | None]:
-        if n == 2:
-            raise KeyboardInterrupt
-        return epoch(self, n)
-
-    monkeypatch.setattr(Run, "epoch", cut_in_epoch_2)
-    with pytest.raises(KeyboardInterrupt):
-        Run(config, method, 0).execute()
-    monkeypatch.setattr(Run, "epoch", epoch)
-    resumed = Run(config, method, 0, resume=True).execute()
+    resumed = cut_in_epoch_2_then_resume(monkeypatch, config, method)
 
     assert resumed["status"] == straight["status"] == "ok"
     assert resumed["test_acc"] == straight["test_acc"] and resumed["train_acc"] == straight["train_acc"]
