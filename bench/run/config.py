@@ -1,10 +1,10 @@
 """RunConfig: one validated record of every setting a run depends on.
 
-Resolution order, later wins: the dataclass defaults, the bundled ``<dataset>.yaml`` (``configs/``, shipped
-in the wheel as package data ``bench/configs/``, so an installed wheel has them too; a dataset without one is an error, never a silent fall back
-to the defaults) or the file given with ``--config``, then command-line overrides. Validation happens once, here,
-and every error names the key, the value and what is allowed. The resolved config is what
-gets saved with each run, so a result can be repeated from its row alone.
+Resolution order, later wins: the dataclass defaults, the bundled ``<dataset>.yaml`` (``configs/``, shipped in the
+wheel as the package data ``bench/configs/``; a dataset without one is an error, never a silent fall back to the
+defaults) or the file given with ``--config``, then command-line overrides. Validation happens once, here, and every
+error names the key, the value and what is allowed. The resolved config is what gets saved with each run, so a
+result can be repeated from its row alone.
 """
 
 from __future__ import annotations
