@@ -86,8 +86,8 @@ class HarnessConfig:
     data_dir: str | None = _key(None, WHERE, "folder holding dataset files (else $NOPROP_BENCH_DATA, the cache)")
     download: bool = _key(True, WHERE, "download a missing dataset with torchvision (needs network)")
     device: str = _key("auto", WHERE, "auto, cpu, cuda, cuda:N or mps")
-    threads: int | None = _key(None, WHERE, "torch threads per run process (none = torch's default, the cores "
-                               "here); the CPUs a Ray task asks for", ge=1)
+    threads: int | None = _key(None, WHERE, "torch threads per run process (none = the cores the machine leaves free "
+                               "when the run starts, or OMP_NUM_THREADS); the CPUs a Ray task asks for", ge=1)
     out: str = _key("results", WHERE, "results folder")
 
     @field_validator("dataset")

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from bench.results import ResultsError, artifacts, replace_run_rows
-from bench.run import budget, capture, checkpoint, data, identity, loop, methods, stopping, switches
+from bench.run import budget, capture, checkpoint, data, identity, loop, methods, stopping, switches, threads
 from bench.run.ambient import host_default_device
 from bench.run.batching import ShuffledPasses
 from bench.run.config import REGISTRY, RunConfig
@@ -42,6 +42,7 @@ from bench.run.measure import (
     current_rss_bytes,
     peak_memory,
     reset_peak_memory,
+    usable_cpus,
 )
 from noprop.core.method import Method, StepsAtInference
 
@@ -77,6 +78,7 @@ class Progress:
     budget_spent: float = 0.0  # GFLOP or seconds of a budgeted run (bench.run.budget)
     budget_images: float = 0.0  # and the images it trained (its last epoch may be partial)
     step_counts: dict = field(default_factory=dict)  # how its steps were made so far (bench.run.capture)
+    threads: int | None = None  # the torch threads it chose (bench.run.threads), kept by a resumed attempt
 
     def note_validation(self, epoch: int, val_acc: float | None) -> None:
         """Track the best validation epoch and the epochs since it (for early stopping)."""
@@ -119,8 +121,6 @@ class Run:
         self.config, self.method_name, self.seed, self.emit, self.build = config, method, seed, emit, build
         self.write_rows = write_rows
         self.out = Path(config.out)
-        if config.threads:
-            torch.set_num_threads(config.threads)
         self.device = resolve_device(config.device)
         if config.tf32 and self.device.type != "cuda":
             raise RunError(f"tf32 applies to CUDA matmuls and convolutions, but this run is on {self.device.type}; "
@@ -133,6 +133,10 @@ class Run:
         self.restored = checkpoint.load(self.previous) if self.previous else None
         self.run_id = self.restored["run_id"] if self.restored else identity.new_run_id()
         self.progress = Progress(**self.restored["progress"]) if self.restored else Progress()
+        # the free cores where the config leaves it open; a resumed run computes with the threads it began with
+        self.progress.threads = threads.choose(config.threads, usable_cpus(), earlier=self.progress.threads)
+        if self.progress.threads:
+            torch.set_num_threads(self.progress.threads)
         self.ckpt_path = checkpoint.checkpoint_path(self.out, self.key, self.run_id)
         self.row: dict[str, Any] = identity.measured_row(config, method, seed, run_id=self.run_id,
                                                          measured_in=measured_in, device=self.device)
