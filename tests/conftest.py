@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from bench.run import stopping
 from bench.run.ambient import deterministic_kernels
 from bench.run.switches import fp32_mode
 from tests.formats import write_idx_dataset
@@ -81,6 +82,15 @@ def two_gpus_on_cuda() -> pytest.MarkDecorator:
     GPU r (bench.run.block_parallel), so the test cannot run there; the CPU suite runs it."""
     return pytest.mark.skipif(suite_device().type == "cuda" and torch.cuda.device_count() < 2,
                               reason="two block workers on CUDA need two GPUs")
+
+
+@pytest.fixture(autouse=True)
+def _stop_signals_as_they_were() -> Iterator[None]:
+    """A run interrupted inside a test ignores later stop signals in this process (bench.run.stopping.hold_off):
+    put them back after each test, or a Ray cluster a later test starts from here inherits the deafness and cannot
+    cancel its tasks."""
+    with stopping.restored_after():
+        yield
 
 
 @pytest.fixture(autouse=True)

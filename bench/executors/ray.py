@@ -184,7 +184,8 @@ def _task(config_dict: dict, method: str, seed: int, resume: bool, mailbox: Any,
         sent.append(mailbox.put.remote(event))  # not waited for here: see the module docstring
 
     try:
-        execute_run(config, method, seed, resume=resume, emit=emit, measured_in=MEASURED_IN, write_rows=None)
+        with stopping.restored_after():  # this worker runs later tasks too: an interrupted run must not leave it deaf
+            execute_run(config, method, seed, resume=resume, emit=emit, measured_in=MEASURED_IN, write_rows=None)
     except (DataError, RunError, ResultsError) as e:  # they stop the sweep (a full disk at a checkpoint too)
         return str(e)
     finally:

@@ -10,9 +10,11 @@ say so in the row's reason, to pass the same signal on to the processes it start
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
+from collections.abc import Iterator
 from types import FrameType
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -52,6 +54,26 @@ def hold_off() -> None:
     if threading.current_thread() is threading.main_thread():
         for s in (*STOP_SIGNALS, signal.SIGUSR2):
             signal.signal(s, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def restored_after() -> Iterator[None]:
+    """Inside, a run may be stopped and ignore the later signals (``hold_off``); after, this process handles stop
+    signals as it did before and has seen none. For a process that goes on to other work: a Ray worker runs the
+    next task in the same process (a run interrupted there left it ignoring Ctrl-C, so Ray could no longer cancel
+    the next run in it), and the test suite runs many runs in one process."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {s: signal.getsignal(s) for s in (*STOP_SIGNALS, signal.SIGUSR2)}
+    seen = _state["signal"]
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            if handler is not None:  # None: installed outside Python, nothing to put back
+                signal.signal(s, handler)
+        _state["signal"] = seen
 
 
 def received() -> int:

@@ -115,8 +115,7 @@ def test_a_block_parallel_run_is_one_task_with_the_rows_of_one_process(ray_clust
 
 
 def test_interrupted_sweep_resumes_to_the_same_rows(ray_cluster, tiny_mnist, tmp_path):
-    epochs = 20  # many more than the 2 the Ctrl-C waits for: the driver sees epochs a poll late, and a tiny epoch
-    # is quick (with 5, both runs had once finished before the driver saw their second epoch)
+    epochs = 5
     straight = tiny(tiny_mnist, tmp_path / "straight", epochs=epochs)
     ray_executor.run_sweep(straight, resume=False, emit=quiet)
 
