@@ -12,6 +12,7 @@ from bench.cli.common import app, console, err_console, fail, user_errors
 from bench.results.schema import SWITCH_COLUMNS
 
 if TYPE_CHECKING:
+    from bench.report.aggregate import Report
     from bench.report.compare import Comparison
 
 Switch = Enum("Switch", {name: name for name in SWITCH_COLUMNS}, type=str)  # the choices of --across
@@ -45,8 +46,6 @@ def report(
                     "accuracy after its best validation epoch (late collapse; needs val_size).")] = 5.0,
 ) -> None:
     """Compare methods over seeds from runs.csv / epochs.csv: a table here, summary.csv/.md and figures in OUT."""
-    from rich.markup import escape
-
     from bench.report import aggregate, figures, load, tables
     from bench.report.build import build
     from bench.report.views.time_to_accuracy import parse_targets
@@ -68,6 +67,16 @@ def report(
     _warn(result.warnings)
     for table in tables.terminal_tables(result):
         console.print(table)
+    _write(result, out, fmt)
+    _attach_to_trackers(folders, out)
+
+
+def _write(result: Report, out: Path, fmt: str) -> None:
+    """The report's figures and tables into ``out``, listed; warnings the figures raise are shown after them."""
+    from rich.markup import escape
+
+    from bench.report import figures, tables
+
     shown = len(result.warnings)
     try:
         written = figures.write_figures(result, out, fmt)
@@ -78,7 +87,6 @@ def report(
     console.print(f"wrote {len(written)} files to {escape(str(out))}/:", highlight=False)
     for path in written:
         console.print(f"  {escape(str(path))}", highlight=False, soft_wrap=True)
-    _attach_to_trackers(folders, out)
 
 
 def _attach_to_trackers(folders: list[Path], out: Path) -> None:
