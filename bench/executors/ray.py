@@ -185,6 +185,7 @@ def _task(config_dict: dict, method: str, seed: int, resume: bool, mailbox: Any,
 
     try:
         with stopping.restored_after():  # this worker runs later tasks too: an interrupted run must not leave it deaf
+            stopping.interruptible()  # so that ray.cancel reaches the run, whatever the worker inherited
             execute_run(config, method, seed, resume=resume, emit=emit, measured_in=MEASURED_IN, write_rows=None)
     except (DataError, RunError, ResultsError) as e:  # they stop the sweep (a full disk at a checkpoint too)
         return str(e)

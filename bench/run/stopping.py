@@ -76,6 +76,15 @@ def restored_after() -> Iterator[None]:
         _state["signal"] = seen
 
 
+def interruptible() -> None:
+    """Ctrl-C (SIGINT) raises KeyboardInterrupt in this process, even where it started with SIGINT ignored: a
+    command started in the background by a non-interactive shell (``cmd &``, CI runners) passes SIGINT ignored to
+    every process it starts, Ray's workers included, and Ray cancels a running task only through SIGINT's handler
+    (``ray.cancel`` then did nothing, and a stopped sweep's runs trained to their end)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def received() -> int:
     """The signal that stopped this process (SIGINT when none was seen: a KeyboardInterrupt from elsewhere)."""
     return _state["signal"] or signal.SIGINT

@@ -21,3 +21,11 @@ def test_a_stopped_run_leaves_the_process_handling_stop_signals_as_before() -> N
         assert all(signal.getsignal(s) is signal.SIG_IGN for s in stopping.STOP_SIGNALS)  # held off
     assert {s: signal.getsignal(s) for s in before} == before
     assert stopping.received() == signal.SIGINT  # none seen
+
+
+def test_ctrl_c_interrupts_a_process_that_started_with_it_ignored() -> None:
+    """A Ray worker started from a background command inherits SIGINT ignored; a run in it must still stop."""
+    with stopping.restored_after():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stopping.interruptible()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
