@@ -353,9 +353,13 @@ class ProcessUsage:
         while not self._stop.wait(interval_s):
             self.loads.append(psutil.getloadavg()[0])
 
+    def stop(self) -> None:
+        """End the sampling thread (``columns`` does too); safe to call again."""
+        self._stop.set()
+
     def columns(self) -> dict[str, float | int]:
         """The run row's ``cpu_time_s``, ``load_avg``, ``load_avg_max`` and ``cpus``; stops the sampling."""
-        self._stop.set()
+        self.stop()
         loads = [*self.loads, psutil.getloadavg()[0]]
         return {"cpu_time_s": self._cpu_s() - self.cpu_start, "load_avg": sum(loads) / len(loads),
                 "load_avg_max": max(loads), "cpus": usable_cpus()}

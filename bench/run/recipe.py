@@ -154,7 +154,11 @@ class Run:
         raised before any row. Raises KeyboardInterrupt again after recording an interrupted run. Runs as from the
         CLI whoever calls it (``bench.run.ambient.host_default_device``)."""
         with host_default_device():
-            return self._execute()
+            try:
+                return self._execute()
+            finally:  # a run that raised before its row must not leave the load sampler running in this process
+                if self.usage is not None:
+                    self.usage.stop()
 
     def _execute(self) -> dict[str, Any]:
         started = time.perf_counter()

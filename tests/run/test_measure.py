@@ -212,3 +212,19 @@ def test_process_usage_counts_this_process_cpu_time_and_samples_the_load():
     assert columns["cpu_time_s"] >= 0.29 - 1e-6 and columns["cpus"] == measure.usable_cpus()  # ticks sum inexactly
     assert len(usage.loads) >= 3 and columns["load_avg_max"] >= columns["load_avg"] >= 0
     assert not usage._thread.is_alive() or usage._stop.is_set()
+
+
+def test_a_run_that_raises_before_its_row_stops_its_load_sampler(tmp_path):
+    """Bad data raises before any row; the run's sampler thread must end with it (a Ray worker lives on)."""
+    from bench.run import config as cfg
+    from bench.run.recipe import Run
+
+    (tmp_path / "cifar-10-python.tar.gz").write_bytes(b"not a tar archive")
+    config = cfg.resolve(dataset="cifar10", overrides={"data_dir": str(tmp_path), "download": False,
+                                                       "out": str(tmp_path / "out"), "threads": 1, "device": "cpu"})
+    run = Run(config, "backprop", 0)
+    with pytest.raises(Exception, match="cifar-10-python.tar.gz"):
+        run.execute()
+    assert run.usage is not None
+    run.usage._thread.join(timeout=5)
+    assert not run.usage._thread.is_alive()
