@@ -5,8 +5,8 @@ is a parallel region whose threads must all arrive at its barrier, and a thread 
 process arrives late while its siblings wait for it (measured: docs/performance.md, "On a shared machine"). So a
 run that is not told its thread count (``--threads``, or ``OMP_NUM_THREADS`` in its environment) takes the cores
 the machine leaves free when it starts (``default_threads``). Letting the waiting threads sleep instead
-(``OMP_WAIT_POLICY=PASSIVE``) was measured too and is not set: it halves the waiting CPU under load but makes an
-idle machine's epoch 2.6x slower, every barrier then a wake-up.
+(``OMP_WAIT_POLICY=PASSIVE``) was measured too and is not set: it halved two threads' epoch beside other work, but
+made an idle machine's epoch 2.6x slower, every barrier then a wake-up.
 """
 
 from __future__ import annotations
